@@ -1,0 +1,36 @@
+# mask_cls: `make demo` runs the main job on synthetic data, `make test` runs the tests.
+# Both install everything first (a .venv next to this file) when needed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR := outputs/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
+
+.PHONY: install demo test lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(PY) run.py experiment=demo hydra.run.dir=$(DEMO_DIR)/train
+	$(PY) run.py task=evaluate submission=$(DEMO_DIR)/train/submission.csv \
+		answers=data/demo/eval_answers.csv hydra.run.dir=$(DEMO_DIR)/evaluate
+	@echo "demo data:        data/demo (answer key: data/demo/eval_answers.csv)"
+	@echo "training run:     $(DEMO_DIR)/train (metrics.json, checkpoints/, submission.csv, csv/metrics.csv)"
+	@echo "leaderboard score: $(DEMO_DIR)/evaluate/scores.json"
+
+test: install
+	WANDB_MODE=disabled $(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check mask_cls tests bench run.py
+
+clean:
+	rm -rf outputs multirun .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -1,0 +1,43 @@
+"""Datasets over image tables: decode with OpenCV, augment, return uint8 CHW tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from mask_cls.data.transforms import to_chw_uint8
+from mask_cls.errors import DataError
+
+
+def read_rgb(path: str) -> np.ndarray:
+    """Decode any of jpg/jpeg/png, grayscale/RGBA/16-bit included, to 8-bit RGB."""
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise DataError(f"{path}: unreadable image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class ImageDataset(Dataset):
+    """(image uint8 CHW, label) pairs; label -1 where unknown (eval images)."""
+
+    def __init__(self, paths: Sequence[str], labels: Sequence[int] | None, transform: A.Compose):
+        self.paths = list(paths)
+        self.labels = np.asarray(labels if labels is not None else [-1] * len(self.paths), dtype=np.int64)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        img = self.transform(image=read_rgb(self.paths[i]))["image"]
+        return to_chw_uint8(img), int(self.labels[i])
+
+
+def worker_init(_: int) -> None:
+    """OpenCV's own threads fight the DataLoader's processes for the cores."""
+    cv2.setNumThreads(0)

@@ -1,0 +1,43 @@
+"""Albumentations pipelines built from config; the output is a uint8 (C, H, W) tensor.
+
+Float conversion and normalisation happen on the device after the batch transfer
+(see ``mask_cls.module``), so train and inference share exactly one preprocessing path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import albumentations as A
+import numpy as np
+import torch
+from hydra.utils import instantiate
+
+from mask_cls.errors import ConfigError
+
+
+def check_size(image_size: Sequence[int]) -> tuple[int, int]:
+    if len(image_size) != 2 or min(int(v) for v in image_size) < 8:
+        raise ConfigError(f"data.image_size={list(image_size)}: expected [height, width], each >= 8")
+    return int(image_size[0]), int(image_size[1])
+
+
+def build(image_size: Sequence[int], augs: Sequence | None = None) -> A.Compose:
+    """Resize to (H, W), then the configured augmentations (Hydra ``_target_`` nodes or objects)."""
+    h, w = check_size(image_size)
+    steps = [A.Resize(height=h, width=w)]
+    for node in augs or []:
+        steps.append(instantiate(node) if not isinstance(node, A.BasicTransform | A.BaseCompose) else node)
+    return A.Compose(steps)
+
+
+def to_chw_uint8(image: np.ndarray) -> torch.Tensor:
+    """HWC uint8 RGB -> CHW uint8 tensor (a view, no float copy in the worker)."""
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (N, C, H, W) on any device -> float, (x/255 - mean) / std."""
+    m = torch.as_tensor(mean, device=x.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
+    s = torch.as_tensor(std, device=x.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
+    return (x.float() - m) / s

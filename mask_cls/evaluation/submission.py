@@ -1,0 +1,53 @@
+"""Submission files: write them in info.csv's rows and order, score them against answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mask_cls.errors import DataError
+from mask_cls.io import write_csv
+from mask_cls.labels import NUM_CLASSES
+
+
+def write_submission(info: pd.DataFrame, preds: np.ndarray, path: str | Path) -> Path:
+    """info.csv's rows in order, ``ans`` filled; written atomically."""
+    preds = np.asarray(preds)
+    if len(preds) != len(info):
+        raise ValueError(f"{len(preds)} predictions for {len(info)} rows of info.csv")
+    if preds.size and (preds.min() < 0 or preds.max() >= NUM_CLASSES):
+        raise ValueError("predictions outside 0..17")
+    sub = pd.DataFrame({"ImageID": info["ImageID"].to_numpy(), "ans": preds.astype(int)})
+    return write_csv(sub, path)
+
+
+def read_labels(path: str | Path, what: str) -> pd.Series:
+    """ImageID -> ans from a submission or answer-key csv, checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: {what} file not found")
+    try:
+        df = pd.read_csv(path, dtype={"ImageID": str}, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        raise DataError(f"{path}: not a readable CSV") from None
+    for col in ("ImageID", "ans"):
+        if col not in df.columns:
+            raise DataError(f"{path}: missing column {col}")
+    if df["ImageID"].duplicated().any():
+        raise DataError(f"{path}: ImageID {df['ImageID'][df['ImageID'].duplicated()].iloc[0]} listed twice")
+    ans = pd.to_numeric(df["ans"], errors="coerce")
+    bad = ans.isna() | (ans < 0) | (ans >= NUM_CLASSES) | (ans != ans.round())
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{path}:{i + 2}: ans {df['ans'].iloc[i]!r} is not a class in 0..17")
+    return pd.Series(ans.astype(int).to_numpy(), index=df["ImageID"], name="ans")
+
+
+def align(submission: pd.Series, answers: pd.Series, sub_path, ans_path) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, prediction) arrays over the answer key's images; every one must be predicted."""
+    missing = answers.index.difference(submission.index)
+    if len(missing):
+        raise DataError(f"{sub_path}: {len(missing)} image(s) of {ans_path} have no prediction (e.g. {missing[0]})")
+    return answers.to_numpy(), submission.loc[answers.index].to_numpy()

@@ -1,0 +1,59 @@
+"""The one place that knows the 18-class encoding: label = 6*mask + 3*gender + age_group.
+
+mask: 0 wear, 1 incorrect, 2 not-wear; gender: 0 male, 1 female;
+age_group: 0 (<30), 1 (30..59), 2 (>=60).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NUM_CLASSES = 18
+MASK_NAMES = ("wear", "incorrect", "not_wear")
+GENDER_NAMES = ("male", "female")
+AGE_NAMES = ("<30", "30-59", ">=60")
+TASKS = {"mask": 3, "gender": 2, "age": 3}
+
+#: image file stem -> mask state, as in the competition folders
+MASK_FILES: dict[str, int] = {
+    "mask1": 0,
+    "mask2": 0,
+    "mask3": 0,
+    "mask4": 0,
+    "mask5": 0,
+    "incorrect_mask": 1,
+    "normal": 2,
+}
+GENDER_CODES = {name: i for i, name in enumerate(GENDER_NAMES)}
+#: the true age bins; every reported metric uses these, whatever the training threshold
+AGE_YOUNG_BELOW = 30
+AGE_OLD_FROM = 60
+
+
+def age_group(age, old_from: int = AGE_OLD_FROM):
+    """Age -> 0/1/2. ``old_from`` moves only the upper edge (the training-time age threshold)."""
+    a = np.asarray(age)
+    out = np.where(a < AGE_YOUNG_BELOW, 0, np.where(a < old_from, 1, 2))
+    return int(out) if out.ndim == 0 else out
+
+
+def encode(mask, gender, age_grp):
+    """(mask, gender, age_group) -> class index 0..17; works on scalars and arrays."""
+    out = 6 * np.asarray(mask) + 3 * np.asarray(gender) + np.asarray(age_grp)
+    return int(out) if out.ndim == 0 else out
+
+
+def decode(label):
+    """Class index -> (mask, gender, age_group); works on scalars and arrays."""
+    y = np.asarray(label)
+    if np.any((y < 0) | (y >= NUM_CLASSES)):
+        raise ValueError(f"labels must be in 0..{NUM_CLASSES - 1}")
+    m, g, a = y // 6, (y // 3) % 2, y % 3
+    if y.ndim == 0:
+        return int(m), int(g), int(a)
+    return m, g, a
+
+
+def class_name(label: int) -> str:
+    m, g, a = decode(label)
+    return f"{MASK_NAMES[m]}/{GENDER_NAMES[g]}/{AGE_NAMES[a]}"

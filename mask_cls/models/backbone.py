@@ -1,0 +1,33 @@
+"""timm backbones by name, pooled features out (the head lives in ``heads``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import timm
+from torch import nn
+
+from mask_cls.errors import ConfigError
+
+
+def create_backbone(name: str, pretrained: bool = False, weights: str | None = None,
+                    drop_path_rate: float = 0.0, **kwargs) -> nn.Module:
+    """A timm model without its classifier (``num_classes=0``), exposing ``num_features``.
+
+    ``weights`` is a local .pth/.safetensors/.bin file (no download needed); it implies
+    pretrained loading and timm drops the file's classifier when shapes differ.
+    """
+    if not timm.is_model(name):
+        close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
+        hint = f" (similar: {', '.join(close)})" if close else ""
+        raise ConfigError(f"model.backbone={name!r} is not a timm model{hint}")
+    extra = dict(kwargs)
+    if weights:
+        path = Path(weights)
+        if not path.is_file():
+            raise ConfigError(f"model.weights={weights}: file not found")
+        extra["pretrained_cfg_overlay"] = {"file": str(path.resolve())}
+        pretrained = True
+    if drop_path_rate:
+        extra["drop_path_rate"] = drop_path_rate
+    return timm.create_model(name, pretrained=pretrained, num_classes=0, **extra)

@@ -1,0 +1,121 @@
+"""The LightningModule: supervised step, epoch-level metrics, optimiser and schedule.
+
+It is built from a plain, resolved config dict (``model``, ``head``, ``loss``, ``optim``,
+``sched``, ``normalize``) that is saved in every checkpoint, so a checkpoint alone rebuilds
+its model, and loads with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from hydra.utils import instantiate
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from mask_cls import labels as L
+from mask_cls.data.transforms import normalize
+from mask_cls.models.classifier import build_classifier
+
+# Lightning notes that the module's hook wins over the datamodule's: that is the design here.
+warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`.*")
+
+DEFAULT_NORMALIZE = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+def _subtask(preds: torch.Tensor, task: str) -> torch.Tensor:
+    return {"mask": preds // 6, "gender": (preds // 3) % 2, "age": preds % 3}[task]
+
+
+class MaskClassifier(pl.LightningModule):
+    def __init__(self, config: Mapping[str, Any]):
+        super().__init__()
+        self.save_hyperparameters({"config": dict(config)})
+        cfg = self.hparams.config
+        self.net: nn.Module = build_classifier(cfg["model"], cfg["head"])
+        self.criterion: nn.Module = instantiate(cfg["loss"])
+        norm = cfg.get("normalize") or DEFAULT_NORMALIZE
+        self.mean, self.std = list(norm["mean"]), list(norm["std"])
+        self.train_loss = MeanMetric()
+        self.val_loss = MeanMetric()
+        # macro F1 over the whole epoch (never averaged over batches)
+        self.val_f1 = MulticlassF1Score(num_classes=L.NUM_CLASSES, average="macro")
+        self.val_acc = MulticlassAccuracy(num_classes=L.NUM_CLASSES, average="micro")
+        self.val_task_f1 = nn.ModuleDict(
+            {t: MulticlassF1Score(num_classes=k, average="macro") for t, k in L.TASKS.items()}
+        )
+        self.val_f1_best = MaxMetric()
+
+    # -- data on device -------------------------------------------------------------------
+    def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
+        """uint8 images arrive from the workers; float conversion and normalisation run here."""
+        x, y = batch
+        return normalize(x, self.mean, self.std), y
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x, target)
+
+    # -- steps ------------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self.net(x, y)
+        loss = self.criterion(logits, y)
+        self.train_loss(loss.detach())
+        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def on_train_start(self) -> None:
+        # the sanity check must not count towards the best score
+        self.val_f1_best.reset()
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        logits = self.net(x)
+        self.val_loss(self.criterion(logits, y))
+        preds = logits.argmax(dim=1)
+        self.val_f1.update(preds, y)
+        self.val_acc.update(preds, y)
+        for t, metric in self.val_task_f1.items():
+            metric.update(_subtask(preds, t), _subtask(y, t))
+
+    def on_validation_epoch_end(self) -> None:
+        f1 = self.val_f1.compute()
+        self.val_f1_best(f1)
+        self.log_dict(
+            {"val/acc": self.val_acc.compute(), "val/loss": self.val_loss.compute(),
+             "val/f1_best": self.val_f1_best.compute(),
+             **{f"val/f1_{t}": m.compute() for t, m in self.val_task_f1.items()}},
+            prog_bar=False, sync_dist=False,
+        )
+        self.log("val/f1", f1, prog_bar=True)
+        for m in (self.val_f1, self.val_acc, self.val_loss, *self.val_task_f1.values()):
+            m.reset()
+
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        x, _ = batch
+        return self.net(x).float().softmax(dim=1)
+
+    # -- optimisation -----------------------------------------------------------------------
+    def configure_optimizers(self):
+        cfg = self.hparams.config
+        optimizer = instantiate(cfg["optim"], _partial_=True)(params=self.parameters())
+        sched = instantiate(cfg["sched"], _partial_=True)(optimizer, self.trainer)
+        if sched is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": sched}
+
+
+def load_checkpoint(path: str, map_location: str = "cpu") -> MaskClassifier:
+    """Rebuild a module from a checkpoint alone (its saved config), with safe unpickling."""
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    config = dict(ckpt["hyper_parameters"]["config"])
+    # the weights come from the checkpoint: never fetch or read pretrained ones again
+    config["model"] = {**config["model"], "pretrained": False, "weights": None}
+    module = MaskClassifier(config)
+    module.load_state_dict(ckpt["state_dict"])
+    return module.eval()

@@ -1,0 +1,30 @@
+"""Tasks behind ``task=``: thin functions, config in, files out, registered by name."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from omegaconf import DictConfig
+
+TaskFn = Callable[[DictConfig], "float | None"]
+TASKS: dict[str, TaskFn] = {}
+_MODULES = ("synth", "train", "evaluate")
+
+
+def register(name: str) -> Callable[[TaskFn], TaskFn]:
+    def deco(fn: TaskFn) -> TaskFn:
+        TASKS[name] = fn
+        return fn
+
+    return deco
+
+
+def get_task(name: str) -> TaskFn:
+    for m in _MODULES:
+        importlib.import_module(f"mask_cls.tasks.{m}")
+    if name not in TASKS:
+        from mask_cls.errors import ConfigError
+
+        raise ConfigError(f"task={name!r} is unknown (known: {', '.join(sorted(TASKS))})")
+    return TASKS[name]

@@ -1,0 +1,23 @@
+"""``task=synth``: draw the synthetic dataset (competition layout) into ``data.root``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from mask_cls.data.synthetic import SynthConfig, generate
+from mask_cls.errors import ConfigError
+from mask_cls.tasks import register
+from mask_cls.tasks.common import log, plain
+
+
+@register("synth")
+def synth(cfg: DictConfig) -> None:
+    root = Path(cfg.data.root)
+    if root.exists():
+        raise ConfigError(f"{root}: already exists; delete it or pass another data.root")
+    params = plain(cfg.synth)
+    params["image_size"] = tuple(params["image_size"])
+    generate(root, SynthConfig(**params))
+    log.info("synthetic dataset written to %s (answer key: %s)", root, root / "eval_answers.csv")

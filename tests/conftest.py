@@ -1,0 +1,48 @@
+"""Shared fixtures: a tiny synthetic dataset and a helper that runs run.py like a user."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mask_cls.data.synthetic import SynthConfig, generate
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = SynthConfig(train_persons=30, eval_persons=4, image_size=(64, 48), seed=3, workers=1)
+# a tiny model and small images: a few seconds per run on 2 cores
+FAST = [
+    "model.backbone=resnet10t", "data.image_size=[64,48]", "data.batch_size=16",
+    "data.num_workers=0", "data.persistent_workers=false", "data.n_folds=3",
+    "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    """A read-only-by-convention tiny dataset in the competition layout."""
+    root = tmp_path_factory.mktemp("data") / "tiny"
+    generate(root, TINY, progress=False)
+    return root
+
+
+@pytest.fixture
+def tiny_copy(tiny_root, tmp_path) -> Path:
+    """A private copy to corrupt."""
+    dst = tmp_path / "data"
+    shutil.copytree(tiny_root, dst)
+    return dst
+
+
+def run_cli(*overrides: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *overrides],
+        cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )

@@ -1,0 +1,103 @@
+"""End-to-end runs through run.py, as a user types them."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+
+from mask_cls.module import load_checkpoint
+from tests.conftest import FAST, run_cli
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "train"
+    r = run_cli("data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}", *FAST)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def test_train_writes_metrics_checkpoints_and_submission(trained, tiny_root):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert {"val/f1", "val/f1_best", "val/acc", "val/f1_mask", "val/f1_gender", "val/f1_age"} <= set(metrics)
+    assert 0 <= metrics["val/f1"] <= metrics["val/f1_best"] <= 1
+    assert (trained / "checkpoints" / "last.ckpt").is_file()
+    sub = pd.read_csv(trained / "submission.csv")
+    info = pd.read_csv(tiny_root / "eval" / "info.csv")
+    assert list(sub.columns) == ["ImageID", "ans"]
+    assert list(sub.ImageID) == list(info.ImageID)  # same rows, same order
+    assert sub.ans.between(0, 17).all() and sub.ans.dtype.kind == "i"
+
+
+def test_submission_comes_from_the_best_checkpoint(trained, tiny_root):
+    """Reload the best checkpoint alone (safe unpickling) and predict: same answers."""
+    import lightning.pytorch as pl
+
+    from mask_cls.data.datamodule import MaskDataModule
+
+    best = json.loads((trained / "metrics.json").read_text())["best_checkpoint"]
+    module = load_checkpoint(best)
+    dm = MaskDataModule(str(tiny_root), image_size=[64, 48], batch_size=16, num_workers=0)
+    dm.setup("predict")
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+    probs = torch.cat(trainer.predict(module, datamodule=dm)).numpy()
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    sub = pd.read_csv(trained / "submission.csv")
+    assert (sub.ans.to_numpy() == probs.argmax(1)).all()
+
+
+def test_a_run_never_overwrites_another(trained, tiny_root):
+    before = (trained / "submission.csv").read_bytes()
+    r = run_cli("data=mask", f"data.root={tiny_root}", f"hydra.run.dir={trained}", *FAST)
+    assert r.returncode == 1
+    assert "already holds an earlier run" in r.stderr
+    assert (trained / "submission.csv").read_bytes() == before
+
+
+def test_evaluate_matches_sklearn(trained, tiny_root, tmp_path):
+    out = tmp_path / "eval"
+    r = run_cli("task=evaluate", f"submission={trained / 'submission.csv'}",
+                f"answers={tiny_root / 'eval_answers.csv'}", f"hydra.run.dir={out}")
+    assert r.returncode == 0, r.stderr
+    scores = json.loads((out / "scores.json").read_text())
+    sub = pd.read_csv(trained / "submission.csv")
+    ans = pd.read_csv(tiny_root / "eval_answers.csv").set_index("ImageID").loc[sub.ImageID].ans
+    assert scores["f1"] == pytest.approx(f1_score(ans, sub.ans, average="macro"))
+    assert scores["acc"] == pytest.approx(accuracy_score(ans, sub.ans))
+    assert scores["f1_gender"] == pytest.approx(f1_score(ans // 3 % 2, sub.ans // 3 % 2, average="macro"))
+    assert "f1" in r.stdout
+
+
+def test_evaluate_missing_prediction(tiny_root, tmp_path):
+    ans = pd.read_csv(tiny_root / "eval_answers.csv")
+    ans.iloc[1:].to_csv(tmp_path / "sub.csv", index=False)
+    r = run_cli("task=evaluate", f"submission={tmp_path / 'sub.csv'}",
+                f"answers={tiny_root / 'eval_answers.csv'}", f"hydra.run.dir={tmp_path / 'o'}")
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'sub.csv'}: 1 image(s) of {tiny_root / 'eval_answers.csv'} have no prediction "
+        f"(e.g. {ans.ImageID[0]})"
+    ]
+    assert not (tmp_path / "o" / "scores.json").exists()
+
+
+def test_synthetic_default_is_drawn_on_first_use(tmp_path):
+    root = tmp_path / "syn"
+    synth = ["synth.train_persons=15", "synth.eval_persons=2", "synth.image_size=[64,48]", "synth.workers=1"]
+    r = run_cli(f"data.root={root}", *synth, f"hydra.run.dir={tmp_path / 'run'}", *FAST)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (root / "train" / "train.csv").is_file() and (root / "eval_answers.csv").is_file()
+    assert len(pd.read_csv(tmp_path / "run" / "submission.csv")) == 14
+
+
+def test_task_synth_writes_the_layout_and_refuses_to_overwrite(tmp_path):
+    root = tmp_path / "s"
+    args = ["task=synth", f"data.root={root}", "synth.train_persons=5", "synth.eval_persons=1",
+            "synth.image_size=[48,36]", f"hydra.run.dir={tmp_path / 'run'}"]
+    assert run_cli(*args).returncode == 0
+    assert len(pd.read_csv(root / "train" / "train.csv")) == 5
+    r = run_cli(*args[:-1], f"hydra.run.dir={tmp_path / 'run2'}")
+    assert r.returncode == 1 and "already exists" in r.stderr
