@@ -105,3 +105,10 @@ def test_info_row_without_file(tiny_copy):
     (tiny_copy / "eval" / "images" / info.ImageID[3]).unlink()
     with pytest.raises(DataError, match=rf"info\.csv:5: image '{info.ImageID[3]}' not found"):
         read_eval(tiny_copy)
+
+
+def test_person_folder_not_found(tiny_copy):
+    folder = sorted((tiny_copy / "train" / "images").glob("0*"))[4]
+    shutil.rmtree(folder)
+    with pytest.raises(DataError, match=rf"{folder.name}: person folder of train\.csv line \d+ not found"):
+        read_train(tiny_copy)
