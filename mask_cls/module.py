@@ -39,6 +39,10 @@ class MaskClassifier(pl.LightningModule):
         cfg = self.hparams.config
         self.net: nn.Module = build_classifier(cfg["model"], cfg["head"])
         self.criterion: nn.Module = instantiate(cfg["loss"])
+        # NHWC is faster for convolutions on CPU (measured: 1.2x resnet10t, 1.6x MobileNetV3)
+        self.channels_last = bool(cfg["model"].get("channels_last", False))
+        if self.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
         norm = cfg.get("normalize") or DEFAULT_NORMALIZE
         self.mean, self.std = list(norm["mean"]), list(norm["std"])
         self.train_loss = MeanMetric()
@@ -55,7 +59,10 @@ class MaskClassifier(pl.LightningModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
         """uint8 images arrive from the workers; float conversion and normalisation run here."""
         x, y = batch
-        return normalize(x, self.mean, self.std), y
+        x = normalize(x, self.mean, self.std)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x, target)

@@ -97,3 +97,12 @@ def test_every_optimiser_and_schedule_trains(optim, sched, tmp_path):
     xb = torch.randn(2, 3, 32, 32)
     assert torch.allclose(again(xb), module(xb), atol=1e-6)
 
+
+
+@pytest.mark.parametrize("name", ["resnet10t", "mobilenetv3_small_050", "efficientnet_b0"])
+def test_head_width_matches_backbone_output(name):
+    """MobileNetV3 pools through a conv_head wider than num_features: the head must follow."""
+    from mask_cls.models.classifier import build_classifier
+
+    net = build_classifier({"backbone": name}, _conf("head", "linear"))
+    assert net(torch.randn(2, 3, 64, 48)).shape == (2, 18)

@@ -96,9 +96,9 @@ def _sample_person(rng: np.random.Generator, difficulty: float) -> Person:
     gender = int(rng.random() < P_FEMALE)  # 1 = female
     age = _sample_age(rng)
     race = RACES[rng.choice(len(RACES), p=[p for _, p in RACES])][0]
-    ageing = np.clip((age - 18) / 42 + rng.normal(0, noise * 0.5), 0, 1.2)  # continuous in age
+    ageing = np.clip((age - 18) / 42 + rng.normal(0, noise * 0.25), 0, 1.2)  # continuous in age
     skin = np.array(SKIN_BY_RACE[race], float) + rng.normal(0, 12, 3) - 18 * ageing
-    grey = np.clip(ageing**1.6 + rng.normal(0, noise * 0.6), 0, 1)
+    grey = np.clip(ageing**1.6 + rng.normal(0, noise * 0.3), 0, 1)
     dark_hair = np.array([25, 30, 40], float) + rng.normal(0, 10, 3)
     if rng.random() < 0.08:  # dyed / light hair hides greying for some
         dark_hair = np.array([40, 70, 120], float) + rng.normal(0, 15, 3)
@@ -107,7 +107,7 @@ def _sample_person(rng: np.random.Generator, difficulty: float) -> Person:
     long_hair = bool(rng.random() < (0.85 if gender else 0.08) * (1 - 0.4 * difficulty) + 0.2 * difficulty * (not gender))
     lip = np.array([90, 80, 185] if gender else [110, 120, 165], float) + rng.normal(0, 12 + 30 * noise, 3)
     beard = float(np.clip((0 if gender else rng.uniform(0.0, 0.8)) + rng.normal(0, noise * 0.3), 0, 1))
-    wrinkles = int(max(0, round(7 * ageing**1.5 + rng.normal(0, 1 + 2 * noise))))
+    wrinkles = int(max(0, round(7 * ageing**1.5 + rng.normal(0, 0.5 + noise))))
     jaw = 1.06 if not gender else 0.97
     return Person(
         gender=gender,

@@ -31,3 +31,9 @@ def create_backbone(name: str, pretrained: bool = False, weights: str | None = N
     if drop_path_rate:
         extra["drop_path_rate"] = drop_path_rate
     return timm.create_model(name, pretrained=pretrained, num_classes=0, **extra)
+
+
+def feature_dim(backbone: nn.Module) -> int:
+    """Width of the pooled output: timm models with a pre-logits layer (MobileNetV3's
+    conv_head) report it as ``head_hidden_size``, the others as ``num_features``."""
+    return int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from mask_cls.labels import NUM_CLASSES
-from mask_cls.models.backbone import create_backbone
+from mask_cls.models.backbone import create_backbone, feature_dim
 
 
 class Classifier(nn.Module):
@@ -27,7 +27,7 @@ def build_classifier(model_cfg: Mapping, head_cfg: Mapping, num_classes: int = N
     m = dict(model_cfg)
     backbone = create_backbone(
         m.pop("backbone"), pretrained=m.pop("pretrained", False), weights=m.pop("weights", None),
-        drop_path_rate=m.pop("drop_path_rate", 0.0), **{k: v for k, v in m.items() if k in ("drop_rate",)},
+        drop_path_rate=m.pop("drop_path_rate", 0.0),
     )
-    head = instantiate(head_cfg, in_features=backbone.num_features, num_classes=num_classes)
+    head = instantiate(head_cfg, in_features=feature_dim(backbone), num_classes=num_classes)
     return Classifier(backbone, head)
