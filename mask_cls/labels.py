@@ -57,3 +57,35 @@ def decode(label):
 def class_name(label: int) -> str:
     m, g, a = decode(label)
     return f"{MASK_NAMES[m]}/{GENDER_NAMES[g]}/{AGE_NAMES[a]}"
+
+
+#: what a head output predicts: name -> (number of classes, class index from the 18-class label)
+TARGETS = {
+    "class": (NUM_CLASSES, lambda y: y),
+    "mask": (3, lambda y: y // 6),
+    "gender": (2, lambda y: (y // 3) % 2),
+    "age": (3, lambda y: y % 3),
+}
+
+
+def target(name: str, y):
+    """The label of output ``name`` (class, mask, gender, age) from 18-class labels (numpy or torch)."""
+    return TARGETS[name][1](y)
+
+
+def target_counts(name: str, counts18) -> list[int]:
+    """Per-class counts of output ``name`` from the 18 class counts."""
+    k, fn = TARGETS[name]
+    out = [0] * k
+    for c, n in enumerate(counts18):
+        out[int(fn(c))] += int(n)
+    return out
+
+
+def joint_probs(p_mask, p_gender, p_age):
+    """(N,3), (N,2), (N,3) probabilities -> (N,18) in the encoding's order (6m + 3g + a).
+
+    Works for torch tensors; the product of three distributions sums to 1.
+    """
+    joint = p_mask[:, :, None, None] * p_gender[:, None, :, None] * p_age[:, None, None, :]
+    return joint.reshape(joint.shape[0], NUM_CLASSES)

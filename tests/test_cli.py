@@ -101,3 +101,14 @@ def test_task_synth_writes_the_layout_and_refuses_to_overwrite(tmp_path):
     assert len(pd.read_csv(root / "train" / "train.csv")) == 5
     r = run_cli(*args[:-1], f"hydra.run.dir={tmp_path / 'run2'}")
     assert r.returncode == 1 and "already exists" in r.stderr
+
+
+def test_class_counts_come_from_the_training_fold_only(trained, tiny_root):
+    from mask_cls.data.folds import split
+    from mask_cls.data.layout import read_train
+
+    ckpt = torch.load(trained / "checkpoints" / "last.ckpt", weights_only=True)
+    counts = ckpt["hyper_parameters"]["config"]["class_counts"]
+    train, val = split(read_train(tiny_root), n_folds=3, fold=0, seed=42)
+    assert counts == np.bincount(train.label, minlength=18).tolist()
+    assert sum(counts) == len(train) and len(val) > 0

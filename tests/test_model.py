@@ -105,4 +105,4 @@ def test_head_width_matches_backbone_output(name):
     from mask_cls.models.classifier import build_classifier
 
     net = build_classifier({"backbone": name}, _conf("head", "linear"))
-    assert net(torch.randn(2, 3, 64, 48)).shape == (2, 18)
+    assert net.probs(torch.randn(2, 3, 64, 48)).shape == (2, 18)

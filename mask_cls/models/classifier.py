@@ -1,33 +1,67 @@
-"""Backbone + head as one nn.Module, built from the ``model`` and ``head`` configs."""
+"""Backbone -> pooling -> neck -> dropout -> head, built from the ``model`` and ``head`` configs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from mask_cls.labels import NUM_CLASSES
+from mask_cls.errors import ConfigError
 from mask_cls.models.backbone import create_backbone, feature_dim
+from mask_cls.models.neck import embedding_neck
+from mask_cls.models.pooling import GeM
 
 
 class Classifier(nn.Module):
-    def __init__(self, backbone: nn.Module, head: nn.Module):
+    """``pool=None`` uses timm's own head path (average pooling, MobileNetV3's conv_head);
+    a pooling module is applied to ``forward_features`` maps instead.
+
+    ``dropout_samples`` n > 1 is multi-sample dropout: n dropout masks on the same features
+    while training, logits averaged.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, pool: nn.Module | None = None,
+                 neck: nn.Module | None = None, dropout: float = 0.0, dropout_samples: int = 1):
         super().__init__()
-        self.backbone = backbone
-        self.head = head
+        self.backbone, self.pool, self.neck, self.head = backbone, pool, neck or nn.Identity(), head
+        self.drop = nn.Dropout(dropout)
+        self.dropout_samples = max(1, int(dropout_samples))
 
-    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits; ``target`` is for margin heads, which use it only while training."""
-        return self.head(self.backbone(x), target)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.backbone(x) if self.pool is None else self.pool(self.backbone.forward_features(x))
+        return self.neck(f)
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """A tuple of logits (one per head output); ``target`` only matters to margin heads."""
+        f = self.features(x)
+        n = self.dropout_samples if self.training else 1
+        if n == 1:
+            return self.head(self.drop(f), target)
+        samples = [self.head(self.drop(f), target) for _ in range(n)]
+        return tuple(torch.stack(outs).mean(0) for outs in zip(*samples))
+
+    def probs(self, x: torch.Tensor) -> torch.Tensor:
+        """18-class probabilities."""
+        return self.head.probs(self(x))
 
 
-def build_classifier(model_cfg: Mapping, head_cfg: Mapping, num_classes: int = NUM_CLASSES) -> Classifier:
+POOLS = {"avg": None, "gem": GeM}
+
+
+def build_classifier(model_cfg: Mapping, head_cfg: Mapping, class_counts: Sequence[int] | None = None) -> Classifier:
     m = dict(model_cfg)
-    backbone = create_backbone(
-        m.pop("backbone"), pretrained=m.pop("pretrained", False), weights=m.pop("weights", None),
-        drop_path_rate=m.pop("drop_path_rate", 0.0),
-    )
-    head = instantiate(head_cfg, in_features=feature_dim(backbone), num_classes=num_classes)
-    return Classifier(backbone, head)
+    backbone = create_backbone(m["backbone"], pretrained=m.get("pretrained", False),
+                               weights=m.get("weights"), drop_path_rate=m.get("drop_path_rate", 0.0))
+    pooling = m.get("pooling", "avg")
+    if pooling not in POOLS:
+        raise ConfigError(f"model.pooling={pooling!r}: choose one of {', '.join(POOLS)}")
+    pool = POOLS[pooling]() if POOLS[pooling] else None
+    dim = feature_dim(backbone) if pool is None else backbone.num_features
+    neck = None
+    if m.get("neck"):
+        neck = embedding_neck(dim, int(m["neck"]))
+        dim = int(m["neck"])
+    head = instantiate(head_cfg, in_features=dim, class_counts=class_counts)
+    return Classifier(backbone, head, pool, neck, m.get("dropout", 0.0), m.get("dropout_samples", 1))

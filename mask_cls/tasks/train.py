@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from mask_cls.data.datamodule import MaskDataModule
 from mask_cls.evaluation.submission import write_submission
 from mask_cls.io import write_json
+from mask_cls.labels import NUM_CLASSES
 from mask_cls.module import MaskClassifier, load_checkpoint
 from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir, log, plain
@@ -31,8 +32,15 @@ def _instantiate_all(node) -> list:
     return [instantiate(v) for v in (node or {}).values() if v is not None and "_target_" in v]
 
 
-def predict_probs(trainer: pl.Trainer, module: MaskClassifier, dm: MaskDataModule) -> np.ndarray:
-    """Softmax probabilities for the eval set, in info.csv order."""
+def predict_probs(fit_trainer: pl.Trainer, module: MaskClassifier, dm: MaskDataModule) -> np.ndarray:
+    """Softmax probabilities for the whole eval set, in info.csv order.
+
+    A separate single-device trainer: no batch limits from the fit's settings, and no
+    distributed sampler padding or reordering rows.
+    """
+    trainer = pl.Trainer(accelerator=fit_trainer.accelerator, devices=1, logger=False,
+                         precision=fit_trainer.precision, enable_model_summary=False,
+                         enable_progress_bar=fit_trainer.progress_bar_callback is not None)
     batches = trainer.predict(module, datamodule=dm)
     return torch.cat(batches).numpy()
 
@@ -46,7 +54,8 @@ def train(cfg: DictConfig) -> float | None:
     if cfg.task.predict and dm.has_eval():
         dm.setup("predict")
     pl.seed_everything(cfg.seed, workers=True)
-    module = MaskClassifier(module_config(cfg))
+    counts = dm.train_table["label"].value_counts().reindex(range(NUM_CLASSES), fill_value=0)
+    module = MaskClassifier(module_config(cfg) | {"class_counts": [int(c) for c in counts]})
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -63,7 +72,9 @@ def train(cfg: DictConfig) -> float | None:
     log.info("val/f1=%.4f  val/f1_best=%.4f  -> %s", metrics.get("val/f1", float("nan")),
              metrics.get("val/f1_best", float("nan")), out / "metrics.json")
 
-    if cfg.task.predict and dm.has_eval():
+    if trainer.fast_dev_run:
+        log.info("fast_dev_run: no submission written")
+    elif cfg.task.predict and dm.has_eval():
         best = load_checkpoint(best_path) if best_path else module
         probs = predict_probs(trainer, best, dm)
         path = write_submission(dm.eval_table, probs.argmax(1), out / "submission.csv")

@@ -1,0 +1,28 @@
+"""Multi-class softmax focal loss: ``-alpha_y * w_y * (1 - p_y)^gamma * log p_y``, mean over the batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class FocalLoss(nn.Module):
+    def __init__(self, gamma: float = 2.0, alpha: float | Sequence[float] | None = None,
+                 weight: torch.Tensor | None = None):
+        super().__init__()
+        self.gamma = gamma
+        self.register_buffer("weight", weight if weight is not None else None)
+        a = None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32)
+        self.register_buffer("alpha", a)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logp = F.log_softmax(logits.float(), dim=1).gather(1, target[:, None]).squeeze(1)
+        loss = -((1 - logp.exp()) ** self.gamma) * logp
+        if self.alpha is not None:  # a scalar, or one value per class
+            loss = loss * (self.alpha if self.alpha.ndim == 0 else self.alpha[target])
+        if self.weight is not None:
+            loss = loss * self.weight[target]
+        return loss.mean()
