@@ -32,21 +32,38 @@ def test_train_writes_metrics_checkpoints_and_submission(trained, tiny_root):
     assert sub.ans.between(0, 17).all() and sub.ans.dtype.kind == "i"
 
 
-def test_submission_comes_from_the_best_checkpoint(trained, tiny_root):
-    """Reload the best checkpoint alone (safe unpickling) and predict: same answers."""
+def test_submission_comes_from_the_best_checkpoint_with_hflip_tta(trained, tiny_root):
+    """Reload the best checkpoint alone (safe unpickling), predict the eval set through
+    Lightning with and without a horizontal flip in the pipeline: their mean gives the answers."""
     import lightning.pytorch as pl
 
     from mask_cls.data.datamodule import MaskDataModule
 
     best = json.loads((trained / "metrics.json").read_text())["best_checkpoint"]
     module = load_checkpoint(best)
-    dm = MaskDataModule(str(tiny_root), image_size=[64, 48], batch_size=16, num_workers=0)
-    dm.setup("predict")
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
-    probs = torch.cat(trainer.predict(module, datamodule=dm)).numpy()
+    views = []
+    for val_augs in ([], [{"_target_": "albumentations.HorizontalFlip", "p": 1.0}]):
+        dm = MaskDataModule(str(tiny_root), image_size=[64, 48], batch_size=16, num_workers=0,
+                            augment={"val": val_augs})
+        dm.setup("predict")
+        views.append(torch.cat(trainer.predict(module, datamodule=dm)).numpy())
+    assert not np.allclose(views[0], views[1])  # the flip changes the input
+    probs = (views[0] + views[1]) / 2
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
     sub = pd.read_csv(trained / "submission.csv")
     assert (sub.ans.to_numpy() == probs.argmax(1)).all()
+
+
+def test_validation_report(trained):
+    report = trained / "report"
+    scores = json.loads((report / "scores.json").read_text())
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert scores["f1"] == pytest.approx(metrics["val/f1_best"], abs=1e-4)
+    table = pd.read_csv(report / "per_class.csv")
+    assert len(table) == 18 and table.support.sum() == scores["n"]
+    for name in ("confusion.png", "confusion_tasks.png"):
+        assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_run_never_overwrites_another(trained, tiny_root):

@@ -12,7 +12,7 @@ from mask_cls.errors import ConfigError
 
 log = logging.getLogger("mask_cls")
 #: files whose presence means a run already wrote into a folder
-RESULT_FILES = ("metrics.json", "submission.csv", "checkpoints", "scores.json")
+RESULT_FILES = ("metrics.json", "submission.csv", "checkpoints", "scores.json", "oof.csv", "fold_0")
 
 
 def run_dir(cfg: DictConfig) -> Path:

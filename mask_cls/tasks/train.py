@@ -1,19 +1,21 @@
-"""``task=train``: fit one fold, keep the best checkpoint, write metrics.json and a submission."""
+"""``task=train``: fit one fold, keep the best checkpoint, report on validation, write a submission."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
-import numpy as np
-import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from mask_cls.data import layout
 from mask_cls.data.datamodule import MaskDataModule
+from mask_cls.evaluation.report import write_report
 from mask_cls.evaluation.submission import write_submission
+from mask_cls.inference.predict import pick_device, predict_paths
 from mask_cls.io import write_json
 from mask_cls.labels import NUM_CLASSES
 from mask_cls.module import MaskClassifier, load_checkpoint
@@ -21,10 +23,19 @@ from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir, log, plain
 
 
+@dataclass
+class FoldResult:
+    out: Path
+    metrics: dict
+    module: MaskClassifier  # the best checkpoint's weights (the last ones without a checkpoint)
+    dm: MaskDataModule
+    loggers: list
+
+
 def module_config(cfg: DictConfig) -> dict:
-    """The part of the config a checkpoint needs to rebuild its model."""
+    """The part of the config a checkpoint needs to rebuild its model and its input."""
     return {k: plain(cfg[k]) for k in ("model", "head", "loss", "optim", "sched")} | {
-        "normalize": plain(cfg.model.normalize)
+        "normalize": plain(cfg.model.normalize), "image_size": list(cfg.data.image_size),
     }
 
 
@@ -32,27 +43,20 @@ def _instantiate_all(node) -> list:
     return [instantiate(v) for v in (node or {}).values() if v is not None and "_target_" in v]
 
 
-def predict_probs(fit_trainer: pl.Trainer, module: MaskClassifier, dm: MaskDataModule) -> np.ndarray:
-    """Softmax probabilities for the whole eval set, in info.csv order.
-
-    A separate single-device trainer: no batch limits from the fit's settings, and no
-    distributed sampler padding or reordering rows.
-    """
-    trainer = pl.Trainer(accelerator=fit_trainer.accelerator, devices=1, logger=False,
-                         precision=fit_trainer.precision, enable_model_summary=False,
-                         enable_progress_bar=fit_trainer.progress_bar_callback is not None)
-    batches = trainer.predict(module, datamodule=dm)
-    return torch.cat(batches).numpy()
+def in_dir(cfg: DictConfig, out: Path, **data) -> DictConfig:
+    """A copy of ``cfg`` whose outputs (checkpoints, loggers) go to ``out``."""
+    c = cfg.copy()
+    OmegaConf.update(c, "paths.output_dir", str(out))
+    for k, v in data.items():
+        OmegaConf.update(c, f"data.{k}", v)
+    return c
 
 
-@register("train")
-def train(cfg: DictConfig) -> float | None:
-    out = fresh_run_dir(cfg)
+def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
+    """Fit ``cfg.data.fold``; write ``out/metrics.json``; return the best module."""
     dm: MaskDataModule = instantiate(cfg.data)
     dm.prepare_data()  # read and check the data before building anything heavy: fail fast
     dm.setup("fit")
-    if cfg.task.predict and dm.has_eval():
-        dm.setup("predict")
     pl.seed_everything(cfg.seed, workers=True)
     counts = dm.train_table["label"].value_counts().reindex(range(NUM_CLASSES), fill_value=0)
     module = MaskClassifier(module_config(cfg) | {"class_counts": [int(c) for c in counts]})
@@ -66,22 +70,54 @@ def train(cfg: DictConfig) -> float | None:
     best_path = ckpt.best_model_path if ckpt else ""
     if ckpt and ckpt.best_model_score is not None:
         metrics["val/f1_best"] = float(ckpt.best_model_score)
-    metrics["best_checkpoint"] = best_path
-    metrics["epochs"] = trainer.current_epoch
+    metrics |= {"best_checkpoint": best_path, "epochs": trainer.current_epoch, "fold": dm.fold,
+                "fast_dev_run": bool(trainer.fast_dev_run)}
     write_json(metrics, out / "metrics.json")
-    log.info("val/f1=%.4f  val/f1_best=%.4f  -> %s", metrics.get("val/f1", float("nan")),
-             metrics.get("val/f1_best", float("nan")), out / "metrics.json")
+    log.info("fold %d: val/f1=%.4f  val/f1_best=%.4f  -> %s", dm.fold, metrics.get("val/f1", math.nan),
+             metrics.get("val/f1_best", math.nan), out / "metrics.json")
+    best = load_checkpoint(best_path) if best_path else module
+    return FoldResult(out, metrics, best, dm, loggers)
 
-    if trainer.fast_dev_run:
-        log.info("fast_dev_run: no submission written")
-    elif cfg.task.predict and dm.has_eval():
-        best = load_checkpoint(best_path) if best_path else module
-        probs = predict_probs(trainer, best, dm)
-        path = write_submission(dm.eval_table, probs.argmax(1), out / "submission.csv")
-        log.info("submission (%d rows, %s checkpoint) -> %s", len(probs),
-                 Path(best_path).name if best_path else "last", path)
 
-    value = metrics.get(cfg.task.optimized_metric)
+def eval_table(cfg: DictConfig):
+    """info.csv rows (checked) when the task predicts and the data has an eval set, else None."""
+    if cfg.data.get("synth") is not None:  # the embedded default is drawn on first use
+        from mask_cls.data.synthetic import ensure
+
+        ensure(cfg.data.root, plain(cfg.data.synth))
+    if not cfg.task.get("predict") or not layout.has_eval(cfg.data.root):
+        return None
+    return layout.read_eval(cfg.data.root, check_images=cfg.data.get("check_images", True))
+
+
+def predict_kwargs(cfg: DictConfig) -> dict:
+    return {"batch_size": cfg.data.batch_size, "num_workers": cfg.data.num_workers,
+            "device": pick_device(cfg.trainer.get("accelerator", "auto"))}
+
+
+@register("train")
+def train(cfg: DictConfig) -> float | None:
+    out = fresh_run_dir(cfg)
+    info = eval_table(cfg)  # checked before training: a broken eval set fails fast
+    res = fit_fold(cfg, out)
+    if res.metrics["fast_dev_run"]:
+        log.info("fast_dev_run: no report or submission written")
+    else:
+        val = res.dm.val_table
+        probs = predict_paths(res.module, val["image"], ["none"], **predict_kwargs(cfg))
+        write_report(val["label"], probs, out / "report", "val", images=list(val["image"]), loggers=res.loggers)
+        if info is not None:
+            probs = predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg))
+            path = write_submission(info, probs.argmax(1), out / "submission.csv")
+            log.info("submission (%d rows, tta=%s) -> %s", len(probs), list(cfg.tta), path)
+    return checked(res.metrics, cfg.task.optimized_metric)
+
+
+def checked(metrics: dict, key: str) -> float | None:
+    """The value a sweeper optimises; NaN or infinity is an error, not a result."""
+    value = metrics.get(key)
     if value is not None and not math.isfinite(value):
-        raise FloatingPointError(f"{cfg.task.optimized_metric} is {value}")
+        raise FloatingPointError(f"{key} is {value}")
     return value
+
+

@@ -1,0 +1,80 @@
+"""Figures people would rather look at than read: confusion matrices and a mistakes gallery."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mask_cls import labels as L  # noqa: E402
+from mask_cls.data.datasets import read_rgb  # noqa: E402
+from mask_cls.io import atomic_write  # noqa: E402
+
+SHORT = {"wear": "W", "incorrect": "I", "not_wear": "N", "male": "M", "female": "F"}
+
+
+def short_name(c: int) -> str:
+    m, g, a = L.decode(c)
+    return f"{c} {SHORT[L.MASK_NAMES[m]]}/{SHORT[L.GENDER_NAMES[g]]}/{L.AGE_NAMES[a]}"
+
+
+def _save(fig, path: Path) -> Path:
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return path
+
+
+def _matrix(ax, cm: np.ndarray, names: Sequence[str], title: str) -> None:
+    rows = cm.sum(1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if norm[i, j] > 0.5 else "black")
+
+
+def confusion_figure(cm: np.ndarray, path: Path, title: str) -> Path:
+    """18 x 18 counts, coloured by the share of each true class (row)."""
+    fig, ax = plt.subplots(figsize=(9, 8.5))
+    _matrix(ax, cm, [short_name(c) for c in range(L.NUM_CLASSES)], title)
+    return _save(fig, path)
+
+
+def task_confusion_figure(cms: dict[str, np.ndarray], path: Path, title: str) -> Path:
+    names = {"mask": L.MASK_NAMES, "gender": L.GENDER_NAMES, "age": L.AGE_NAMES}
+    fig, axes = plt.subplots(1, len(cms), figsize=(4 * len(cms), 4))
+    for ax, (task, cm) in zip(np.atleast_1d(axes), cms.items()):
+        _matrix(ax, cm, names[task], f"{title}: {task}")
+    return _save(fig, path)
+
+
+def mistakes_figure(images: Sequence[str], y_true: np.ndarray, probs: np.ndarray, path: Path,
+                    title: str, n: int = 24, cols: int = 8) -> Path | None:
+    """The ``n`` most confident mistakes: thumbnails with true / predicted class and confidence."""
+    pred = probs.argmax(1)
+    wrong = np.flatnonzero(pred != y_true)
+    if not len(wrong):
+        return None
+    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:n]
+    rows = int(np.ceil(len(wrong) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 2.3), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), wrong):
+        ax.imshow(read_rgb(images[i]))
+        ax.set_title(f"true {short_name(int(y_true[i]))}\npred {short_name(int(pred[i]))}\n"
+                     f"p={probs[i, pred[i]]:.2f}", fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)

@@ -1,0 +1,82 @@
+"""A report of predictions against labels: per-class / per-task F1 (screen, CSV, JSON),
+confusion-matrix PNGs and a gallery of the most confident mistakes, logged to every logger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from mask_cls import labels as L
+from mask_cls.evaluation import figures
+from mask_cls.evaluation.metrics import confusion, f1_per_class, score
+from mask_cls.io import write_csv, write_json
+
+
+def per_class_table(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
+    cm = confusion(y_true, y_pred, L.NUM_CLASSES)
+    return pd.DataFrame({
+        "class": range(L.NUM_CLASSES),
+        "name": [L.class_name(c) for c in range(L.NUM_CLASSES)],
+        "f1": f1_per_class(cm),
+        "support": cm.sum(1),
+        "predicted": cm.sum(0),
+    })
+
+
+def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str,
+                 images: Sequence[str] | None = None, loggers: Sequence = (), show: bool = True) -> dict:
+    """Everything about one set of predictions into ``out_dir``; returns the scores."""
+    out = Path(out_dir)
+    y_true = np.asarray(y_true, dtype=int)
+    y_pred = probs.argmax(1)
+    scores = score(y_true, y_pred)
+    table = per_class_table(y_true, y_pred)
+    write_csv(table, out / "per_class.csv")
+    write_json({**scores, "per_class_f1": table.f1.round(6).tolist()}, out / "scores.json")
+    paths = [figures.confusion_figure(confusion(y_true, y_pred, L.NUM_CLASSES), out / "confusion.png", title)]
+    task_cms = {t: confusion(L.target(t, y_true), L.target(t, y_pred), L.TARGETS[t][0]) for t in ("mask", "gender", "age")}
+    paths.append(figures.task_confusion_figure(task_cms, out / "confusion_tasks.png", title))
+    if images is not None:
+        g = figures.mistakes_figure(images, y_true, probs, out / "mistakes.png", f"{title}: most confident mistakes")
+        if g:
+            paths.append(g)
+    if show:
+        _print(table, scores, title)
+    log_figures(loggers, title, paths)
+    return scores
+
+
+def _print(table: pd.DataFrame, scores: dict, title: str) -> None:
+    t = Table(title=f"{title}: macro F1 {scores['f1']:.4f}, accuracy {scores['acc']:.4f}",
+              caption=f"F1 mask {scores['f1_mask']:.3f}, gender {scores['f1_gender']:.3f}, age {scores['f1_age']:.3f}")
+    for col in ("class", "name", "f1", "support", "predicted"):
+        t.add_column(col, justify="left" if col == "name" else "right")
+    for r in table.itertuples():
+        t.add_row(str(r[1]), r.name, f"{r.f1:.3f}", str(r.support), str(r.predicted))
+    Console().print(t)
+
+
+def log_figures(loggers: Sequence, title: str, paths: Sequence[Path]) -> None:
+    """Send the PNGs to every logger that takes images (wandb, TensorBoard); CSV keeps files only."""
+    for lg in loggers:
+        send = _IMAGE_SENDERS.get(type(lg).__name__)
+        for p in paths if send else ():
+            send(lg, f"{title}/{p.stem}", p)
+
+
+def _to_wandb(logger, key: str, path: Path) -> None:
+    logger.log_image(key=key, images=[str(path)])
+
+
+def _to_tensorboard(logger, key: str, path: Path) -> None:
+    import matplotlib.image as mpimg
+
+    logger.experiment.add_image(key, mpimg.imread(path)[..., :3], dataformats="HWC")
+
+
+_IMAGE_SENDERS = {"WandbLogger": _to_wandb, "TensorBoardLogger": _to_tensorboard}

@@ -1,0 +1,1 @@
+"""Prediction: test-time augmentation, ensembles of checkpoints, run directories."""

@@ -1,0 +1,59 @@
+"""``task=cv``: train all K folds, write out-of-fold predictions, the CV score, a report,
+suspect labels and the fold ensemble's submission."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from mask_cls.evaluation.metrics import score
+from mask_cls.evaluation.report import write_report
+from mask_cls.evaluation.submission import write_submission
+from mask_cls.evaluation.suspects import PROB_COLUMNS, find_suspects
+from mask_cls.inference.ensemble import soft_vote
+from mask_cls.inference.predict import predict_paths
+from mask_cls.io import write_csv, write_json
+from mask_cls.tasks import register
+from mask_cls.tasks.common import fresh_run_dir, log
+from mask_cls.tasks.train import checked, eval_table, fit_fold, in_dir, predict_kwargs
+
+
+@register("cv")
+def cv(cfg: DictConfig) -> float:
+    out = fresh_run_dir(cfg)
+    k_folds = int(cfg.data.n_folds)
+    info = eval_table(cfg)  # checked before training: a broken eval set fails fast
+    oof_parts, fold_scores, eval_probs, loggers = [], [], [], []
+    for k in range(k_folds):
+        fold_dir = out / f"fold_{k}"
+        res = fit_fold(in_dir(cfg, fold_dir, fold=k), fold_dir)
+        loggers = res.loggers
+        val = res.dm.val_table
+        probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))
+        part = val[["person", "image", "label"]].assign(fold=k)
+        oof_parts.append(pd.concat([part, pd.DataFrame(probs, columns=PROB_COLUMNS)], axis=1))
+        fold_scores.append(score(val["label"], probs.argmax(1)) | {"fold": k, **{
+            m: res.metrics[m] for m in ("val/f1", "val/f1_best") if m in res.metrics}})
+        if info is not None:
+            eval_probs.append(predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg)))
+
+    oof = pd.concat(oof_parts, ignore_index=True)
+    oof["pred"] = oof[PROB_COLUMNS].to_numpy().argmax(1)
+    write_csv(oof, out / "oof.csv")
+    f1s = np.array([s["f1"] for s in fold_scores])
+    summary = {"cv/f1": score(oof["label"], oof["pred"])["f1"], "cv/f1_mean": float(f1s.mean()),
+               "cv/f1_std": float(f1s.std(ddof=1)) if len(f1s) > 1 else 0.0, "folds": fold_scores,
+               "tta": list(cfg.tta)}
+    write_report(oof["label"], oof[PROB_COLUMNS].to_numpy(), out / "report", "cv (out-of-fold)",
+                 images=list(oof["image"]), loggers=loggers)
+    summary |= {f"cv/{k}": v for k, v in score(oof["label"], oof["pred"]).items() if k != "f1"}
+    write_json(summary, out / "cv.json")
+    suspects = find_suspects(oof, cfg.task.suspect_threshold, cfg.task.suspect_share)
+    write_csv(suspects, out / "suspects.csv")
+    log.info("CV macro F1 %.4f (folds %.4f +- %.4f); %d suspect label(s) -> %s", summary["cv/f1"],
+             summary["cv/f1_mean"], summary["cv/f1_std"], len(suspects), out / "suspects.csv")
+    if eval_probs:
+        path = write_submission(info, soft_vote(eval_probs).argmax(1), out / "submission.csv")
+        log.info("fold-ensemble submission (%d models, tta=%s) -> %s", len(eval_probs), list(cfg.tta), path)
+    return checked(summary, "cv/f1")

@@ -1,0 +1,76 @@
+"""task=cv and task=predict end to end on the tiny synthetic set."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mask_cls.evaluation.metrics import score
+from mask_cls.evaluation.suspects import PROB_COLUMNS
+from tests.conftest import FAST, run_cli
+
+
+@pytest.fixture(scope="module")
+def cv_run(tiny_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cv") / "run"
+    fast = [a for a in FAST if not a.startswith("data.n_folds")]
+    r = run_cli("task=cv", "data=mask", f"data.root={tiny_root}", "data.n_folds=2", f"hydra.run.dir={out}", *fast)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def test_oof_covers_every_image_once_from_a_model_that_never_saw_it(cv_run, tiny_root):
+    from mask_cls.data.layout import read_train
+
+    table = read_train(tiny_root)
+    oof = pd.read_csv(cv_run / "oof.csv")
+    assert sorted(oof.image) == sorted(table.image)  # every training image exactly once
+    assert (oof.groupby("person").fold.nunique() == 1).all()
+    np.testing.assert_allclose(oof[PROB_COLUMNS].sum(1), 1, atol=1e-4)
+    for k in range(2):
+        ckpt = json.loads((cv_run / f"fold_{k}" / "metrics.json").read_text())["best_checkpoint"]
+        counts = torch.load(ckpt, weights_only=True)["hyper_parameters"]["config"]["class_counts"]
+        # the fold-k model trained on exactly the images predicted by the other folds
+        assert counts == np.bincount(oof.label[oof.fold != k], minlength=18).tolist()
+
+
+def test_cv_scores_and_files(cv_run):
+    oof = pd.read_csv(cv_run / "oof.csv")
+    cv = json.loads((cv_run / "cv.json").read_text())
+    assert cv["cv/f1"] == pytest.approx(score(oof.label, oof.pred)["f1"])
+    fold_f1 = [score(oof.label[oof.fold == k], oof.pred[oof.fold == k])["f1"] for k in range(2)]
+    assert cv["cv/f1_mean"] == pytest.approx(np.mean(fold_f1))
+    assert cv["cv/f1_std"] == pytest.approx(np.std(fold_f1, ddof=1))
+    suspects = pd.read_csv(cv_run / "suspects.csv")
+    assert list(suspects.columns) == ["person", "task", "labelled", "predicted", "share", "confidence", "images"]
+    for name in ("confusion.png", "confusion_tasks.png", "mistakes.png"):
+        assert (cv_run / "report" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_predict_reproduces_the_cv_ensemble(cv_run, tiny_root, tmp_path):
+    out = tmp_path / "p"
+    r = run_cli("task=predict", f"run_dir={cv_run}", "data=mask", f"data.root={tiny_root}",
+                "data.num_workers=0", "task.save_probs=true", f"hydra.run.dir={out}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    ours, cvs = pd.read_csv(out / "submission.csv"), pd.read_csv(cv_run / "submission.csv")
+    info = pd.read_csv(tiny_root / "eval" / "info.csv")
+    assert list(ours.ImageID) == list(info.ImageID) and ours.ans.equals(cvs.ans)
+    probs = pd.read_csv(out / "probs.csv")
+    assert (probs[PROB_COLUMNS].to_numpy().argmax(1) == ours.ans).all()
+    assert len(json.loads((out / "predict.json").read_text())["models"]) == 2
+
+
+def test_predict_weights_hard_vote_and_errors(cv_run, tiny_root, tmp_path):
+    r = run_cli("task=predict", f"run_dir=[{cv_run},{cv_run / 'fold_0'}]", "task.weights=[1,3]", "task.vote=hard",
+                "data=mask", f"data.root={tiny_root}", "data.num_workers=0", f"hydra.run.dir={tmp_path / 'a'}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = json.loads((tmp_path / "a" / "predict.json").read_text())
+    assert meta["weights"] == [0.5, 0.5, 3.0]
+    r = run_cli("task=predict", f"run_dir={tmp_path}", "data=mask", f"data.root={tiny_root}",
+                f"hydra.run.dir={tmp_path / 'b'}")
+    assert r.returncode == 1 and "no train run" in r.stderr
+    r = run_cli("task=predict", f"run_dir={cv_run}", "data=mask", f"data.root={tmp_path / 'nowhere'}",
+                f"hydra.run.dir={tmp_path / 'c'}")
+    assert r.returncode == 1 and "no eval set" in r.stderr
