@@ -19,6 +19,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from mask_cls import labels as L
+from mask_cls.data.batch_augment import BatchAugment
 from mask_cls.data.transforms import normalize
 from mask_cls.losses import build_criterion
 from mask_cls.models.classifier import Classifier, build_classifier
@@ -44,6 +45,7 @@ class MaskClassifier(pl.LightningModule):
         self.channels_last = bool(cfg["model"].get("channels_last", False))
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        self.batch_augment = BatchAugment(cfg.get("augment_batch"))
         norm = cfg.get("normalize") or DEFAULT_NORMALIZE
         self.mean, self.std = list(norm["mean"]), list(norm["std"])
         self.train_loss = MeanMetric()
@@ -79,7 +81,9 @@ class MaskClassifier(pl.LightningModule):
     # -- steps ------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss = self.loss(self.net(x, y), y)
+        x, y, y2, lam = self.batch_augment(x, y)
+        outs = self.net(x, y)
+        loss = self.loss(outs, y) if y2 is None else lam * self.loss(outs, y) + (1 - lam) * self.loss(outs, y2)
         self.train_loss(loss.detach())
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss

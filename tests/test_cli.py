@@ -129,3 +129,15 @@ def test_class_counts_come_from_the_training_fold_only(trained, tiny_root):
     train, val = split(read_train(tiny_root), n_folds=3, fold=0, seed=42)
     assert counts == np.bincount(train.label, minlength=18).tolist()
     assert sum(counts) == len(train) and len(val) > 0
+
+
+def test_data_strategies_through_run_py(tiny_root, tmp_path):
+    """Sampler, cache, shipped label fixes, age threshold and batch augmentation, wired together."""
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    r = run_cli("data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}", *FAST, "sampler=person_balanced",
+                "data.cache=true", f"data.cache_dir={cache}", "data.relabel=competition", "data.age_threshold=58",
+                "augment=seed_cutmix", "tta=[none]")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "relabel competition: 0 fix(es) applied" in r.stdout + r.stderr  # real-data ids: none here
+    assert len(list((cache / "64x48").glob("*.npy"))) > 0
+    assert (out / "submission.csv").is_file()

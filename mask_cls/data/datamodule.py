@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +11,13 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from mask_cls import labels as L
 from mask_cls.data import layout, transforms
+from mask_cls.data.cache import ImageCache
 from mask_cls.data.datasets import ImageDataset, worker_init
 from mask_cls.data.folds import split
-from mask_cls.errors import DataError
+from mask_cls.data.relabel import apply_fixes
+from mask_cls.errors import ConfigError, DataError
 
 
 class MaskDataModule(pl.LightningDataModule):
@@ -38,6 +41,12 @@ class MaskDataModule(pl.LightningDataModule):
         persistent_workers: bool = True,
         check_images: bool = True,
         synth: Mapping[str, Any] | None = None,
+        age_threshold: int = 60,
+        drop_ages: Sequence[int] = (),
+        relabel: str | None = None,
+        sampler: Callable | None = None,
+        cache: bool = False,
+        cache_dir: str | None = None,
     ):
         super().__init__()
         self.root = Path(root)
@@ -52,6 +61,12 @@ class MaskDataModule(pl.LightningDataModule):
         self.persistent_workers = persistent_workers and num_workers > 0
         self.check_images = check_images
         self.synth = synth
+        self.age_threshold, self.drop_ages = int(age_threshold), [int(a) for a in drop_ages or ()]
+        if not 30 < self.age_threshold <= 60:
+            raise ConfigError(f"data.age_threshold={age_threshold}: must be in 31..60")
+        self.relabel = relabel
+        self.sampler_factory = sampler
+        self.cache = ImageCache(cache_dir or self.root / ".cache", self.image_size) if cache else None
         self.train_table: pd.DataFrame | None = None
         self.val_table: pd.DataFrame | None = None
         self.eval_table: pd.DataFrame | None = None
@@ -67,7 +82,10 @@ class MaskDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_table is None:
             table = layout.read_train(self.root, check_images=self.check_images)
-            self.train_table, self.val_table = split(table, self.n_folds, self.fold, self.split_seed)
+            if self.relabel:
+                table = apply_fixes(table, self.relabel)  # corrections of the truth: both sides
+            train, self.val_table = split(table, self.n_folds, self.fold, self.split_seed)
+            self.train_table = training_labels(train, self.age_threshold, self.drop_ages)
         if stage in (None, "predict") and self.eval_table is None:
             if not layout.has_eval(self.root):
                 raise DataError(f"{self.root / 'eval' / 'info.csv'}: no eval set to predict")
@@ -76,20 +94,31 @@ class MaskDataModule(pl.LightningDataModule):
     def has_eval(self) -> bool:
         return layout.has_eval(self.root)
 
-    def _loader(self, ds: ImageDataset, shuffle: bool) -> DataLoader:
+    def _loader(self, ds: ImageDataset, shuffle: bool, sampler=None) -> DataLoader:
         return DataLoader(
-            ds, batch_size=self.batch_size, shuffle=shuffle, drop_last=False,
+            ds, batch_size=self.batch_size, shuffle=shuffle and sampler is None, sampler=sampler, drop_last=False,
             num_workers=self.num_workers, pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers, worker_init_fn=worker_init,
         )
 
     def train_dataloader(self) -> DataLoader:
         t = self.train_table
-        return self._loader(ImageDataset(t["image"], t["label"], self.train_tf), shuffle=True)
+        sampler = self.sampler_factory(t) if self.sampler_factory is not None else None
+        return self._loader(ImageDataset(t["image"], t["label"], self.train_tf, self.cache), True, sampler)
 
     def val_dataloader(self) -> DataLoader:
         t = self.val_table
-        return self._loader(ImageDataset(t["image"], t["label"], self.val_tf), shuffle=False)
+        return self._loader(ImageDataset(t["image"], t["label"], self.val_tf, self.cache), shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(ImageDataset(self.eval_table["image"], None, self.val_tf), shuffle=False)
+        return self._loader(ImageDataset(self.eval_table["image"], None, self.val_tf, self.cache), shuffle=False)
+
+
+def training_labels(train: pd.DataFrame, age_threshold: int, drop_ages: Sequence[int]) -> pd.DataFrame:
+    """The training side only: ages >= ``age_threshold`` count as the oldest group, and
+    ``drop_ages`` leave. Validation keeps the true <30 / 30-59 / >=60 labels."""
+    t = train[~train["age"].isin(list(drop_ages))].reset_index(drop=True)
+    if age_threshold != L.AGE_OLD_FROM:
+        t = t.assign(label=L.encode(t["mask"].to_numpy(), t["gender"].to_numpy(),
+                                    L.age_group(t["age"].to_numpy(), old_from=age_threshold)))
+    return t

@@ -25,16 +25,18 @@ def read_rgb(path: str) -> np.ndarray:
 class ImageDataset(Dataset):
     """(image uint8 CHW, label) pairs; label -1 where unknown (eval images)."""
 
-    def __init__(self, paths: Sequence[str], labels: Sequence[int] | None, transform: A.Compose):
+    def __init__(self, paths: Sequence[str], labels: Sequence[int] | None, transform: A.Compose,
+                 cache=None):
         self.paths = list(paths)
         self.labels = np.asarray(labels if labels is not None else [-1] * len(self.paths), dtype=np.int64)
         self.transform = transform
+        self.read = cache.get if cache is not None else read_rgb
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        img = self.transform(image=read_rgb(self.paths[i]))["image"]
+        img = self.transform(image=self.read(self.paths[i]))["image"]
         return to_chw_uint8(img), int(self.labels[i])
 
 

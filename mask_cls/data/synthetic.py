@@ -343,6 +343,18 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> dict:
         (first / ".ipynb_checkpoints" / "mask1-checkpoint.jpg").write_bytes(b"not an image")
     pd.DataFrame(rows, columns=["id", "gender", "race", "age", "path"]).to_csv(root / "train" / "train.csv", index=False)
 
+    if n_ev:
+        _write_eval(root, cfg, eval_res, meta)
+    pd.DataFrame(noise_rows, columns=["path", "field", "true", "written"]).to_csv(root / "label_noise.csv", index=False)
+    manifest = {"generator": "mask_cls.synthetic", "version": 1, **asdict(cfg)}
+    manifest["image_size"] = list(cfg.image_size)
+    manifest.pop("workers")
+    (root / "synth.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _write_eval(root: Path, cfg: SynthConfig, eval_res: list, meta: np.random.Generator) -> None:
+    """Eval images under hashed names, info.csv in shuffled order, the answer key outside eval/."""
     ev_dir = root / "eval" / "images"
     ev_dir.mkdir(parents=True)
     eval_rows = []
@@ -355,12 +367,6 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> dict:
     eval_rows = [eval_rows[k] for k in order]
     pd.DataFrame({"ImageID": [r[0] for r in eval_rows], "ans": 0}).to_csv(root / "eval" / "info.csv", index=False)
     pd.DataFrame(eval_rows, columns=["ImageID", "ans"]).to_csv(root / "eval_answers.csv", index=False)
-    pd.DataFrame(noise_rows, columns=["path", "field", "true", "written"]).to_csv(root / "label_noise.csv", index=False)
-    manifest = {"generator": "mask_cls.synthetic", "version": 1, **asdict(cfg)}
-    manifest["image_size"] = list(cfg.image_size)
-    manifest.pop("workers")
-    (root / "synth.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
 
 
 def ensure(root: str | Path, synth: Mapping[str, Any], progress: bool = True) -> None:

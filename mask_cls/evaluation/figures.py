@@ -23,7 +23,7 @@ def short_name(c: int) -> str:
     return f"{c} {SHORT[L.MASK_NAMES[m]]}/{SHORT[L.GENDER_NAMES[g]]}/{L.AGE_NAMES[a]}"
 
 
-def _save(fig, path: Path) -> Path:
+def save(fig, path: Path) -> Path:
     atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return path
@@ -49,7 +49,7 @@ def confusion_figure(cm: np.ndarray, path: Path, title: str) -> Path:
     """18 x 18 counts, coloured by the share of each true class (row)."""
     fig, ax = plt.subplots(figsize=(9, 8.5))
     _matrix(ax, cm, [short_name(c) for c in range(L.NUM_CLASSES)], title)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def task_confusion_figure(cms: dict[str, np.ndarray], path: Path, title: str) -> Path:
@@ -57,7 +57,7 @@ def task_confusion_figure(cms: dict[str, np.ndarray], path: Path, title: str) ->
     fig, axes = plt.subplots(1, len(cms), figsize=(4 * len(cms), 4))
     for ax, (task, cm) in zip(np.atleast_1d(axes), cms.items()):
         _matrix(ax, cm, names[task], f"{title}: {task}")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def mistakes_figure(images: Sequence[str], y_true: np.ndarray, probs: np.ndarray, path: Path,
@@ -77,4 +77,4 @@ def mistakes_figure(images: Sequence[str], y_true: np.ndarray, probs: np.ndarray
         ax.set_title(f"true {short_name(int(y_true[i]))}\npred {short_name(int(pred[i]))}\n"
                      f"p={probs[i, pred[i]]:.2f}", fontsize=6)
     fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save(fig, path)

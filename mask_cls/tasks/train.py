@@ -36,6 +36,7 @@ def module_config(cfg: DictConfig) -> dict:
     """The part of the config a checkpoint needs to rebuild its model and its input."""
     return {k: plain(cfg[k]) for k in ("model", "head", "loss", "optim", "sched")} | {
         "normalize": plain(cfg.model.normalize), "image_size": list(cfg.data.image_size),
+        "augment_batch": plain(cfg.augment.get("batch") or {}),
     }
 
 

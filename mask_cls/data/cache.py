@@ -1,0 +1,55 @@
+"""Decoded, resized uint8 images on disk, so later epochs and runs skip JPEG decoding.
+
+One ``.npy`` per (image path, file size, modification time, target size): a changed file gets
+a new key and is decoded again; an entry that fails to load or has the wrong shape is
+rebuilt. Entries are written to a temp file and renamed, so parallel workers never see half
+an entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mask_cls.data.datasets import read_rgb
+
+
+class ImageCache:
+    def __init__(self, root: str | Path, image_size: Sequence[int]):
+        self.h, self.w = int(image_size[0]), int(image_size[1])
+        self.dir = Path(root) / f"{self.h}x{self.w}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.hits = self.misses = 0
+
+    def key(self, path: str) -> Path:
+        st = os.stat(path)
+        raw = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{self.h}x{self.w}"
+        return self.dir / f"{hashlib.sha1(raw.encode()).hexdigest()}.npy"
+
+    def get(self, path: str) -> np.ndarray:
+        """RGB uint8 (H, W, 3) resized to the cache's size."""
+        entry = self.key(path)
+        if entry.is_file():
+            try:
+                img = np.load(entry, allow_pickle=False)
+                if img.shape == (self.h, self.w, 3) and img.dtype == np.uint8:
+                    self.hits += 1
+                    return img
+            except (ValueError, OSError, EOFError):
+                pass  # corrupt entry: rebuild below
+        self.misses += 1
+        img = cv2.resize(read_rgb(path), (self.w, self.h), interpolation=cv2.INTER_LINEAR)
+        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, img, allow_pickle=False)
+            os.replace(tmp, entry)
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
+        return img

@@ -1,0 +1,72 @@
+"""Label fixes: a CSV of corrections applied by *setting* values (applying twice changes nothing).
+
+Columns ``key,field,value``:
+- key: a person folder (``000020_female_Asian_54``) or an id (``000020``; every folder with it)
+- field: ``gender`` (male|female), ``age`` (a number), or ``mask:<file stem>`` to set the mask
+  state of one image (``mask:incorrect_mask,not_wear`` with ``mask:normal,incorrect`` fixes
+  two swapped files)
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from mask_cls import labels as L
+from mask_cls.errors import DataError
+
+log = logging.getLogger(__name__)
+SHIPPED = {"competition": "competition_fixes.csv"}  # data.relabel=competition
+MASK_VALUES = {name: i for i, name in enumerate(L.MASK_NAMES)}
+
+
+def resolve(spec: str) -> Path:
+    if spec in SHIPPED:
+        return Path(str(resources.files("mask_cls.data") / "fixes" / SHIPPED[spec]))
+    return Path(spec)
+
+
+def read_fixes(spec: str) -> pd.DataFrame:
+    path = resolve(spec)
+    if not path.is_file():
+        raise DataError(f"{path}: relabel file not found")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#")
+    missing = {"key", "field", "value"} - set(df.columns)
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    for i, r in enumerate(df.itertuples(index=False), start=2):
+        ok = (r.field == "gender" and r.value in L.GENDER_CODES) or \
+             (r.field == "age" and r.value.replace(".", "", 1).isdigit()) or \
+             (r.field.startswith("mask:") and r.field[5:] in L.MASK_FILES and r.value in MASK_VALUES)
+        if not ok:
+            raise DataError(f"{path}:{i}: cannot set {r.field}={r.value!r}")
+    return df
+
+
+def apply_fixes(table: pd.DataFrame, spec: str) -> pd.DataFrame:
+    """A copy of the image table with the fixes set and labels recomputed."""
+    fixes = read_fixes(spec)
+    t = table.copy()
+    stems = t["image"].map(lambda p: Path(p).stem)
+    applied, unknown = 0, []
+    for r in fixes.itertuples(index=False):
+        rows = (t["person"] == r.key) | (t["id"] == r.key)
+        if not rows.any():
+            unknown.append(r.key)
+            continue
+        if r.field == "gender":
+            t.loc[rows, "gender"] = L.GENDER_CODES[r.value]
+        elif r.field == "age":
+            t.loc[rows, "age"] = int(float(r.value))
+        else:
+            t.loc[rows & (stems == r.field[5:]), "mask"] = MASK_VALUES[r.value]
+        applied += 1
+    if unknown:
+        log.warning("relabel %s: %d key(s) not in the data, ignored: %s", spec, len(unknown), ", ".join(unknown[:10]))
+    t["label"] = L.encode(t["mask"].to_numpy(), t["gender"].to_numpy(), L.age_group(t["age"].to_numpy()))
+    changed = int((t["label"] != table["label"]).sum())
+    log.info("relabel %s: %d fix(es) applied, %d image label(s) changed", spec, applied, changed)
+    return t

@@ -1,0 +1,40 @@
+"""``task=preview``: a PNG grid of a few persons per class, as drawn and as augmented for
+training, so a user sees what the model sees."""
+
+from __future__ import annotations
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from mask_cls import labels as L
+from mask_cls.data.datamodule import MaskDataModule
+from mask_cls.data.datasets import read_rgb
+from mask_cls.evaluation.figures import plt, save, short_name
+from mask_cls.tasks import register
+from mask_cls.tasks.common import fresh_run_dir, log
+
+
+@register("preview")
+def preview(cfg: DictConfig) -> None:
+    out = fresh_run_dir(cfg)
+    dm: MaskDataModule = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    table, k = dm.train_table, int(cfg.task.per_class)
+    rng = np.random.default_rng(cfg.seed)
+    fig, axes = plt.subplots(L.NUM_CLASSES, 2 * k, figsize=(2 * k * 1.1, L.NUM_CLASSES * 1.4), squeeze=False)
+    for c in range(L.NUM_CLASSES):
+        rows = table[table.label == c]
+        persons = rng.permutation(rows.person.unique())[:k]
+        for j in range(k):
+            for side, tf in enumerate((dm.val_tf, dm.train_tf)):
+                ax = axes[c, j + side * k]
+                ax.axis("off")
+                if j < len(persons):
+                    path = rows[rows.person == persons[j]].image.iloc[0]
+                    ax.imshow(tf(image=read_rgb(path))["image"])
+            axes[c, 0].set_title(short_name(c), fontsize=6, loc="left")
+    fig.suptitle(f"left: resized to {list(dm.image_size)}, right: training augmentation", fontsize=8)
+    path = save(fig, out / "preview.png")
+    log.info("preview of %d classes x %d persons -> %s", L.NUM_CLASSES, k, path)

@@ -1,0 +1,86 @@
+"""Every augmentation preset builds on albumentations 2.x without 'argument not valid' warnings
+and returns the right shape and dtype."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from mask_cls.data import transforms
+from tests.conftest import ROOT
+
+PRESETS = sorted(p.stem for p in (ROOT / "conf" / "augment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_builds_strictly_and_keeps_shape(name):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = OmegaConf.to_container(compose("config", overrides=[f"augment={name}"]).augment)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # albumentations warns (only) about unknown / renamed arguments
+        tf = transforms.build([64, 48], cfg["train"])
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        img = rng.integers(0, 256, (90, 70, 3), dtype=np.uint8)
+        out = transforms.to_chw_uint8(tf(image=img)["image"])
+        assert out.shape == (3, 64, 48) and out.dtype == torch.uint8
+
+
+def test_seed_preset_has_the_original_families():
+    text = (ROOT / "conf" / "augment" / "seed.yaml").read_text()
+    for t in ("HorizontalFlip", "GaussNoise", "Affine", "CLAHE", "RandomBrightnessContrast", "RandomGamma",
+              "HueSaturationValue", "RGBShift", "Emboss", "RandomFog", "Perspective", "GridDistortion",
+              "OpticalDistortion"):
+        assert f"albumentations.{t}" in text
+
+
+def test_vertical_cutmix_labels_and_lam_agree_with_pixels():
+    from mask_cls.data.batch_augment import vertical_cutmix
+
+    g = torch.Generator().manual_seed(0)
+    n, w = 6, 20
+    x = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 3, 8, w).clone()  # image i is all i
+    y = torch.tensor([0, 2, 5, 8, 11, 17])
+    mixed, y2, lam = vertical_cutmix(x, y, (0.3, 0.7), generator=g)
+    c = round(lam * w)
+    assert 0.3 <= lam <= 0.7 and lam == c / w
+    for i in range(n):
+        assert (mixed[i, :, :, :c] == i).all()  # left part: the image itself
+        j = int(mixed[i, 0, 0, -1])  # right part: one partner, whose label is y2
+        assert (mixed[i, :, :, c:] == j).all() and y2[i] == y[j]
+    # pairing with the oldest age group: every partner is >= 60
+    _, y2_old, _ = vertical_cutmix(x, y, pair_old=True, generator=g)
+    assert (y2_old % 3 == 2).all()
+
+
+def test_mixed_loss_is_lam_weighted():
+    from mask_cls.module import MaskClassifier
+    from tests.test_model import _module_config
+
+    cfg = _module_config()
+    cfg["augment_batch"] = {"cutmix": {"p": 1.0, "ratio": [0.5, 0.5]}}
+    module = MaskClassifier(cfg)
+    logits = torch.randn(4, 18)
+    y1, y2 = torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5, 6, 7])
+    loss = 0.5 * module.loss((logits,), y1) + 0.5 * module.loss((logits,), y2)
+    ref = 0.5 * torch.nn.functional.cross_entropy(logits, y1) + 0.5 * torch.nn.functional.cross_entropy(logits, y2)
+    assert torch.allclose(loss, ref)
+    assert module.batch_augment  # configured
+
+
+def test_grid_shuffle_touches_only_chosen_mask_states():
+    from mask_cls.data.batch_augment import grid_shuffle
+
+    torch.manual_seed(0)
+    x = torch.randn(12, 3, 8, 6)
+    y = torch.arange(12) * 1 + torch.tensor([0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4])  # labels 0..3, 6..9, 12..15
+    out = grid_shuffle(x, y, grid=2, mask_states=[2], p=1.0, generator=torch.Generator().manual_seed(3))
+    chosen = (y // 6) == 2
+    assert torch.equal(out[~chosen], x[~chosen])
+    for i in torch.nonzero(chosen).flatten():
+        tiles = lambda t: sorted(t[:, r * 4:(r + 1) * 4, c * 3:(c + 1) * 3].sum().item() for r in range(2) for c in range(2))  # noqa: E731
+        assert tiles(out[i]) == pytest.approx(tiles(x[i]))  # same tiles, other places
+    assert not torch.equal(out[chosen], x[chosen])
