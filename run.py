@@ -1,4 +1,4 @@
-"""mask_cls entry point: ``python run.py task=<synth|train|evaluate> [overrides]``."""
+"""mask_cls entry point: ``python run.py task=<train|cv|predict|evaluate|synth|prepare|preview> [overrides]``."""
 
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ from omegaconf import DictConfig
 def main(cfg: DictConfig) -> float | None:
     from mask_cls.errors import MaskClsError, one_line
     from mask_cls.tasks import get_task
+    from mask_cls.tasks.common import finish_loggers, in_multirun
 
     try:
         return get_task(cfg.task.name)(cfg)
     except MaskClsError as e:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" or in_multirun():
+            raise  # a sweep records the failed job and goes on; exiting would end the whole sweep
         print(f"error: {one_line(e)}", file=sys.stderr)
         sys.exit(1)
+    finally:
+        finish_loggers()  # each multirun job gets its own wandb run
 
 
 if __name__ == "__main__":

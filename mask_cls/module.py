@@ -57,6 +57,12 @@ class MaskClassifier(pl.LightningModule):
             {t: MulticlassF1Score(num_classes=k, average="macro") for t, k in L.TASKS.items()}
         )
         self.val_f1_best = MaxMetric()
+        self.val_f1_best.persistent(True)  # a resumed run keeps its best score
+        engine = cfg.get("engine") or {}
+        self.agc = engine.get("agc")
+        if engine.get("compile"):
+            # in place: parameter names (and so checkpoints) stay those of the uncompiled model
+            self.net.compile(mode=engine.get("compile_mode"), backend=engine.get("compile_backend", "inductor"))
 
     # -- data on device -------------------------------------------------------------------
     def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
@@ -120,6 +126,15 @@ class MaskClassifier(pl.LightningModule):
         return self.net.probs(x)
 
     # -- optimisation -----------------------------------------------------------------------
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        """Adaptive gradient clipping (AGC, as NFNets need) when ``engine.agc`` is set, else Lightning's."""
+        if self.agc:
+            from timm.utils import adaptive_clip_grad
+
+            adaptive_clip_grad([p for p in self.parameters() if p.grad is not None], clip_factor=float(self.agc))
+        else:
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self):
         cfg = self.hparams.config
         optimizer = instantiate(cfg["optim"], _partial_=True)(params=self.parameters())

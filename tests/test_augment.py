@@ -84,3 +84,22 @@ def test_grid_shuffle_touches_only_chosen_mask_states():
         tiles = lambda t: sorted(t[:, r * 4:(r + 1) * 4, c * 3:(c + 1) * 3].sum().item() for r in range(2) for c in range(2))  # noqa: E731
         assert tiles(out[i]) == pytest.approx(tiles(x[i]))  # same tiles, other places
     assert not torch.equal(out[chosen], x[chosen])
+
+
+def test_workers_get_different_augmentation_streams(tiny_root):
+    """A copied albumentations generator would make every worker repeat the same augmentations."""
+    from torch.utils.data import DataLoader
+
+    from mask_cls.data.datasets import ImageDataset, worker_init
+    from mask_cls.data.layout import read_train
+
+    path = read_train(tiny_root).image[0]
+    tf = transforms.build([64, 48], [{"_target_": "albumentations.Affine", "rotate": [-30, 30], "p": 1.0}])
+    torch.manual_seed(0)
+    ds = ImageDataset([path] * 4, None, tf)
+    batches = [b[0] for b in DataLoader(ds, batch_size=2, num_workers=2, worker_init_fn=worker_init)]
+    assert not torch.equal(batches[0][0], batches[1][0])  # worker 0 and worker 1 differ
+    torch.manual_seed(0)
+    again = [b[0] for b in DataLoader(ImageDataset([path] * 4, None, tf), batch_size=2, num_workers=2,
+                                      worker_init_fn=worker_init)]
+    assert all(torch.equal(a, b) for a, b in zip(batches, again))  # and seeded runs repeat

@@ -30,6 +30,9 @@ class ImageDataset(Dataset):
         self.paths = list(paths)
         self.labels = np.asarray(labels if labels is not None else [-1] * len(self.paths), dtype=np.int64)
         self.transform = transform
+        # albumentations 2.x draws from its own generator, seeded from the OS unless told:
+        # seed it from torch's (seed_everything) so that seeded runs repeat
+        seed_transform(transform, int(torch.randint(0, 2**31 - 1, (1,))))
         self.read = cache.get if cache is not None else read_rgb
 
     def __len__(self) -> int:
@@ -40,6 +43,15 @@ class ImageDataset(Dataset):
         return to_chw_uint8(img), int(self.labels[i])
 
 
+def seed_transform(transform, seed: int) -> None:
+    if hasattr(transform, "set_random_seed"):
+        transform.set_random_seed(seed)
+
+
 def worker_init(_: int) -> None:
-    """OpenCV's own threads fight the DataLoader's processes for the cores."""
+    """OpenCV's own threads fight the DataLoader's processes for the cores; and each worker
+    needs its own augmentation stream (a copied generator would repeat across workers)."""
     cv2.setNumThreads(0)
+    info = torch.utils.data.get_worker_info()
+    if info is not None and hasattr(info.dataset, "transform"):
+        seed_transform(info.dataset.transform, torch.initial_seed() % 2**31)

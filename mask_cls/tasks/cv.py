@@ -28,6 +28,8 @@ def cv(cfg: DictConfig) -> float:
     for k in range(k_folds):
         fold_dir = out / f"fold_{k}"
         res = fit_fold(in_dir(cfg, fold_dir, fold=k), fold_dir)
+        if not res.is_main:
+            continue
         loggers = res.loggers
         val = res.dm.val_table
         probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))
@@ -38,6 +40,8 @@ def cv(cfg: DictConfig) -> float:
         if info is not None:
             eval_probs.append(predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg)))
 
+    if not oof_parts:  # another process of a DDP run
+        return None
     oof = pd.concat(oof_parts, ignore_index=True)
     oof["pred"] = oof[PROB_COLUMNS].to_numpy().argmax(1)
     write_csv(oof, out / "oof.csv")

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mask_cls.data import layout
 from mask_cls.data.datamodule import MaskDataModule
+from mask_cls.errors import ConfigError
 from mask_cls.evaluation.report import write_report
 from mask_cls.evaluation.submission import write_submission
 from mask_cls.inference.predict import pick_device, predict_paths
@@ -20,7 +21,7 @@ from mask_cls.io import write_json
 from mask_cls.labels import NUM_CLASSES
 from mask_cls.module import MaskClassifier, load_checkpoint
 from mask_cls.tasks import register
-from mask_cls.tasks.common import fresh_run_dir, log, plain
+from mask_cls.tasks.common import fresh_run_dir, in_multirun, log, loggable_config, plain
 
 
 @dataclass
@@ -30,6 +31,7 @@ class FoldResult:
     module: MaskClassifier  # the best checkpoint's weights (the last ones without a checkpoint)
     dm: MaskDataModule
     loggers: list
+    is_main: bool = True  # False in the other processes of a DDP run: they write nothing
 
 
 def module_config(cfg: DictConfig) -> dict:
@@ -37,6 +39,7 @@ def module_config(cfg: DictConfig) -> dict:
     return {k: plain(cfg[k]) for k in ("model", "head", "loss", "optim", "sched")} | {
         "normalize": plain(cfg.model.normalize), "image_size": list(cfg.data.image_size),
         "augment_batch": plain(cfg.augment.get("batch") or {}),
+        "engine": plain(cfg.get("engine") or {}),
     }
 
 
@@ -53,8 +56,32 @@ def in_dir(cfg: DictConfig, out: Path, **data) -> DictConfig:
     return c
 
 
+def resume_path(cfg: DictConfig) -> str | None:
+    """``ckpt_path=FILE``, or ``resume=RUN_DIR`` (its last.ckpt): weights, optimiser, schedule,
+    epoch and best score continue; the outputs go to this run's own directory."""
+    if cfg.get("resume"):
+        last = Path(cfg.resume) / "checkpoints" / "last.ckpt"
+        if not last.is_file():
+            raise ConfigError(f"resume={cfg.resume}: no checkpoints/last.ckpt there")
+        return str(last)
+    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path}: file not found")
+    return cfg.get("ckpt_path")
+
+
+def check_strategy(cfg: DictConfig) -> None:
+    """Plain DDP re-launches the script itself: under a Hydra sweep that re-runs the sweep."""
+    t = cfg.trainer
+    devices = t.get("devices", 1)
+    many = devices == -1 or (isinstance(devices, int) and devices > 1) or not isinstance(devices, int)
+    if in_multirun() and str(t.get("strategy", "")).startswith("ddp") and "spawn" not in str(t.get("strategy")) and many:
+        raise ConfigError("trainer.strategy=ddp under a multirun (-m) sweep relaunches the whole sweep in every "
+                          "process: use trainer=ddp_spawn for sweeps")
+
+
 def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
     """Fit ``cfg.data.fold``; write ``out/metrics.json``; return the best module."""
+    check_strategy(cfg)
     dm: MaskDataModule = instantiate(cfg.data)
     dm.prepare_data()  # read and check the data before building anything heavy: fail fast
     dm.setup("fit")
@@ -63,21 +90,24 @@ def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
     module = MaskClassifier(module_config(cfg) | {"class_counts": [int(c) for c in counts]})
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
+    for lg in loggers:
+        lg.log_hyperparams(loggable_config(cfg))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(module, datamodule=dm, ckpt_path=resume_path(cfg))
 
-    ckpt = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    ckpt = next((c for c in callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     best_path = ckpt.best_model_path if ckpt else ""
     if ckpt and ckpt.best_model_score is not None:
         metrics["val/f1_best"] = float(ckpt.best_model_score)
     metrics |= {"best_checkpoint": best_path, "epochs": trainer.current_epoch, "fold": dm.fold,
                 "fast_dev_run": bool(trainer.fast_dev_run)}
-    write_json(metrics, out / "metrics.json")
+    if trainer.is_global_zero:
+        write_json(metrics, out / "metrics.json")
     log.info("fold %d: val/f1=%.4f  val/f1_best=%.4f  -> %s", dm.fold, metrics.get("val/f1", math.nan),
              metrics.get("val/f1_best", math.nan), out / "metrics.json")
     best = load_checkpoint(best_path) if best_path else module
-    return FoldResult(out, metrics, best, dm, loggers)
+    return FoldResult(out, metrics, best, dm, loggers, trainer.is_global_zero)
 
 
 def eval_table(cfg: DictConfig):
@@ -101,6 +131,8 @@ def train(cfg: DictConfig) -> float | None:
     out = fresh_run_dir(cfg)
     info = eval_table(cfg)  # checked before training: a broken eval set fails fast
     res = fit_fold(cfg, out)
+    if not res.is_main:
+        return None
     if res.metrics["fast_dev_run"]:
         log.info("fast_dev_run: no report or submission written")
     else:

@@ -1,0 +1,119 @@
+"""Experiment management and the training engine, through run.py on the tiny set."""
+
+import json
+import math
+
+import pytest
+import torch
+import yaml
+from hydra import compose, initialize_config_dir
+
+from mask_cls.module import load_checkpoint
+from mask_cls.tasks.train import checked
+from tests.conftest import FAST, ROOT, run_cli
+
+
+def _run(tiny_root, out, *extra, env=None):
+    r = run_cli("data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}", *FAST, "tta=[none]", *extra, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_multirun_sweep_two_values_two_folders(tiny_root, tmp_path):
+    r = run_cli("-m", "loss=ce,focal", "data=mask", f"data.root={tiny_root}", *FAST, "task.predict=false",
+                f"hydra.sweep.dir={tmp_path}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    for i, loss in enumerate(("ce", "focal")):
+        assert (tmp_path / str(i) / "metrics.json").is_file()
+        assert f"loss={loss}" in (tmp_path / str(i) / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_optuna_sweep_three_trials_survives_a_failed_one(tiny_root, tmp_path):
+    fast = [a for a in FAST if not a.startswith("model.backbone")]
+    r = run_cli("hparams_search=optuna", "data=mask", f"data.root={tiny_root}", *fast, "task.predict=false", "seed=2",
+                "hydra.sweeper.n_trials=3", "hydra.sweeper.storage=null", "hydra.sweeper.max_failure_rate=1.0",
+                "hydra.sweeper.sampler.n_startup_trials=3",
+                "model.backbone=choice(resnet10t,no_such_net)",  # a sweep dimension from the command line
+                f"hydra.sweep.dir={tmp_path}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    done = [d for d in tmp_path.iterdir() if (d / "metrics.json").is_file()]
+    jobs = [d for d in tmp_path.iterdir() if (d / ".hydra").is_dir()]
+    assert len(jobs) == 3 and 0 < len(done) < 3  # the bad backbone failed, the sweep went on
+    best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    values = [json.loads((d / "metrics.json").read_text())["val/f1_best"] for d in done]
+    assert best["best_value"] == pytest.approx(max(values))
+
+
+def test_nan_metric_raises_instead_of_being_returned():
+    with pytest.raises(FloatingPointError):
+        checked({"val/f1_best": math.nan}, "val/f1_best")
+    assert checked({"val/f1_best": 0.5}, "val/f1_best") == 0.5
+
+
+def test_ddp_under_multirun_is_refused(tiny_root, tmp_path):
+    r = run_cli("-m", "trainer.strategy=ddp", "trainer.devices=2", "data=mask", f"data.root={tiny_root}", *FAST,
+                f"hydra.sweep.dir={tmp_path}")
+    assert r.returncode != 0 and "use trainer=ddp_spawn for sweeps" in r.stderr
+
+
+def test_ddp_sim_two_processes(tiny_root, tmp_path):
+    m = _run(tiny_root, tmp_path / "ddp", "trainer=ddp_sim", "trainer.max_epochs=1", "trainer.limit_train_batches=2")
+    assert 0 <= m["val/f1"] <= 1 and (tmp_path / "ddp" / "submission.csv").is_file()
+
+
+def test_bf16_mixed_on_cpu(tiny_root, tmp_path):
+    m = _run(tiny_root, tmp_path / "bf16", "trainer.precision=bf16-mixed")
+    assert math.isfinite(m["val/loss"])
+
+
+def test_resume_continues_at_the_right_epoch(tiny_root, tmp_path):
+    first = _run(tiny_root, tmp_path / "a", "trainer.max_epochs=1", "task.predict=false")
+    assert first["epochs"] == 1
+    second = _run(tiny_root, tmp_path / "b", f"resume={tmp_path / 'a'}", "trainer.max_epochs=3", "task.predict=false")
+    assert second["epochs"] == 3
+    ckpt = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["global_step"] == 3 * 3  # 3 batches an epoch, none repeated
+    assert second["val/f1_best"] >= first["val/f1_best"]
+
+
+def test_compiled_model_checkpoint_loads_uncompiled(tiny_root, tmp_path):
+    _run(tiny_root, tmp_path / "c", "engine.compile=true", "engine.compile_backend=eager", "task.predict=false")
+    state = torch.load(tmp_path / "c" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert not any("_orig_mod" in k for k in state)
+    module = load_checkpoint(str(tmp_path / "c" / "checkpoints" / "last.ckpt"))  # strict load, uncompiled
+    assert set(module.state_dict()) == set(state)
+
+
+def test_ema_weights_are_validated_and_saved(tiny_root, tmp_path):
+    _run(tiny_root, tmp_path / "e", "callbacks=ema", "callbacks.ema.decay=0.5", "task.predict=false")
+    ckpt = torch.load(tmp_path / "e" / "checkpoints" / "last.ckpt", weights_only=True)
+    raw, saved = ckpt["current_model_state"], ckpt["state_dict"]
+    key = next(k for k in saved if k.endswith("head.fc.weight"))
+    assert not torch.equal(raw[key], saved[key])  # EMA differs from the raw weights ...
+    module = load_checkpoint(str(tmp_path / "e" / "checkpoints" / "last.ckpt"))
+    assert torch.equal(module.state_dict()[key], saved[key])  # ... and is what a checkpoint gives
+
+
+def test_two_seeded_runs_match(tiny_root, tmp_path):
+    a = _run(tiny_root, tmp_path / "s1", "seed=7", "trainer.deterministic=true", "task.predict=false")
+    b = _run(tiny_root, tmp_path / "s2", "seed=7", "trainer.deterministic=true", "task.predict=false")
+    for k in ("val/f1", "val/loss", "train/loss"):
+        assert a[k] == b[k]
+
+
+def test_wandb_offline_run_folder_has_the_metrics(tiny_root, tmp_path):
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(tmp_path)}
+    _run(tiny_root, tmp_path / "w", "logger=csv_wandb", "task.predict=false", env=env)
+    runs = list((tmp_path / "w" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    records = next(runs[0].glob("run-*.wandb")).read_bytes()  # the log `wandb sync` uploads
+    assert b"val/f1_best" in records and b"train/loss" in records
+    figures = {p.name.split("_")[0] for p in (runs[0] / "files" / "media" / "images").rglob("*.png")}
+    assert {"confusion", "mistakes"} <= figures  # the report's figures go to wandb too
+
+
+@pytest.mark.parametrize("name", ["fdr", "overfit", "limit", "profiler"])
+def test_debug_configs_compose(name):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"debug={name}"])
+    assert cfg.trainer
