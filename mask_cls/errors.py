@@ -28,3 +28,22 @@ def one_line(exc: BaseException) -> str:
         if last.startswith(prefix):
             return last[len(prefix):]
     return last
+
+
+#: OS errors reported as one line: disk full, read-only file system, over quota
+DISK_ERRNOS = {28, 30, 122}  # ENOSPC, EROFS, EDQUOT
+
+
+def is_expected(exc: BaseException) -> bool:
+    """Failures a user fixes (ours, permissions, a full or read-only disk): one line, no traceback."""
+    if isinstance(exc, MaskClsError | PermissionError | FileExistsError):
+        return True
+    return isinstance(exc, OSError) and getattr(exc, "errno", None) in DISK_ERRNOS
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the user: our messages as they are, OS errors with the file they name."""
+    if isinstance(exc, OSError) and not isinstance(exc, MaskClsError):
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return f"{where}{exc.strerror or exc} (check space and permissions of the output folder)"
+    return one_line(exc)

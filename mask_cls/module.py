@@ -7,8 +7,10 @@ its model, and loads with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -21,6 +23,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from mask_cls import labels as L
 from mask_cls.data.batch_augment import BatchAugment
 from mask_cls.data.transforms import normalize
+from mask_cls.errors import ConfigError
 from mask_cls.losses import build_criterion
 from mask_cls.models.classifier import Classifier, build_classifier
 
@@ -144,12 +147,37 @@ class MaskClassifier(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": sched}
 
 
-def load_checkpoint(path: str, map_location: str = "cpu") -> MaskClassifier:
+def read_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = False) -> dict:
+    """``torch.load`` with ``weights_only=True``: tensors and plain values only, no code runs.
+
+    A checkpoint that needs arbitrary unpickling is refused unless ``allow_unsafe`` (the user
+    trusts its source and said ``allow_unsafe_checkpoint=true``).
+    """
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if not allow_unsafe:
+            first = str(e).strip().splitlines()[0][:120]
+            raise ConfigError(f"{path}: refused, the checkpoint needs arbitrary unpickling, which can run code "
+                              f"({first}); pass allow_unsafe_checkpoint=true only if you trust it") from None
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ConfigError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:120]})") from None
+
+
+def load_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = False) -> MaskClassifier:
     """Rebuild a module from a checkpoint alone (its saved config), with safe unpickling."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    ckpt = read_checkpoint(path, map_location, allow_unsafe)
+    if "hyper_parameters" not in ckpt or "config" not in ckpt.get("hyper_parameters", {}):
+        raise ConfigError(f"{path}: not a mask_cls checkpoint (no saved config)")
     config = dict(ckpt["hyper_parameters"]["config"])
     # the weights come from the checkpoint: never fetch or read pretrained ones again
     config["model"] = {**config["model"], "pretrained": False, "weights": None}
     module = MaskClassifier(config)
-    module.load_state_dict(ckpt["state_dict"])
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise ConfigError(f"{path}: does not match the model it describes ({str(e).splitlines()[0][:160]})") from None
     return module.eval()

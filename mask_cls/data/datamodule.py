@@ -47,12 +47,18 @@ class MaskDataModule(pl.LightningDataModule):
         sampler: Callable | None = None,
         cache: bool = False,
         cache_dir: str | None = None,
+        on_bad_image: str = "error",
     ):
         super().__init__()
         self.root = Path(root)
         self.image_size = transforms.check_size(image_size)
+        if int(batch_size) < 1:
+            raise ConfigError(f"data.batch_size={batch_size}: must be at least 1")
+        if int(num_workers) < 0:
+            raise ConfigError(f"data.num_workers={num_workers}: must be 0 or more")
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.on_bad_image = on_bad_image
         self.n_folds, self.fold, self.split_seed = n_folds, fold, split_seed
         augment = augment or {}
         self.train_tf = transforms.build(self.image_size, augment.get("train"))
@@ -104,14 +110,17 @@ class MaskDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         t = self.train_table
         sampler = self.sampler_factory(t) if self.sampler_factory is not None else None
-        return self._loader(ImageDataset(t["image"], t["label"], self.train_tf, self.cache), True, sampler)
+        return self._loader(self._dataset(t["image"], t["label"], self.train_tf), True, sampler)
 
     def val_dataloader(self) -> DataLoader:
         t = self.val_table
-        return self._loader(ImageDataset(t["image"], t["label"], self.val_tf, self.cache), shuffle=False)
+        return self._loader(self._dataset(t["image"], t["label"], self.val_tf), shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(ImageDataset(self.eval_table["image"], None, self.val_tf, self.cache), shuffle=False)
+        return self._loader(self._dataset(self.eval_table["image"], None, self.val_tf), shuffle=False)
+
+    def _dataset(self, paths, labels, tf) -> ImageDataset:
+        return ImageDataset(paths, labels, tf, self.cache, self.on_bad_image)
 
 
 def training_labels(train: pd.DataFrame, age_threshold: int, drop_ages: Sequence[int]) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import albumentations as A
@@ -11,7 +12,9 @@ import torch
 from torch.utils.data import Dataset
 
 from mask_cls.data.transforms import to_chw_uint8
-from mask_cls.errors import DataError
+from mask_cls.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 
 def read_rgb(path: str) -> np.ndarray:
@@ -26,7 +29,7 @@ class ImageDataset(Dataset):
     """(image uint8 CHW, label) pairs; label -1 where unknown (eval images)."""
 
     def __init__(self, paths: Sequence[str], labels: Sequence[int] | None, transform: A.Compose,
-                 cache=None):
+                 cache=None, on_bad_image: str = "error"):
         self.paths = list(paths)
         self.labels = np.asarray(labels if labels is not None else [-1] * len(self.paths), dtype=np.int64)
         self.transform = transform
@@ -34,13 +37,27 @@ class ImageDataset(Dataset):
         # seed it from torch's (seed_everything) so that seeded runs repeat
         seed_transform(transform, int(torch.randint(0, 2**31 - 1, (1,))))
         self.read = cache.get if cache is not None else read_rgb
+        if on_bad_image not in ("error", "skip"):
+            raise ConfigError(f"data.on_bad_image={on_bad_image!r}: choose error or skip")
+        self.skip_bad = on_bad_image == "skip"
+        self.skipped = 0
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        img = self.transform(image=self.read(self.paths[i]))["image"]
-        return to_chw_uint8(img), int(self.labels[i])
+        for k in range(len(self.paths) if self.skip_bad else 1):
+            j = (i + k) % len(self.paths)
+            try:
+                img = self.transform(image=self.read(self.paths[j]))["image"]
+                return to_chw_uint8(img), int(self.labels[j])
+            except DataError:
+                if not self.skip_bad:
+                    raise
+                # skip: the bad image is dropped and the next one takes its place
+                self.skipped += 1
+                log.warning("skipped unreadable image %s (%d skipped in this process)", self.paths[j], self.skipped)
+        raise DataError(f"no readable image among {len(self.paths)} files")
 
 
 def seed_transform(transform, seed: int) -> None:

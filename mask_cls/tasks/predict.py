@@ -40,7 +40,7 @@ def predict(cfg: DictConfig) -> None:
         ckpts = run_checkpoints(run)
         for ckpt in ckpts:  # a run's weight is shared by its folds
             log.info("predicting with %s", ckpt)
-            module = load_checkpoint(str(ckpt))
+            module = load_checkpoint(str(ckpt), allow_unsafe=cfg.get("allow_unsafe_checkpoint", False))
             probs.append(predict_paths(module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg)))
             weights.append(w / len(ckpts))
             models.append(str(ckpt))

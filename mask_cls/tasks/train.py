@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
+from mask_cls.checkpoint_io import AtomicCheckpointIO
 from mask_cls.data import layout
 from mask_cls.data.datamodule import MaskDataModule
 from mask_cls.errors import ConfigError
@@ -19,7 +20,7 @@ from mask_cls.evaluation.submission import write_submission
 from mask_cls.inference.predict import pick_device, predict_paths
 from mask_cls.io import write_json
 from mask_cls.labels import NUM_CLASSES
-from mask_cls.module import MaskClassifier, load_checkpoint
+from mask_cls.module import MaskClassifier, load_checkpoint, read_checkpoint
 from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir, in_multirun, log, loggable_config, plain
 
@@ -59,14 +60,14 @@ def in_dir(cfg: DictConfig, out: Path, **data) -> DictConfig:
 def resume_path(cfg: DictConfig) -> str | None:
     """``ckpt_path=FILE``, or ``resume=RUN_DIR`` (its last.ckpt): weights, optimiser, schedule,
     epoch and best score continue; the outputs go to this run's own directory."""
+    path = cfg.get("ckpt_path")
     if cfg.get("resume"):
-        last = Path(cfg.resume) / "checkpoints" / "last.ckpt"
-        if not last.is_file():
+        path = Path(cfg.resume) / "checkpoints" / "last.ckpt"
+        if not path.is_file():
             raise ConfigError(f"resume={cfg.resume}: no checkpoints/last.ckpt there")
-        return str(last)
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path}: file not found")
-    return cfg.get("ckpt_path")
+    if path:
+        read_checkpoint(str(path), allow_unsafe=cfg.get("allow_unsafe_checkpoint", False))  # refuse unsafe ones early
+    return str(path) if path else None
 
 
 def check_strategy(cfg: DictConfig) -> None:
@@ -92,7 +93,8 @@ def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
     loggers = _instantiate_all(cfg.get("logger"))
     for lg in loggers:
         lg.log_hyperparams(loggable_config(cfg))
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                      plugins=[AtomicCheckpointIO()])
     trainer.fit(module, datamodule=dm, ckpt_path=resume_path(cfg))
 
     ckpt = next((c for c in callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)

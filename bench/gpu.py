@@ -1,0 +1,113 @@
+"""GPU training throughput: EfficientNet-B3 at 384x288, batch 64 (where a GPU machine is lent).
+
+Baseline: the original solution's loop, fp32, eager, NCHW. Ours: the engine's settings,
+bf16-mixed autocast + channels_last (+ torch.compile with --compile). Prints images/second,
+peak memory, and the share of the card's measured bf16 matrix rate that the model's FLOPs
+reach (FLOPs of forward + backward counted by torch's FlopCounterMode).
+
+    python bench/gpu.py [--compile] [--steps 30]
+    python bench/gpu.py --quick        # tiny, on CPU if there is no GPU: only checks it runs
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, parser  # noqa: E402
+
+
+def matmul_rate(device: torch.device, dtype=torch.bfloat16, n: int = 8192, iters: int = 20) -> float:
+    """Measured dense matmul FLOP/s of the device in ``dtype``."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(iters):
+        a @ b
+    sync(device)
+    return 2 * n**3 * iters / (time.perf_counter() - t)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_flops(model, x, y) -> float:
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    model.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def run(model, x, y, steps: int, amp: bool, channels_last: bool, device: torch.device) -> tuple[float, float]:
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):  # warm-up (and compilation)
+        step()
+    sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    rate = steps * len(x) / (time.perf_counter() - t)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+    return rate, peak
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--backbone", default="efficientnet_b3")
+    args = p.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    quick = args.quick or device.type == "cpu"
+    name, batch, (h, w), steps = (("resnet10t", 4, (64, 48), 2) if quick else (args.backbone, 64, (384, 288), args.steps))
+    torch.manual_seed(0)
+    x = torch.randn(batch, 3, h, w, device=device)
+    y = torch.randint(0, 18, (batch,), device=device)
+
+    def fresh():
+        return timm.create_model(name, num_classes=18).to(device).train()
+
+    flops_per_image = train_flops(fresh(), x, y) / batch
+    peak_rate = matmul_rate(device, n=512 if quick else 8192, iters=2 if quick else 20)
+    rows = [("original: fp32, eager, NCHW", *run(fresh(), x, y, steps, False, False, device))]
+    ours = fresh()
+    label = "mask_cls: bf16-mixed + channels_last"
+    if args.compile:
+        ours.compile()
+        label += " + compile"
+    rows.append((label, *run(ours, x, y, steps, True, True, device)))
+    print(f"\ngpu: {name} {h}x{w}, batch {batch}, {steps} steps, SGD-Nesterov\nmachine: {machine()}")
+    print(f"measured bf16 matmul rate: {peak_rate / 1e12:.1f} TFLOP/s; train FLOPs per image: {flops_per_image / 1e9:.2f} G")
+    print(f"{'variant':<46}{'images/s':>10}{'ratio':>8}{'peak GiB':>10}{'of bf16 rate':>14}")
+    for label_, rate, peak in rows:
+        print(f"{label_:<46}{rate:>10.1f}{rate / rows[0][1]:>7.2f}x{peak:>10.2f}{rate * flops_per_image / peak_rate:>13.1%}")
+
+
+if __name__ == "__main__":
+    main()

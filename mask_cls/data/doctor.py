@@ -1,0 +1,216 @@
+"""The data doctor behind ``task=check``: every problem of a dataset, not just the first.
+
+Each finding is (severity, file, message): ``error`` makes the data unusable, ``warning`` is
+accepted (and counted) but worth knowing. Images are fully decoded, so truncated files show.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from mask_cls import labels as L
+from mask_cls.data.layout import EVAL_COLUMNS, IMAGE_EXTENSIONS, TRAIN_COLUMNS, is_hidden
+
+FOLDER_RE = re.compile(r"^(?P<id>[^_]+)_(?P<gender>[^_]+)_(?P<race>[^_]+)_(?P<age>[^_]+)$")
+
+
+@dataclass
+class Finding:
+    severity: str  # error | warning
+    file: str
+    message: str
+
+    def line(self) -> str:
+        return f"{self.severity}: {self.file}: {self.message}"
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    sizes: Counter = field(default_factory=Counter)
+
+    def error(self, file, message: str) -> None:
+        self.findings.append(Finding("error", str(file), message))
+
+    def warn(self, file, message: str) -> None:
+        self.findings.append(Finding("warning", str(file), message))
+
+    @property
+    def usable(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    def as_dict(self) -> dict:
+        return {"usable": self.usable, "counts": dict(self.counts),
+                "image_sizes": {f"{w}x{h}": n for (w, h), n in self.sizes.most_common()},
+                "problems": [f.__dict__ for f in self.findings]}
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as f:
+        header = f.read(26)
+    return header[24] if len(header) > 24 else 8
+
+
+def check_image(path: Path, report: Report) -> None:
+    """Full decode: empty, non-image, truncated; grayscale / RGBA / 16-bit counted as converted."""
+    try:
+        if path.stat().st_size == 0:
+            report.error(path, "empty file")
+            return
+        with Image.open(path) as im:
+            im.load()
+            report.sizes[im.size] += 1
+            mode = im.mode
+            if im.format == "PNG" and _png_bit_depth(path) == 16:
+                mode = "I;16"  # PIL shows 16-bit colour PNGs as 8-bit RGB
+    except UnidentifiedImageError:
+        report.error(path, "not an image")
+        return
+    except OSError as e:
+        msg = "truncated image" if "truncated" in str(e).lower() else f"unreadable image ({e})"
+        report.error(path, msg)
+        return
+    report.counts["images"] += 1
+    converted = {"L": "grayscale", "LA": "grayscale", "RGBA": "RGBA", "P": "palette", "I;16": "16-bit",
+                 "I;16B": "16-bit", "I": "16-bit", "CMYK": "CMYK"}
+    if mode in converted:
+        report.counts[f"converted_{converted[mode]}"] += 1
+
+
+def _read_csv(path: Path, columns: tuple[str, ...], report: Report) -> pd.DataFrame | None:
+    if not path.is_file():
+        report.error(path, "file not found")
+        return None
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        report.error(path, f"not a readable CSV ({str(e).splitlines()[0]})")
+        return None
+    df.columns = [c.strip() for c in df.columns]
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        report.error(path, f"missing column(s) {', '.join(missing)}")
+        return None
+    for c in df.columns:
+        df[c] = df[c].str.strip()
+    if df.empty:
+        report.error(path, "no rows")
+        return None
+    return df
+
+
+def _listdir(folder: Path) -> list[os.DirEntry]:
+    try:
+        return sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return []
+
+
+def check_train(root: Path, report: Report, progress: Callable[[Iterable, int], Iterable]) -> None:
+    csv, images = root / "train" / "train.csv", root / "train" / "images"
+    df = _read_csv(csv, TRAIN_COLUMNS, report)
+    if not images.is_dir():
+        report.error(images, "folder not found")
+        return
+    folders = {e.name for e in _listdir(images) if not is_hidden(e.name) and e.is_dir(follow_symlinks=False)}
+    if df is None:
+        return
+    report.counts["persons"] = len(df)
+    for value, n in df["path"].value_counts().items():
+        if n > 1:
+            report.error(csv, f"folder {value} listed {n} times")
+    for value, n in df.drop_duplicates("path")["id"].value_counts().items():
+        if n > 1:
+            report.warn(csv, f"id {value} used by {n} rows (persons are keyed by folder)")
+    for folder in sorted(folders - set(df["path"])):
+        report.warn(images / folder, "folder without a row in train.csv")
+    rows = list(df.itertuples(index=False))
+    for i, r in progress(list(enumerate(rows, start=2)), len(rows)):
+        where = f"{csv}:{i}"
+        gender = r.gender.lower()
+        valid = gender in L.GENDER_CODES
+        if not valid:
+            report.error(where, f"unknown gender {r.gender!r} (expected male or female)")
+        try:
+            age = float(r.age)
+            if not 0 <= age <= 120:
+                report.error(where, f"age {r.age!r} is out of range 0..120")
+                valid = False
+        except ValueError:
+            report.error(where, f"age {r.age!r} is not a number")
+            valid = False
+        m = FOLDER_RE.match(r.path)
+        if valid and m and (m["gender"].lower() != gender or m["age"] != r.age or m["id"] != r.id):
+            report.error(where, f"folder {r.path} disagrees with the row ({r.id}, {r.gender}, {r.age})")
+        if r.path not in folders:
+            report.error(where, f"folder {r.path} not found")
+            continue
+        check_person(images / r.path, report)
+
+
+def check_person(folder: Path, report: Report) -> None:
+    stems: dict[str, list[str]] = {}
+    for e in _listdir(folder):
+        if is_hidden(e.name):
+            report.counts["hidden_files_skipped"] += 1
+            continue
+        if not e.is_file(follow_symlinks=False):
+            report.warn(folder / e.name, "unexpected entry (folder or link) ignored")
+            continue
+        stem, ext = os.path.splitext(e.name)
+        if ext.lower() not in IMAGE_EXTENSIONS or stem not in L.MASK_FILES:
+            report.warn(folder / e.name, "extra file (not one of the 7 expected images)")
+            continue
+        stems.setdefault(stem, []).append(e.name)
+        check_image(folder / e.name, report)
+    missing = [s for s in L.MASK_FILES if s not in stems]
+    if missing:
+        report.error(folder, f"missing image(s) {', '.join(missing)}")
+    for stem, names in stems.items():
+        if len(names) > 1:
+            report.error(folder, f"several images for {stem}: {', '.join(names)}")
+
+
+def check_eval(root: Path, report: Report, progress: Callable[[Iterable, int], Iterable]) -> None:
+    csv, images = root / "eval" / "info.csv", root / "eval" / "images"
+    if not csv.exists() and not images.exists():
+        report.warn(root / "eval", "no eval set")
+        return
+    df = _read_csv(csv, EVAL_COLUMNS, report)
+    if df is None:
+        return
+    files = {e.name for e in _listdir(images) if not is_hidden(e.name)} if images.is_dir() else set()
+    if not images.is_dir():
+        report.error(images, "folder not found")
+    for value, n in df["ImageID"].value_counts().items():
+        if n > 1:
+            report.error(csv, f"ImageID {value} listed {n} times")
+    for name in sorted(files - set(df["ImageID"])):
+        report.warn(images / name, "image without a row in info.csv")
+    report.counts["eval_images"] = len(df)
+    for i, name in progress(list(enumerate(df["ImageID"], start=2)), len(df)):
+        if name not in files:
+            report.error(f"{csv}:{i}", f"image {name!r} not found in {images}")
+        else:
+            check_image(images / name, report)
+
+
+def check_dataset(root: str | Path, progress: Callable[[Iterable, int], Iterable] | None = None) -> Report:
+    root = Path(root)
+    report = Report()
+    progress = progress or (lambda it, n: it)
+    if not root.is_dir():
+        report.error(root, "data.root not found")
+        return report
+    check_train(root, report, progress)
+    check_eval(root, report, progress)
+    return report

@@ -1,0 +1,37 @@
+"""The benchmarks run (tiny mode) so they cannot rot; speed is never asserted here."""
+
+import subprocess
+import sys
+
+import albumentations as A
+import cv2
+import numpy as np
+import pytest
+import torch
+from albumentations.pytorch import ToTensorV2
+
+from mask_cls.data import transforms
+from mask_cls.data.datasets import ImageDataset
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("script", ["loader", "train_step", "predict", "gpu"])
+def test_bench_quick(script):
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / f"{script}.py"), "--quick"], capture_output=True,
+                       text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "machine:" in r.stdout and "1.00x" in r.stdout
+
+
+def test_device_normalisation_equals_worker_normalisation(tmp_path):
+    """uint8 from the worker + normalize on the device == float normalisation in the worker."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "x.png"
+    cv2.imwrite(str(path), rng.integers(0, 256, (100, 80, 3), dtype=np.uint8))
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    x, _ = ImageDataset([str(path)], None, transforms.build([64, 48]))[0]
+    ours = transforms.normalize(x[None], mean, std)[0]
+    worker = A.Compose([A.Resize(64, 48), A.Normalize(mean=mean, std=std), ToTensorV2()])
+    img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    ref = worker(image=img)["image"]
+    assert ours.shape == ref.shape and torch.allclose(ours, ref, atol=1e-5)
