@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = SynthConfig(train_persons=30, eval_persons=4, image_size=(64, 48), seed=3, workers=1)
 # a tiny model and small images: a few seconds per run on 2 cores
 FAST = [
-    "model.backbone=resnet10t", "data.image_size=[64,48]", "data.batch_size=16",
+    "model.backbone=mobilenetv3_small_050", "data.image_size=[64,48]", "data.batch_size=16",
     "data.num_workers=0", "data.persistent_workers=false", "data.n_folds=3",
     "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.accelerator=cpu",
     "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
