@@ -22,7 +22,7 @@ demo: install
 	$(PY) run.py task=evaluate submission=$(DEMO_DIR)/train/submission.csv \
 		answers=data/demo/eval_answers.csv hydra.run.dir=$(DEMO_DIR)/evaluate
 	@echo "demo data:        data/demo (answer key: data/demo/eval_answers.csv)"
-	@echo "training run:     $(DEMO_DIR)/train (metrics.json, checkpoints/, submission.csv, csv/metrics.csv)"
+	@echo "training run:     $(DEMO_DIR)/train (metrics.json, checkpoints/, report/, submission.csv, csv/metrics.csv)"
 	@echo "leaderboard score: $(DEMO_DIR)/evaluate/scores.json"
 
 test: install

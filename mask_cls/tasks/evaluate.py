@@ -16,8 +16,9 @@ from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir, log
 
 
-def print_scores(scores: dict, caption: str) -> None:
-    table = Table(title="leaderboard score", caption=caption)
+def print_scores(scores: dict, source: str) -> None:
+    print(f"submission: {source}")
+    table = Table(title="leaderboard score")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k in ("f1", "acc", "f1_mask", "f1_gender", "f1_age"):
