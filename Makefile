@@ -31,6 +31,6 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check mask_cls tests bench run.py
 
-clean:
-	rm -rf outputs multirun .pytest_cache .ruff_cache
-	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+clean:  # caches only: outputs/ (your runs) and data/ stay
+	rm -rf .pytest_cache .ruff_cache data/cache
+	find . -path './$(VENV)' -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
