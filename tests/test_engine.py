@@ -112,8 +112,10 @@ def test_wandb_offline_run_folder_has_the_metrics(tiny_root, tmp_path):
     assert {"confusion", "mistakes"} <= figures  # the report's figures go to wandb too
 
 
-@pytest.mark.parametrize("name", ["fdr", "overfit", "limit", "profiler"])
-def test_debug_configs_compose(name):
+@pytest.mark.parametrize("name,key,value", [("fdr", "fast_dev_run", True), ("overfit", "overfit_batches", 1),
+                                            ("limit", "limit_train_batches", 5), ("profiler", "profiler", "simple")])
+def test_debug_configs_set_their_trainer_switch(name, key, value):
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=[f"debug={name}"])
-    assert cfg.trainer
+        plain = compose("config")
+    assert cfg.trainer[key] == value and plain.trainer[key] != value
