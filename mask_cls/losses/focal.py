@@ -6,10 +6,11 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from mask_cls.losses.base import Criterion
 
 
-class FocalLoss(nn.Module):
+class FocalLoss(Criterion):
     def __init__(self, gamma: float = 2.0, alpha: float | Sequence[float] | None = None,
                  weight: torch.Tensor | None = None):
         super().__init__()
@@ -18,11 +19,11 @@ class FocalLoss(nn.Module):
         a = None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32)
         self.register_buffer("alpha", a)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def per_example(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logp = F.log_softmax(logits.float(), dim=1).gather(1, target[:, None]).squeeze(1)
         loss = -((1 - logp.exp()) ** self.gamma) * logp
         if self.alpha is not None:  # a scalar, or one value per class
             loss = loss * (self.alpha if self.alpha.ndim == 0 else self.alpha[target])
         if self.weight is not None:
             loss = loss * self.weight[target]
-        return loss.mean()
+        return loss, torch.ones_like(loss)  # a plain mean, as the published focal loss

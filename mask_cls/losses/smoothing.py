@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from mask_cls.losses.base import Criterion
 
 
-class SmoothingCrossEntropy(nn.Module):
+class SmoothingCrossEntropy(Criterion):
     def __init__(self, epsilon: float = 0.1, weight: torch.Tensor | None = None):
         super().__init__()
         if not 0 <= epsilon < 1:
@@ -19,10 +20,10 @@ class SmoothingCrossEntropy(nn.Module):
         self.epsilon = epsilon
         self.register_buffer("weight", weight if weight is not None else None)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def per_example(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logp = F.log_softmax(logits.float(), dim=1)
         c = logits.shape[1]
         w = self.weight if self.weight is not None else logp.new_ones(c)
         nll = -logp.gather(1, target[:, None]).squeeze(1) * w[target]
         smooth = -(logp * w).sum(1) / c
-        return ((1 - self.epsilon) * nll + self.epsilon * smooth).sum() / w[target].sum()
+        return (1 - self.epsilon) * nll + self.epsilon * smooth, w[target]

@@ -1,0 +1,32 @@
+"""The reduction every criterion shares, so that sample weights and masks mean one thing.
+
+A criterion gives a per-example loss ``l_i`` and a normaliser ``n_i`` (the class weight of
+the target for weighted CE, 1 for a plain mean). The batch loss is
+
+    sum_i s_i * k_i * l_i  /  sum_i k_i * n_i
+
+with ``s`` the sample weights (pseudo-label rows count ``s_i`` times a labelled row) and ``k``
+a keep mask (Training Signal Annealing drops examples the model already fits). With neither,
+it is exactly torch's weighted mean.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Criterion(nn.Module):
+    def per_example(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss_i, normaliser_i), each of shape (N,)."""
+        raise NotImplementedError
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
+        loss, norm = self.per_example(logits, target)
+        if keep is not None:
+            loss, norm = loss * keep, norm * keep
+        if weight is not None:
+            loss = loss * weight
+        # all examples dropped: 0 (with a graph), never 0/0
+        return loss.sum() / norm.sum().clamp_min(1e-12)
