@@ -1,4 +1,4 @@
-"""mask_cls entry point: ``python run.py task=<train|cv|predict|evaluate|synth|prepare|preview> [overrides]``."""
+"""mask_cls entry point: ``python run.py task=<train|cv|predict|pseudo|evaluate|check|synth|prepare|preview> [overrides]``."""
 
 from __future__ import annotations
 

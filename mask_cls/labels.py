@@ -89,3 +89,9 @@ def joint_probs(p_mask, p_gender, p_age):
     """
     joint = p_mask[:, :, None, None] * p_gender[:, None, :, None] * p_age[:, None, None, :]
     return joint.reshape(joint.shape[0], NUM_CLASSES)
+
+
+def joint_log_probs(lp_mask, lp_gender, lp_age):
+    """The log of ``joint_probs`` from log-probabilities, without underflow (a sum of logs)."""
+    joint = lp_mask[:, :, None, None] + lp_gender[:, None, :, None] + lp_age[:, None, None, :]
+    return joint.reshape(joint.shape[0], NUM_CLASSES)

@@ -1,4 +1,4 @@
-"""The LightningModule: supervised step, epoch-level metrics, optimiser and schedule.
+"""The LightningModule: supervised step, UDA step, epoch-level metrics, optimiser and schedule.
 
 It is built from a plain, resolved config dict (``model``, ``head``, ``loss``, ``optim``,
 ``sched``, ``normalize``) that is saved in every checkpoint, so a checkpoint alone rebuilds
@@ -7,6 +7,7 @@ its model, and loads with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import math
 import pickle
 import warnings
 from collections.abc import Mapping
@@ -25,7 +26,9 @@ from mask_cls.data.batch_augment import BatchAugment
 from mask_cls.data.transforms import normalize
 from mask_cls.errors import ConfigError
 from mask_cls.losses import build_criterion
+from mask_cls.losses.consistency import uda_consistency
 from mask_cls.models.classifier import Classifier, build_classifier
+from mask_cls.ssl.uda import UDA
 
 # Lightning notes that the module's hook wins over the datamodule's: that is the design here.
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`.*")
@@ -49,6 +52,8 @@ class MaskClassifier(pl.LightningModule):
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.batch_augment = BatchAugment(cfg.get("augment_batch"))
+        self.uda = UDA.from_config(cfg.get("ssl"))
+        self.total_steps = 1.0  # of this fit; set at its start, for the TSA and ramp schedules
         norm = cfg.get("normalize") or DEFAULT_NORMALIZE
         self.mean, self.std = list(norm["mean"]), list(norm["std"])
         self.train_loss = MeanMetric()
@@ -69,37 +74,98 @@ class MaskClassifier(pl.LightningModule):
 
     # -- data on device -------------------------------------------------------------------
     def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
-        """uint8 images arrive from the workers; float conversion and normalisation run here."""
-        x, y = batch
+        """uint8 images arrive from the workers; float conversion and normalisation run here.
+
+        A batch is (images, labels[, sample weights]), or under UDA a dict of the labelled
+        batch and the unlabeled views ({"weak": images, "strong": images})."""
+        if isinstance(batch, Mapping):
+            return {k: self.on_after_batch_transfer(v, dataloader_idx) for k, v in batch.items()}
+        if isinstance(batch, torch.Tensor):  # one unlabeled view
+            return self._prepare(batch)
+        return (self._prepare(batch[0]), *batch[1:])
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         x = normalize(x, self.mean, self.std)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, y
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """18-class probabilities."""
         return self.net.probs(x)
 
-    def loss(self, outs: tuple[torch.Tensor, ...], y: torch.Tensor) -> torch.Tensor:
-        """Weighted sum over the head's outputs of the criterion on each output's labels."""
+    def loss(self, outs: tuple[torch.Tensor, ...], y: torch.Tensor, weight: torch.Tensor | None = None,
+             keep: tuple[torch.Tensor | None, ...] | None = None) -> torch.Tensor:
+        """Weighted sum over the head's outputs of the criterion on each output's labels;
+        ``weight``: per-example loss weights (pseudo rows); ``keep``: per output, the TSA mask."""
         head = self.net.head
-        parts = [w * crit(o, L.target(t, y))
-                 for w, crit, t, o in zip(head.loss_weights, self.criteria, head.outputs, outs)]
+        keep = keep or (None,) * len(outs)
+        parts = [lw * crit(o, L.target(t, y), weight, k)
+                 for lw, crit, t, o, k in zip(head.loss_weights, self.criteria, head.outputs, outs, keep)]
         return torch.stack(parts).sum()
+
+    def supervised_loss(self, outs, y, partner, lam, weight=None, keep=None) -> torch.Tensor:
+        """The loss of a labelled batch, CutMix's two labels weighted by ``lam``."""
+        loss = self.loss(outs, y, weight, keep)
+        if partner is None:
+            return loss
+        w2 = weight[partner] if weight is not None else None
+        return lam * loss + (1 - lam) * self.loss(outs, y[partner], w2, keep)
 
     # -- steps ------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        x, y, y2, lam = self.batch_augment(x, y)
-        outs = self.net(x, y)
-        loss = self.loss(outs, y) if y2 is None else lam * self.loss(outs, y) + (1 - lam) * self.loss(outs, y2)
+        if isinstance(batch, Mapping):
+            loss = self.uda_step(batch["labeled"], batch["unlabeled"])
+        else:
+            x, y, *w = batch
+            x, partner, lam = self.batch_augment(x, y)
+            loss = self.supervised_loss(self.net(x, y), y, partner, lam, w[0] if w else None)
         self.train_loss(loss.detach())
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
+    def progress(self) -> float:
+        """Share of this fit's optimiser steps done: 0 at the first step, 1 at the last."""
+        return min(1.0, self._trainer.global_step / self.total_steps) if self._trainer else 0.0
+
+    def tsa_masks(self, outs, y, t: float) -> tuple[tuple[torch.Tensor | None, ...], dict[str, float]]:
+        """Per output, 1 for labelled examples kept by TSA (true-class probability <= threshold)."""
+        head, masks, logs = self.net.head, [], {}
+        for name, o in zip(head.outputs, outs):
+            thr = self.uda.threshold(t, o.shape[1])
+            if thr is None:
+                masks.append(None)
+                continue
+            p_true = o.detach().float().softmax(1).gather(1, L.target(name, y)[:, None]).squeeze(1)
+            keep = (p_true <= thr).float()
+            masks.append(keep)
+            suffix = "" if len(outs) == 1 else f"_{name}"
+            logs |= {f"ssl/tsa_threshold{suffix}": thr, f"ssl/labeled_kept{suffix}": float(keep.mean())}
+        return tuple(masks), logs
+
+    def uda_step(self, labeled, unlabeled) -> torch.Tensor:
+        """Supervised loss (TSA) + lambda(t) * consistency; labelled, weak and strong images in
+        one forward pass."""
+        x, y, *w = labeled
+        weak, strong = unlabeled["weak"], unlabeled["strong"]
+        x, partner, lam = self.batch_augment(x, y)
+        outs, outs_u = self.net.forward_split(torch.cat([x, weak, strong]), y)
+        t = self.progress()
+        keep, logs = self.tsa_masks(outs, y, t)
+        sup = self.supervised_loss(outs, y, partner, lam, w[0] if w else None, keep)
+        logp = self.net.head.log_probs(outs_u)
+        cons, confident = uda_consistency(logp[: len(weak)], logp[len(weak):], self.uda.beta, self.uda.tau)
+        max_epochs = self._trainer.max_epochs if self._trainer else 0
+        weight = self.uda.weight(t, self.current_epoch, max_epochs or 0)
+        logs |= {"ssl/sup_loss": float(sup.detach()), "ssl/consistency": float(cons.detach()),
+                 "ssl/above_beta": float(confident.mean()), "ssl/weight": weight}
+        if self._trainer is not None:
+            self.log_dict(logs, on_step=True, on_epoch=False, batch_size=len(y))
+        return sup + weight * cons
+
     def on_train_start(self) -> None:
         # the sanity check must not count towards the best score
         self.val_f1_best.reset()
+        total = self.trainer.estimated_stepping_batches
+        self.total_steps = float(max(1, total - 1)) if math.isfinite(total) else math.inf
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch

@@ -74,3 +74,44 @@ def test_predict_weights_hard_vote_and_errors(cv_run, tiny_root, tmp_path):
     r = run_cli("task=predict", f"run_dir={cv_run}", "data=mask", f"data.root={tmp_path / 'nowhere'}",
                 f"hydra.run.dir={tmp_path / 'c'}")
     assert r.returncode == 1 and "no eval set" in r.stderr
+
+
+def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path):
+    """task=pseudo on a cv run: the mean over both folds and both TTA views, computed here
+    independently, decides labels and confidences; rows above the threshold are kept in
+    info.csv order; the file then merges into training sides only."""
+    from mask_cls.data.datamodule import MaskDataModule
+    from mask_cls.inference.predict import predict_paths
+    from mask_cls.inference.runs import run_checkpoints
+    from mask_cls.module import load_checkpoint
+
+    info = pd.read_csv(tiny_root / "eval" / "info.csv")
+    paths = [str(tiny_root / "eval" / "images" / n) for n in info["ImageID"]]
+    per_model = [predict_paths(load_checkpoint(str(c)), paths, ["none", "hflip"], num_workers=0)
+                 for c in run_checkpoints(cv_run)]
+    assert len(per_model) == 2
+    ref = (per_model[0] + per_model[1]) / 2
+    conf = ref.max(1)
+    threshold = float(np.median(conf))
+    out = tmp_path / "pseudo"
+    r = run_cli("task=pseudo", f"run_dir={cv_run}", "data=mask", f"data.root={tiny_root}", "data.num_workers=0",
+                f"task.threshold={threshold}", f"hydra.run.dir={out}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    table = pd.read_csv(out / "pseudo.csv")
+    keep = conf >= threshold
+    assert 0 < keep.sum() < len(paths)
+    assert table["image"].tolist() == [p for p, k in zip(paths, keep) if k]
+    assert table["label"].tolist() == ref.argmax(1)[keep].tolist()
+    assert np.allclose(table["confidence"], conf[keep], atol=1e-5)
+    meta = json.loads((out / "pseudo.json").read_text())
+    assert meta["kept"] == int(keep.sum()) and len(meta["models"]) == 2 and meta["tta"] == ["none", "hflip"]
+    assert sum(meta["kept_per_class"]) == meta["kept"] and (out / "pseudo_classes.png").stat().st_size > 0
+    assert "class histogram" in (out / "run.log").read_text()
+    dm = MaskDataModule(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=2, fold=1,
+                        pseudo_csv=str(out / "pseudo.csv"))
+    dm.setup("fit")
+    assert set(table["image"]) <= set(dm.train_table["image"])
+    assert not set(table["image"]) & set(dm.val_table["image"])
+    # a second pseudo run never writes into the first one's folder
+    r = run_cli("task=pseudo", f"run_dir={cv_run}", "data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}")
+    assert r.returncode == 1 and "already holds an earlier run" in r.stderr

@@ -18,7 +18,9 @@ from mask_cls import labels as L
 
 def vertical_cutmix(x: torch.Tensor, y: torch.Tensor, ratio: Sequence[float] = (0.4, 0.6), pair_old: bool = False,
                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """(mixed images, partner labels, lam = share of columns from the first image)."""
+    """(mixed images, partner index of each row, lam = share of columns from the first image).
+
+    The partner's label (and sample weight) is read with the index: ``y[partner]``."""
     n, w = x.shape[0], x.shape[-1]
     partner = torch.randperm(n, generator=generator).to(x.device)
     if pair_old:
@@ -30,7 +32,7 @@ def vertical_cutmix(x: torch.Tensor, y: torch.Tensor, ratio: Sequence[float] = (
     c = max(1, min(w - 1, round(w * u)))
     mixed = x.clone()
     mixed[..., c:] = x[partner][..., c:]
-    return mixed, y[partner], c / w
+    return mixed, partner, c / w
 
 
 def grid_shuffle(x: torch.Tensor, y: torch.Tensor, grid: int = 2, mask_states: Sequence[int] = (2,),
@@ -52,8 +54,8 @@ def grid_shuffle(x: torch.Tensor, y: torch.Tensor, grid: int = 2, mask_states: S
 
 
 class BatchAugment:
-    """``augment.batch`` config -> a callable on (x, y) returning (x, y, y2, lam); y2 is None
-    unless CutMix ran."""
+    """``augment.batch`` config -> a callable on (x, y) returning (x, partner, lam); partner
+    (the row each image's right part came from) is None unless CutMix ran."""
 
     def __init__(self, cfg: Mapping | None):
         cfg = dict(cfg or {})
@@ -67,6 +69,7 @@ class BatchAugment:
         if self.grid:
             x = grid_shuffle(x, y, self.grid.get("grid", 2), self.grid.get("mask_states", (2,)), self.grid.get("p", 0.5))
         if self.cutmix and float(torch.rand(1)) < self.cutmix.get("p", 0.5):
-            x, y2, lam = vertical_cutmix(x, y, self.cutmix.get("ratio", (0.4, 0.6)), self.cutmix.get("pair_old", False))
-            return x, y, y2, lam
-        return x, y, None, 1.0
+            x, partner, lam = vertical_cutmix(x, y, self.cutmix.get("ratio", (0.4, 0.6)),
+                                              self.cutmix.get("pair_old", False))
+            return x, partner, lam
+        return x, None, 1.0

@@ -1,4 +1,8 @@
-"""LightningDataModule: layout -> person-level folds -> datasets -> loaders."""
+"""LightningDataModule: layout -> person-level folds -> datasets -> loaders.
+
+Extras on the training side only: pseudo-label rows (``pseudo_csv``) and, under ``ssl=uda``,
+an unlabeled stream of (weak, strong) views, ``unsup_ratio`` images per labelled one.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,16 @@ from typing import Any
 import lightning.pytorch as pl
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
+from lightning.pytorch.utilities import CombinedLoader
+from torch.utils.data import DataLoader, RandomSampler
 
 from mask_cls import labels as L
-from mask_cls.data import layout, transforms
+from mask_cls.data import layout, pseudo, transforms
 from mask_cls.data.cache import ImageCache
-from mask_cls.data.datasets import ImageDataset, worker_init
+from mask_cls.data.datasets import ImageDataset, TwoViewDataset, worker_init
 from mask_cls.data.folds import split
 from mask_cls.data.relabel import apply_fixes
+from mask_cls.data.unlabeled import unlabeled_images
 from mask_cls.errors import ConfigError, DataError
 
 
@@ -48,6 +54,9 @@ class MaskDataModule(pl.LightningDataModule):
         cache: bool = False,
         cache_dir: str | None = None,
         on_bad_image: str = "error",
+        pseudo_csv: str | None = None,
+        pseudo_weight: float = 1.0,
+        ssl: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         self.root = Path(root)
@@ -73,6 +82,13 @@ class MaskDataModule(pl.LightningDataModule):
         self.relabel = relabel
         self.sampler_factory = sampler
         self.cache = ImageCache(cache_dir or self.root / ".cache", self.image_size) if cache else None
+        self.pseudo_csv, self.pseudo_weight = pseudo_csv, float(pseudo_weight)
+        self.ssl = ssl if ssl and ssl.get("name", "none") != "none" else None
+        if self.ssl is not None:
+            self.unsup_ratio = int(self.ssl.get("unsup_ratio", 1))
+            self.weak_tf = transforms.build(self.image_size, self.ssl.get("weak"))
+            self.strong_tf = transforms.build(self.image_size, self.ssl.get("strong"))
+        self.unlabeled: list[str] | None = None
         self.train_table: pd.DataFrame | None = None
         self.val_table: pd.DataFrame | None = None
         self.eval_table: pd.DataFrame | None = None
@@ -92,6 +108,12 @@ class MaskDataModule(pl.LightningDataModule):
                 table = apply_fixes(table, self.relabel)  # corrections of the truth: both sides
             train, self.val_table = split(table, self.n_folds, self.fold, self.split_seed)
             self.train_table = training_labels(train, self.age_threshold, self.drop_ages)
+            if self.pseudo_csv:
+                rows = pseudo.read_pseudo(self.pseudo_csv)
+                self.train_table = pseudo.merge(self.train_table, self.val_table, rows, self.pseudo_weight,
+                                                source=str(self.pseudo_csv))
+            if self.ssl is not None:
+                self.unlabeled = unlabeled_images(self.ssl.get("unlabeled", "eval"), self.root, self.check_images)
         if stage in (None, "predict") and self.eval_table is None:
             if not layout.has_eval(self.root):
                 raise DataError(f"{self.root / 'eval' / 'info.csv'}: no eval set to predict")
@@ -100,17 +122,28 @@ class MaskDataModule(pl.LightningDataModule):
     def has_eval(self) -> bool:
         return layout.has_eval(self.root)
 
-    def _loader(self, ds: ImageDataset, shuffle: bool, sampler=None) -> DataLoader:
+    def _loader(self, ds: ImageDataset, shuffle: bool, sampler=None, batch_size: int | None = None) -> DataLoader:
         return DataLoader(
-            ds, batch_size=self.batch_size, shuffle=shuffle and sampler is None, sampler=sampler, drop_last=False,
+            ds, batch_size=batch_size or self.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+            drop_last=False,
             num_workers=self.num_workers, pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers, worker_init_fn=worker_init,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | CombinedLoader:
         t = self.train_table
         sampler = self.sampler_factory(t) if self.sampler_factory is not None else None
-        return self._loader(self._dataset(t["image"], t["label"], self.train_tf), True, sampler)
+        weights = t["weight"] if "weight" in t else None
+        labeled = self._loader(self._dataset(t["image"], t["label"], self.train_tf, weights), True, sampler)
+        if self.unlabeled is None:
+            return labeled
+        # one unlabeled batch (unsup_ratio x larger) per labelled batch, fresh permutations
+        # of the unlabeled images as often as the epoch needs
+        ds = TwoViewDataset(self.unlabeled, self.weak_tf, self.strong_tf, self.cache, self.on_bad_image)
+        size = self.batch_size * self.unsup_ratio
+        u_sampler = RandomSampler(ds, replacement=False, num_samples=len(labeled) * size)
+        unlabeled = self._loader(ds, True, u_sampler, batch_size=size)
+        return CombinedLoader({"labeled": labeled, "unlabeled": unlabeled}, mode="max_size_cycle")
 
     def val_dataloader(self) -> DataLoader:
         t = self.val_table
@@ -119,8 +152,8 @@ class MaskDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self._dataset(self.eval_table["image"], None, self.val_tf), shuffle=False)
 
-    def _dataset(self, paths, labels, tf) -> ImageDataset:
-        return ImageDataset(paths, labels, tf, self.cache, self.on_bad_image)
+    def _dataset(self, paths, labels, tf, weights=None) -> ImageDataset:
+        return ImageDataset(paths, labels, tf, self.cache, self.on_bad_image, weights)
 
 
 def training_labels(train: pd.DataFrame, age_threshold: int, drop_ages: Sequence[int]) -> pd.DataFrame:

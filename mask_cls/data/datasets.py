@@ -26,16 +26,20 @@ def read_rgb(path: str) -> np.ndarray:
 
 
 class ImageDataset(Dataset):
-    """(image uint8 CHW, label) pairs; label -1 where unknown (eval images)."""
+    """(image uint8 CHW, label) pairs; label -1 where unknown (eval images).
+
+    With ``weights`` (per-image loss weights, e.g. for pseudo-label rows): (image, label, weight).
+    """
 
     def __init__(self, paths: Sequence[str], labels: Sequence[int] | None, transform: A.Compose,
-                 cache=None, on_bad_image: str = "error"):
+                 cache=None, on_bad_image: str = "error", weights: Sequence[float] | None = None):
         self.paths = list(paths)
         self.labels = np.asarray(labels if labels is not None else [-1] * len(self.paths), dtype=np.int64)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
         self.transform = transform
         # albumentations 2.x draws from its own generator, seeded from the OS unless told:
         # seed it from torch's (seed_everything) so that seeded runs repeat
-        seed_transform(transform, int(torch.randint(0, 2**31 - 1, (1,))))
+        self.seed(int(torch.randint(0, 2**31 - 1, (1,))))
         self.read = cache.get if cache is not None else read_rgb
         if on_bad_image not in ("error", "skip"):
             raise ConfigError(f"data.on_bad_image={on_bad_image!r}: choose error or skip")
@@ -45,12 +49,20 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def seed(self, seed: int) -> None:
+        seed_transform(self.transform, seed)
+
+    def item(self, img: np.ndarray, j: int):
+        x = to_chw_uint8(self.transform(image=img)["image"])
+        if self.weights is None:
+            return x, int(self.labels[j])
+        return x, int(self.labels[j]), float(self.weights[j])
+
+    def __getitem__(self, i: int):
         for k in range(len(self.paths) if self.skip_bad else 1):
             j = (i + k) % len(self.paths)
             try:
-                img = self.transform(image=self.read(self.paths[j]))["image"]
-                return to_chw_uint8(img), int(self.labels[j])
+                return self.item(self.read(self.paths[j]), j)
             except DataError:
                 if not self.skip_bad:
                     raise
@@ -58,6 +70,24 @@ class ImageDataset(Dataset):
                 self.skipped += 1
                 log.warning("skipped unreadable image %s (%d skipped in this process)", self.paths[j], self.skipped)
         raise DataError(f"no readable image among {len(self.paths)} files")
+
+
+class TwoViewDataset(ImageDataset):
+    """Unlabeled images, each decoded once and augmented twice: {"weak": CHW, "strong": CHW}
+    (UDA's two views; the strong one is drawn independently, not from the weak one)."""
+
+    def __init__(self, paths: Sequence[str], weak: A.Compose, strong: A.Compose, cache=None,
+                 on_bad_image: str = "error"):
+        self.strong = strong
+        super().__init__(paths, None, weak, cache, on_bad_image)
+
+    def seed(self, seed: int) -> None:
+        seed_transform(self.transform, seed)
+        seed_transform(self.strong, seed + 1)
+
+    def item(self, img: np.ndarray, j: int) -> dict[str, torch.Tensor]:
+        return {"weak": to_chw_uint8(self.transform(image=img)["image"]),
+                "strong": to_chw_uint8(self.strong(image=img)["image"])}
 
 
 def seed_transform(transform, seed: int) -> None:
@@ -70,5 +100,5 @@ def worker_init(_: int) -> None:
     needs its own augmentation stream (a copied generator would repeat across workers)."""
     cv2.setNumThreads(0)
     info = torch.utils.data.get_worker_info()
-    if info is not None and hasattr(info.dataset, "transform"):
-        seed_transform(info.dataset.transform, torch.initial_seed() % 2**31)
+    if info is not None and hasattr(info.dataset, "seed"):
+        info.dataset.seed(torch.initial_seed() % 2**31)

@@ -27,7 +27,8 @@ def build(image_size: Sequence[int], augs: Sequence | None = None) -> A.Compose:
     h, w = check_size(image_size)
     steps = [A.Resize(height=h, width=w)]
     for node in augs or []:
-        steps.append(instantiate(node) if not isinstance(node, A.BasicTransform | A.BaseCompose) else node)
+        # plain lists for nested transforms: albumentations SomeOf indexes them with numpy ints
+        steps.append(instantiate(node, _convert_="all") if not isinstance(node, A.BasicTransform | A.BaseCompose) else node)
     return A.Compose(steps)
 
 

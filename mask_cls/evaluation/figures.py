@@ -78,3 +78,16 @@ def mistakes_figure(images: Sequence[str], y_true: np.ndarray, probs: np.ndarray
                      f"p={probs[i, pred[i]]:.2f}", fontsize=6)
     fig.suptitle(title, fontsize=9)
     return save(fig, path)
+
+
+def class_histogram_figure(predicted: Sequence[int], kept: Sequence[int], path: Path, title: str) -> Path:
+    """Per class: images predicted as it, and those kept (pseudo-labels above the threshold)."""
+    x = np.arange(L.NUM_CLASSES)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.bar(x, predicted, color="#c6dbef", label="predicted")
+    ax.bar(x, kept, color="#2171b5", width=0.55, label="kept")
+    ax.set_xticks(x, [short_name(c) for c in x], rotation=90, fontsize=7)
+    ax.set_ylabel("images")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    return save(fig, path)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from mask_cls.errors import ConfigError
+
+log = logging.getLogger("mask_cls")
 
 
 def best_checkpoint(run: Path) -> Path:
@@ -29,3 +35,23 @@ def run_checkpoints(target: str | Path) -> list[Path]:
     if folds:
         return [best_checkpoint(p) for p in folds]
     raise ConfigError(f"run_dir={target}: no train run (metrics.json), cv run (fold_*/) or .ckpt file there")
+
+
+def ensemble_probs(runs: Sequence[str | Path], run_weights: Sequence[float], paths: Sequence[str],
+                   tta: Sequence[str], allow_unsafe: bool = False,
+                   **predict_kw) -> tuple[list[np.ndarray], list[float], list[str]]:
+    """Every model of every run predicts ``paths`` (TTA views averaged): (per-model (N, 18)
+    probabilities, per-model weights (a run's weight shared by its folds), checkpoint paths)."""
+    from mask_cls.inference.predict import predict_paths
+    from mask_cls.module import load_checkpoint
+
+    checkpoints = [(run_checkpoints(run), w) for run, w in zip(runs, run_weights)]  # all found before any work
+    probs, weights, models = [], [], []
+    for ckpts, w in checkpoints:
+        for ckpt in ckpts:
+            log.info("predicting with %s", ckpt)
+            module = load_checkpoint(str(ckpt), allow_unsafe=allow_unsafe)
+            probs.append(predict_paths(module, paths, tta, progress=True, **predict_kw))
+            weights.append(w / len(ckpts))
+            models.append(str(ckpt))
+    return probs, weights, models

@@ -35,12 +35,22 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """A tuple of logits (one per head output); ``target`` only matters to margin heads."""
-        f = self.features(x)
+        return self.head_outputs(self.features(x), target)
+
+    def head_outputs(self, f: torch.Tensor, target: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         n = self.dropout_samples if self.training else 1
         if n == 1:
             return self.head(self.drop(f), target)
         samples = [self.head(self.drop(f), target) for _ in range(n)]
         return tuple(torch.stack(outs).mean(0) for outs in zip(*samples))
+
+    def forward_split(self, x: torch.Tensor, target: torch.Tensor) -> tuple[tuple, tuple]:
+        """One backbone pass over labelled rows (the first ``len(target)``) and unlabeled rows
+        after them (batch-norm statistics over all, as UDA does); only labelled rows get the
+        target (margin heads), so an unlabeled image never sees a label."""
+        f = self.features(x)
+        n = len(target)
+        return self.head_outputs(f[:n], target), self.head_outputs(f[n:])
 
     def probs(self, x: torch.Tensor) -> torch.Tensor:
         """18-class probabilities."""

@@ -1,5 +1,6 @@
 """Heads on pooled features. Each returns a tuple of logits, one per entry of ``outputs``
-(names in ``labels.TARGETS``), and turns them into 18-class probabilities with ``probs``."""
+(names in ``labels.TARGETS``), and turns them into 18-class probabilities with ``probs``
+(``log_probs`` for losses on the distribution, such as UDA's consistency)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ class LinearHead(nn.Module):
 
     def probs(self, outs: Sequence[torch.Tensor]) -> torch.Tensor:
         return outs[0].float().softmax(1)
+
+    def log_probs(self, outs: Sequence[torch.Tensor]) -> torch.Tensor:
+        return outs[0].float().log_softmax(1)
 
 
 class ArcFaceHead(nn.Module):
@@ -64,6 +68,9 @@ class ArcFaceHead(nn.Module):
     def probs(self, outs: Sequence[torch.Tensor]) -> torch.Tensor:
         return outs[0].float().softmax(1)
 
+    def log_probs(self, outs: Sequence[torch.Tensor]) -> torch.Tensor:
+        return outs[0].float().log_softmax(1)
+
 
 class MultiTaskHead(nn.Module):
     """Three linear heads (mask 3, gender 2, age 3); the loss is their weighted sum and the
@@ -82,3 +89,6 @@ class MultiTaskHead(nn.Module):
 
     def probs(self, outs: Sequence[torch.Tensor]) -> torch.Tensor:
         return L.joint_probs(*(o.float().softmax(1) for o in outs))
+
+    def log_probs(self, outs: Sequence[torch.Tensor]) -> torch.Tensor:
+        return L.joint_log_probs(*(o.float().log_softmax(1) for o in outs))

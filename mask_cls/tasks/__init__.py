@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 TaskFn = Callable[[DictConfig], "float | None"]
 TASKS: dict[str, TaskFn] = {}
-_MODULES = ("synth", "check", "train", "cv", "predict", "evaluate", "prepare", "preview")
+_MODULES = ("synth", "check", "train", "cv", "predict", "pseudo", "evaluate", "prepare", "preview")
 
 
 def register(name: str) -> Callable[[TaskFn], TaskFn]:

@@ -13,7 +13,7 @@ from mask_cls.errors import ConfigError
 
 log = logging.getLogger("mask_cls")
 #: files whose presence means a run already wrote into a folder
-RESULT_FILES = ("metrics.json", "submission.csv", "checkpoints", "scores.json", "oof.csv", "fold_0")
+RESULT_FILES = ("metrics.json", "submission.csv", "checkpoints", "scores.json", "oof.csv", "fold_0", "pseudo.csv")
 
 
 def run_dir(cfg: DictConfig) -> Path:

@@ -10,10 +10,8 @@ from mask_cls.errors import ConfigError
 from mask_cls.evaluation.submission import write_submission
 from mask_cls.evaluation.suspects import PROB_COLUMNS
 from mask_cls.inference.ensemble import hard_vote, soft_vote
-from mask_cls.inference.predict import predict_paths
-from mask_cls.inference.runs import run_checkpoints
+from mask_cls.inference.runs import ensemble_probs
 from mask_cls.io import write_csv, write_json
-from mask_cls.module import load_checkpoint
 from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir, log
 from mask_cls.tasks.train import predict_kwargs
@@ -21,29 +19,28 @@ from mask_cls.tasks.train import predict_kwargs
 VOTES = {"soft": soft_vote, "hard": hard_vote}
 
 
-@register("predict")
-def predict(cfg: DictConfig) -> None:
+def runs_and_weights(cfg: DictConfig) -> tuple[list[str], list[float]]:
+    """``run_dir`` (one or a list) and ``task.weights`` (one per run, default equal)."""
     if not cfg.get("run_dir"):
-        raise ConfigError("task=predict needs run_dir=DIR (a train or cv run), or run_dir=[DIR1,DIR2]")
+        raise ConfigError(f"task={cfg.task.name} needs run_dir=DIR (a train or cv run), or run_dir=[DIR1,DIR2]")
     runs = list(cfg.run_dir) if isinstance(cfg.run_dir, ListConfig | list) else [cfg.run_dir]
-    run_weights = list(cfg.task.weights) if cfg.task.weights is not None else [1.0] * len(runs)
+    run_weights = list(cfg.task.weights) if cfg.task.get("weights") is not None else [1.0] * len(runs)
     if len(run_weights) != len(runs):
         raise ConfigError(f"task.weights has {len(run_weights)} values for {len(runs)} runs")
+    return runs, run_weights
+
+
+@register("predict")
+def predict(cfg: DictConfig) -> None:
+    runs, run_weights = runs_and_weights(cfg)
     if cfg.task.vote not in VOTES:
         raise ConfigError(f"task.vote={cfg.task.vote!r}: choose soft or hard")
     if not layout.has_eval(cfg.data.root):
         raise ConfigError(f"{cfg.data.root}: no eval set (eval/info.csv) to predict")
     info = layout.read_eval(cfg.data.root)
     out = fresh_run_dir(cfg)
-    models, probs, weights = [], [], []
-    for run, w in zip(runs, run_weights):
-        ckpts = run_checkpoints(run)
-        for ckpt in ckpts:  # a run's weight is shared by its folds
-            log.info("predicting with %s", ckpt)
-            module = load_checkpoint(str(ckpt), allow_unsafe=cfg.get("allow_unsafe_checkpoint", False))
-            probs.append(predict_paths(module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg)))
-            weights.append(w / len(ckpts))
-            models.append(str(ckpt))
+    probs, weights, models = ensemble_probs(runs, run_weights, info["image"], cfg.tta,
+                                            cfg.get("allow_unsafe_checkpoint", False), **predict_kwargs(cfg))
     combined = VOTES[cfg.task.vote](probs, weights)
     write_submission(info, combined.argmax(1), out / "submission.csv")
     if cfg.task.save_probs:

@@ -1,0 +1,113 @@
+"""Pseudo-label files: choose confident predictions, write them, read them back, and merge
+them into the training side of a fold (never into validation).
+
+``pseudo.csv``: ``image,label,confidence`` (image: a path, absolute or relative to the csv's
+folder; label: 0..17; confidence: the ensemble's probability of that label).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mask_cls import labels as L
+from mask_cls.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+COLUMNS = ("image", "label", "confidence")
+#: an age inside each group, for samplers that read ages (the label itself is what trains)
+GROUP_AGE = {0: 25, 1: 45, 2: 60}
+
+
+def check_selection(threshold: float, top_share: float | None) -> None:
+    if not 0 <= threshold <= 1:
+        raise ConfigError(f"task.threshold={threshold}: must be in [0, 1]")
+    if top_share is not None and not 0 < top_share <= 1:
+        raise ConfigError(f"task.top_share={top_share}: must be in (0, 1], or null")
+
+
+def select(probs: np.ndarray, threshold: float, top_share: float | None = None) -> np.ndarray:
+    """Which rows to keep: confidence (max probability) >= ``threshold`` and, with
+    ``top_share``, among the most confident ``ceil(top_share * n_c)`` of the n_c images
+    predicted as their class (so rare classes keep their share too)."""
+    check_selection(threshold, top_share)
+    conf, pred = probs.max(1), probs.argmax(1)
+    keep = conf >= threshold
+    if top_share is not None:
+        top = np.zeros(len(probs), dtype=bool)
+        for c in np.unique(pred):
+            idx = np.flatnonzero(pred == c)
+            n = math.ceil(top_share * len(idx))
+            top[idx[np.argsort(-conf[idx], kind="stable")[:n]]] = True
+        keep &= top
+    return keep
+
+
+def pseudo_table(paths: Sequence[str], probs: np.ndarray, keep: np.ndarray) -> pd.DataFrame:
+    """The kept rows, in the order of ``paths``."""
+    idx = np.flatnonzero(keep)
+    return pd.DataFrame({"image": np.asarray(paths, dtype=object)[idx], "label": probs[idx].argmax(1),
+                         "confidence": probs[idx].max(1).round(6)})
+
+
+def read_pseudo(csv: str | Path) -> pd.DataFrame:
+    """A checked pseudo-label table with absolute image paths; every problem names the file."""
+    csv = Path(csv)
+    if not csv.is_file():
+        raise DataError(f"{csv}: pseudo-label file not found")
+    try:
+        df = pd.read_csv(csv, dtype={"image": str, "label": str}, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise DataError(f"{csv}: not a readable CSV ({str(e).splitlines()[0]})") from None
+    missing = [c for c in ("image", "label") if c not in df.columns]
+    if missing:
+        raise DataError(f"{csv}: missing column(s) {', '.join(missing)} (has {', '.join(map(str, df.columns))})")
+    labels = pd.to_numeric(df["label"], errors="coerce")
+    bad = labels.isna() | (labels % 1 != 0) | (labels < 0) | (labels >= L.NUM_CLASSES)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{csv}:{i + 2}: label {df['label'].iloc[i]!r} is not a class 0..{L.NUM_CLASSES - 1}")
+    paths = []
+    for i, p in enumerate(df["image"], start=2):
+        path = Path(p) if os.path.isabs(p) else csv.parent / p
+        if not p or not path.is_file():
+            raise DataError(f"{csv}:{i}: image {p!r} not found")
+        paths.append(str(path))
+    return df.assign(image=paths, label=labels.astype(int))
+
+
+def training_rows(pseudo: pd.DataFrame) -> pd.DataFrame:
+    """Pseudo rows in the training table's columns; each image is its own 'person'."""
+    m, g, a = L.decode(pseudo["label"].to_numpy())
+    return pd.DataFrame({"person": "pseudo:" + pseudo["image"].astype(str), "id": "", "image": pseudo["image"], "mask": m,
+                         "gender": g, "age": [GROUP_AGE[int(v)] for v in a], "race": "",
+                         "label": pseudo["label"].to_numpy()})
+
+
+def merge(train: pd.DataFrame, val: pd.DataFrame, pseudo: pd.DataFrame, weight: float = 1.0,
+          source: str = "pseudo_csv") -> pd.DataFrame:
+    """``train`` plus the pseudo rows (loss weight ``weight``, a ``weight`` column when it is
+    not 1). A pseudo image that is a validation image of this fold is an error (it would leak);
+    one that is a labelled training image is dropped (its true label wins)."""
+    if weight < 0:
+        raise ConfigError(f"data.pseudo_weight={weight}: must be >= 0")
+    real = pseudo["image"].map(os.path.realpath)
+    in_val = real.isin(set(val["image"].map(os.path.realpath)))
+    if in_val.any():
+        raise DataError(f"{source}: {int(in_val.sum())} pseudo row(s) are validation images of this fold "
+                        f"(first: {pseudo['image'][in_val].iloc[0]}); pseudo-labels must come from unlabeled images")
+    in_train = real.isin(set(train["image"].map(os.path.realpath)))
+    if in_train.any():
+        log.warning("%s: %d pseudo row(s) are labelled training images; their true labels are kept",
+                    source, int(in_train.sum()))
+    rows = training_rows(pseudo[~in_train.to_numpy()].reset_index(drop=True))
+    merged = pd.concat([train.assign(pseudo=False), rows.assign(pseudo=True)], ignore_index=True)
+    if weight != 1.0:
+        merged["weight"] = np.where(merged["pseudo"], weight, 1.0).astype(np.float32)
+    return merged

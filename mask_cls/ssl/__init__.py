@@ -1,0 +1,1 @@
+"""Semi-supervised learning (``ssl=``): UDA's settings, its weight ramps and Training Signal Annealing."""
