@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mask_cls import labels as L
 from mask_cls.errors import ConfigError, DataError
 from mask_cls.losses.consistency import sharpen, uda_consistency
 from mask_cls.ssl.schedules import tsa_threshold
@@ -177,22 +178,39 @@ def test_uda_step_runs_one_backbone_pass_over_all_images():
 
 @pytest.mark.parametrize("head", ["arcface", "multitask"])
 def test_uda_step_with_other_heads(head):
+    """TSA at t = 0 (threshold 1/K per output) and the consistency of the head's 18-class
+    distribution, both recomputed here from separate forward passes."""
     module = _uda_module(head, tsa="linear").eval()
     _simple_backbone(module)
     labeled, unlabeled = _batches()
+    x, y = labeled
     with torch.no_grad():
         total = module.uda_step(labeled, unlabeled)
-        x, y = labeled
-        sup = module.loss(module.net(x, y), y)  # TSA at t = 0 keeps examples with p_true <= 1/K ...
+        outs = module.net(x, y)
         wl, sl = (module.net.head.log_probs(module.net(unlabeled[v])) for v in ("weak", "strong"))
-        cons, _ = uda_consistency(wl, sl, 0.0, 0.5)
-    assert torch.isfinite(total) and cons > 0
-    # ... so sup (all kept) bounds the TSA-masked supervised part from neither side in general,
-    # but the consistency part is exactly the joint-distribution KL of the head
-    keep, _ = module.tsa_masks(module.net(x, y), y, 0.0)
-    assert total.item() == pytest.approx(module.loss(module.net(x, y), y, None, keep).item() + 0.7 * cons.item(),
-                                         rel=1e-4)
-    assert sup.item() > 0
+    sup = 0.0
+    for name, o, lw in zip(module.net.head.outputs, outs, module.net.head.loss_weights):
+        t = L.target(name, y)
+        kept = o.softmax(1)[torch.arange(len(t)), t] <= 1 / o.shape[1]
+        sup += lw * (F.cross_entropy(o[kept], t[kept]).item() if kept.any() else 0.0)
+    cons = reference_consistency(wl, sl, beta=0.0, tau=0.5)  # log-probabilities act as logits
+    assert cons > 0.01
+    assert total.item() == pytest.approx(sup + 0.7 * cons, rel=1e-4, abs=1e-6)
+
+
+def test_arcface_margin_never_touches_unlabeled_rows():
+    module = _uda_module("arcface")
+    net = module.net.eval()
+    net.head.train()  # margins on, batch norm on running statistics: rows independent
+    labeled, unlabeled = _batches(n=4, nu=3)
+    x, y = labeled
+    with torch.no_grad():
+        outs_l, outs_u = net.forward_split(torch.cat([x, unlabeled["weak"]]), y)
+        plain_u = net.head(net.features(unlabeled["weak"]))[0]
+        plain_l = net.head(net.features(x))[0]
+    assert torch.allclose(outs_u[0], plain_u, atol=1e-5)  # no target, no margin
+    rows = torch.arange(4)
+    assert (outs_l[0][rows, y] < plain_l[rows, y] - 1e-3).all()  # the margin lowers the target logit
 
 
 def test_tsa_masks_drop_examples_above_the_threshold():

@@ -107,6 +107,7 @@ def merge(train: pd.DataFrame, val: pd.DataFrame, pseudo: pd.DataFrame, weight: 
         log.warning("%s: %d pseudo row(s) are labelled training images; their true labels are kept",
                     source, int(in_train.sum()))
     rows = training_rows(pseudo[~in_train.to_numpy()].reset_index(drop=True))
+    log.info("%s: %d pseudo row(s) join the training side (loss weight %g)", source, len(rows), weight)
     merged = pd.concat([train.assign(pseudo=False), rows.assign(pseudo=True)], ignore_index=True)
     if weight != 1.0:
         merged["weight"] = np.where(merged["pseudo"], weight, 1.0).astype(np.float32)
