@@ -126,7 +126,7 @@ class MaskClassifier(pl.LightningModule):
         """Share of this fit's optimiser steps done: 0 at the first step, 1 at the last."""
         return min(1.0, self._trainer.global_step / self.total_steps) if self._trainer else 0.0
 
-    def tsa_masks(self, outs, y, t: float) -> tuple[tuple[torch.Tensor | None, ...], dict[str, float]]:
+    def tsa_masks(self, outs, y, t: float) -> tuple[tuple[torch.Tensor | None, ...], dict]:
         """Per output, 1 for labelled examples kept by TSA (true-class probability <= threshold)."""
         head, masks, logs = self.net.head, [], {}
         for name, o in zip(head.outputs, outs):
@@ -138,7 +138,7 @@ class MaskClassifier(pl.LightningModule):
             keep = (p_true <= thr).float()
             masks.append(keep)
             suffix = "" if len(outs) == 1 else f"_{name}"
-            logs |= {f"ssl/tsa_threshold{suffix}": thr, f"ssl/labeled_kept{suffix}": float(keep.mean())}
+            logs |= {f"ssl/tsa_threshold{suffix}": thr, f"ssl/labeled_kept{suffix}": keep.mean()}
         return tuple(masks), logs
 
     def uda_step(self, labeled, unlabeled) -> torch.Tensor:
@@ -150,13 +150,15 @@ class MaskClassifier(pl.LightningModule):
         outs, outs_u = self.net.forward_split(torch.cat([x, weak, strong]), y)
         t = self.progress()
         keep, logs = self.tsa_masks(outs, y, t)
+        # (with CutMix, the TSA mask of an image's own label applies to both its terms)
         sup = self.supervised_loss(outs, y, partner, lam, w[0] if w else None, keep)
         logp = self.net.head.log_probs(outs_u)
         cons, confident = uda_consistency(logp[: len(weak)], logp[len(weak):], self.uda.beta, self.uda.tau)
         max_epochs = self._trainer.max_epochs if self._trainer else 0
         weight = self.uda.weight(t, self.current_epoch, max_epochs or 0)
-        logs |= {"ssl/sup_loss": float(sup.detach()), "ssl/consistency": float(cons.detach()),
-                 "ssl/above_beta": float(confident.mean()), "ssl/weight": weight}
+        # tensors, not floats: no device sync per step (Lightning reads them when it logs)
+        logs |= {"ssl/sup_loss": sup.detach(), "ssl/consistency": cons.detach(),
+                 "ssl/above_beta": confident.mean(), "ssl/weight": weight}
         if self._trainer is not None:
             self.log_dict(logs, on_step=True, on_epoch=False, batch_size=len(y))
         return sup + weight * cons
