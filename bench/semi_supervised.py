@@ -45,6 +45,7 @@ from mask_cls.resolvers import register  # noqa: E402
 from mask_cls.tasks.train import fit_fold, in_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+ARMS = ("pseudo", "uda", "uda_tsa")
 
 
 def split_persons(full: Path, work: Path, share: float, seed: int) -> tuple[Path, Path]:
@@ -99,6 +100,21 @@ def run_seed(full: Path, work: Path, seed: int, args) -> dict[str, tuple[float, 
     sup = fit_fold(config(lab, work / "sup", seed, args), work / "sup")
     results["supervised"] = (eval_f1(sup.module, full), time.perf_counter() - t)
 
+    if "pseudo" in args.arms:
+        results["pseudo"] = pseudo_arm(full, unl, work, seed, args, sup, results["supervised"][1])
+
+    for arm, extra in (("uda", []), ("uda_tsa", ["ssl.tsa=linear"])):
+        if arm in args.arms:
+            t = time.perf_counter()
+            uda = fit_fold(config(lab, work / arm, seed, args, "ssl=uda", f"unlabeled={unl}",
+                                  f"ssl.unsup_ratio={args.unsup_ratio}", *extra), work / arm)
+            results[arm] = (eval_f1(uda.module, full), time.perf_counter() - t)
+    return results
+
+
+def pseudo_arm(full: Path, unl: Path, work: Path, seed: int, args, sup, sup_seconds: float) -> tuple[float, float]:
+    """The supervised model labels the unlabeled folder; a new model trains on both."""
+    lab = Path(sup.dm.root)
     t = time.perf_counter()
     paths = folder_images(unl)
     probs = predict_paths(sup.module, paths, ["none", "hflip"], num_workers=0)
@@ -110,17 +126,10 @@ def run_seed(full: Path, work: Path, seed: int, args) -> dict[str, tuple[float, 
                               "sampler=person_balanced", "sampler.max_repeat=1",
                               f"sampler.epoch_length={n_labeled}"), work / "pseudo")
     # the teacher's time counts too: the pseudo arm needs the supervised run first
-    results["pseudo"] = (eval_f1(student.module, full), time.perf_counter() - t + results["supervised"][1])
     accuracy = float((truth == rows["label"].to_numpy()).mean()) if len(rows) else float("nan")
     print(f"  seed {seed}: {len(rows)} of {len(paths)} unlabeled images pseudo-labelled at >= {args.threshold}, "
           f"{accuracy:.1%} of them correctly", flush=True)
-
-    for arm, extra in (("uda", []), ("uda_tsa", ["ssl.tsa=linear"])):
-        t = time.perf_counter()
-        uda = fit_fold(config(lab, work / arm, seed, args, "ssl=uda", f"unlabeled={unl}",
-                              f"ssl.unsup_ratio={args.unsup_ratio}", *extra), work / arm)
-        results[arm] = (eval_f1(uda.module, full), time.perf_counter() - t)
-    return results
+    return eval_f1(student.module, full), time.perf_counter() - t + sup_seconds
 
 
 def true_labels(full: Path, unl: Path, images) -> np.ndarray:
@@ -145,6 +154,8 @@ def main() -> None:
     p.add_argument("--backbone", default="mobilenetv3_small_050")
     p.add_argument("--threshold", type=float, default=0.7, help="pseudo-label confidence threshold")
     p.add_argument("--unsup-ratio", type=int, default=3)
+    p.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS,
+                   help="arms besides supervised (always run: it is the baseline and the teacher)")
     args = p.parse_args()
     if args.quick:
         args.persons, args.eval_persons, args.labeled, args.epochs = 24, 3, 0.25, 1
