@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import cv2
 import numpy as np
 
 from mask_cls.data.datasets import read_rgb
+from mask_cls.io import atomic_write
 
 
 class ImageCache:
@@ -45,11 +45,13 @@ class ImageCache:
                 pass  # corrupt entry: rebuild below
         self.misses += 1
         img = cv2.resize(read_rgb(path), (self.w, self.h), interpolation=cv2.INTER_LINEAR)
-        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, img, allow_pickle=False)
-            os.replace(tmp, entry)
+            atomic_write(entry, lambda tmp: _save(tmp, img))
         except OSError:
-            Path(tmp).unlink(missing_ok=True)
+            pass  # a cache that cannot be written only costs speed
         return img
+
+
+def _save(path: Path, img: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would append .npy to a path
+        np.save(f, img, allow_pickle=False)

@@ -4,11 +4,12 @@ aspect ratio; a centre crop where no face is found."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from mask_cls.io import atomic_write
 
 _CASCADE: cv2.CascadeClassifier | None = None
 
@@ -61,9 +62,5 @@ def crop_file(src: str, dst: str, margin: float = 0.3, aspect: float = 0.75, min
                            [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else [])
     if not ok:
         raise ValueError(f"{dst}: could not encode")
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=Path(dst).parent, suffix=".tmp", prefix=".")
-    with os.fdopen(fd, "wb") as f:
-        f.write(buf.tobytes())
-    os.replace(tmp, dst)
+    atomic_write(dst, lambda tmp: tmp.write_bytes(buf.tobytes()))
     return box is not None

@@ -22,7 +22,8 @@ TRAIN_COLUMNS = ("id", "gender", "race", "age", "path")
 EVAL_COLUMNS = ("ImageID", "ans")
 
 
-def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A CSV as stripped strings, with its required columns checked; problems name the file."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
@@ -77,7 +78,7 @@ def read_train(root: str | Path, check_images: bool = True) -> pd.DataFrame:
     root = Path(root)
     csv = root / "train" / "train.csv"
     img_root = root / "train" / "images"
-    df = _read_csv(csv, TRAIN_COLUMNS)
+    df = read_table(csv, TRAIN_COLUMNS)
     if df.empty:
         raise DataError(f"{csv}: no rows")
     if not img_root.is_dir():
@@ -118,7 +119,7 @@ def read_eval(root: str | Path, check_images: bool = True) -> pd.DataFrame:
     """info.csv rows in their order, with the absolute image path. Columns: ImageID, ans, image."""
     root = Path(root)
     csv = root / "eval" / "info.csv"
-    df = _read_csv(csv, EVAL_COLUMNS)
+    df = read_table(csv, EVAL_COLUMNS)
     if df.empty:
         raise DataError(f"{csv}: no rows")
     img_root = root / "eval" / "images"

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mask_cls import labels as L
+from mask_cls.data.layout import read_table
 from mask_cls.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,7 @@ def read_pseudo(csv: str | Path) -> pd.DataFrame:
     csv = Path(csv)
     if not csv.is_file():
         raise DataError(f"{csv}: pseudo-label file not found")
-    try:
-        df = pd.read_csv(csv, dtype={"image": str, "label": str}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"{csv}: not a readable CSV ({str(e).splitlines()[0]})") from None
-    missing = [c for c in ("image", "label") if c not in df.columns]
-    if missing:
-        raise DataError(f"{csv}: missing column(s) {', '.join(missing)} (has {', '.join(map(str, df.columns))})")
+    df = read_table(csv, ("image", "label"))
     labels = pd.to_numeric(df["label"], errors="coerce")
     bad = labels.isna() | (labels % 1 != 0) | (labels < 0) | (labels >= L.NUM_CLASSES)
     if bad.any():
