@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR := outputs/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean gpu-check
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ demo: install
 
 test: install
 	WANDB_MODE=disabled $(PY) -m pytest
+
+gpu-check: install  # the CUDA path end to end (demo bf16 + compile, 16-mixed, predict, syncs, bench/gpu.py)
+	$(PY) bench/gpu_check.py
 
 lint: install
 	$(VENV)/bin/ruff check mask_cls tests bench run.py

@@ -56,8 +56,12 @@ class MaskClassifier(pl.LightningModule):
         self.total_steps = 1.0  # of this fit; set at its start, for the TSA and ramp schedules
         norm = cfg.get("normalize") or DEFAULT_NORMALIZE
         self.mean, self.std = list(norm["mean"]), list(norm["std"])
-        self.train_loss = MeanMetric()
-        self.val_loss = MeanMetric()
+        # on the device with the module: no host-to-device copy (a sync) per batch; not saved
+        self.register_buffer("norm_mean", torch.tensor(self.mean), persistent=False)
+        self.register_buffer("norm_std", torch.tensor(self.std), persistent=False)
+        # nan_strategy="disable": the default checks every update for NaN with a host sync
+        self.train_loss = MeanMetric(nan_strategy="disable")
+        self.val_loss = MeanMetric(nan_strategy="disable")
         # macro F1 over the whole epoch (never averaged over batches)
         self.val_f1 = MulticlassF1Score(num_classes=L.NUM_CLASSES, average="macro")
         self.val_acc = MulticlassAccuracy(num_classes=L.NUM_CLASSES, average="micro")
@@ -85,7 +89,7 @@ class MaskClassifier(pl.LightningModule):
         return (self._prepare(batch[0]), *batch[1:])
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        x = normalize(x, self.mean, self.std)
+        x = normalize(x, self.norm_mean, self.norm_std)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,17 @@ def test_bench_quick(script):
     assert "machine:" in r.stdout and "1.00x" in r.stdout
 
 
+def test_gpu_check_cpu_fallback(tmp_path):
+    """``make gpu-check`` without a GPU: every step runs tiny on the CPU and the table says so."""
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--quick", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "no GPU (CPU fallback)" in r.stdout
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("  ")]
+    assert len(lines) == 5 and all(" ok " in ln for ln in lines), lines
+    assert "submission identical to the run's own: True" in r.stdout
+
+
 def test_device_normalisation_equals_worker_normalisation(tmp_path):
     """uint8 from the worker + normalize on the device == float normalisation in the worker."""
     rng = np.random.default_rng(0)
