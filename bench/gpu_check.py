@@ -57,6 +57,7 @@ def count_syncs(quick: bool, steps: int = 30, warmup: int = 10) -> tuple[int, in
 
     sys.path.insert(0, str(ROOT / "bench"))
     from train_step import module_config
+
     from mask_cls.module import MaskClassifier
 
     cuda = torch.cuda.is_available() and not quick
