@@ -13,19 +13,54 @@ from mask_cls.resolvers import register
 register()
 
 
+def fail(cfg: DictConfig, message: str, code: int = 1) -> None:
+    """One ``error:`` line; a claimed run directory keeps the reason in ``failed.txt``."""
+    from mask_cls.tasks.common import claimed
+
+    print(f"error: {message}", file=sys.stderr)
+    out = claimed(cfg)
+    if out is not None:
+        (out / "failed.txt").write_text(message + "\n")
+    sys.exit(code)
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     from mask_cls.errors import describe, is_expected
     from mask_cls.tasks import get_task
-    from mask_cls.tasks.common import finish_loggers, in_multirun
+    from mask_cls.tasks.common import finish_loggers, fresh_run_dir, in_multirun
 
     try:
-        return get_task(cfg.task.name)(cfg)
+        task = get_task(cfg.task.name)
+        if cfg.get("resume") or (cfg.task.name in ("predict", "pseudo") and cfg.get("run_dir")):
+            from mask_cls.run_config import with_run_config
+
+            cfg = with_run_config(cfg)  # the run's saved config, what was typed on top
+        if cfg.get("data") is not None and cfg.data.get("max_image_pixels") is not None:
+            from mask_cls.data.images import set_max_pixels
+
+            set_max_pixels(cfg.data.max_image_pixels)
+        fresh_run_dir(cfg)  # claimed before any work: two runs never share a directory
+        return task(cfg)
+    except SystemExit as e:
+        if type(e).__name__ != "SIGTERMException":
+            raise
+        # Lightning's signal exception derives from SystemExit with no code: it would exit 0
+        fail(cfg, "stopped by SIGTERM; the run's checkpoints/last.ckpt (saved after each epoch) "
+                  "continues with resume=<this run directory>", 143)
     except Exception as e:
+        from hydra.errors import InstantiationException
+
+        while isinstance(e, InstantiationException) and e.__cause__ is not None:
+            e = e.__cause__  # the error raised while Hydra built an object: the user's one line
+        if in_multirun():
+            from mask_cls.tasks.common import claimed
+
+            if claimed(cfg) is not None:  # the sweep's results table shows why
+                (claimed(cfg) / "failed.txt").write_text(describe(e) + "\n")
         if not is_expected(e) or os.environ.get("HYDRA_FULL_ERROR") == "1" or in_multirun():
             raise  # a sweep records the failed job and goes on; exiting would end the whole sweep
-        print(f"error: {describe(e)}", file=sys.stderr)
-        sys.exit(1)
+        fail(cfg, describe(e))
     finally:
         finish_loggers()  # each multirun job gets its own wandb run
 

@@ -28,6 +28,7 @@ GENDER_CODES = {name: i for i, name in enumerate(GENDER_NAMES)}
 #: the true age bins; every reported metric uses these, whatever the training threshold
 AGE_YOUNG_BELOW = 30
 AGE_OLD_FROM = 60
+MAX_AGE = 120  # ages above are data errors (the same rule for training and task=check)
 
 
 def age_group(age, old_from: int = AGE_OLD_FROM):

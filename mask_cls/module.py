@@ -16,12 +16,12 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from hydra.utils import instantiate
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from mask_cls import labels as L
+from mask_cls import registry
 from mask_cls.data.batch_augment import BatchAugment
 from mask_cls.data.transforms import normalize
 from mask_cls.errors import ConfigError
@@ -45,7 +45,8 @@ class MaskClassifier(pl.LightningModule):
         self.net: Classifier = build_classifier(cfg["model"], cfg["head"], counts)
         head = self.net.head
         self.criteria = nn.ModuleList(
-            build_criterion(cfg["loss"], L.target_counts(t, counts) if counts else None) for t in head.outputs
+            build_criterion(cfg["loss"], L.target_counts(t, counts) if counts else None, L.TARGETS[t][0], t)
+            for t in head.outputs
         )
         # NHWC is faster for convolutions on CPU (measured: 1.2x resnet10t, 1.6x MobileNetV3)
         self.channels_last = bool(cfg["model"].get("channels_last", False))
@@ -82,6 +83,8 @@ class MaskClassifier(pl.LightningModule):
 
         A batch is (images, labels[, sample weights]), or under UDA a dict of the labelled
         batch and the unlabeled views ({"weak": images, "strong": images})."""
+        if batch is None:
+            return None
         if isinstance(batch, Mapping):
             return {k: self.on_after_batch_transfer(v, dataloader_idx) for k, v in batch.items()}
         if isinstance(batch, torch.Tensor):  # one unlabeled view
@@ -106,22 +109,36 @@ class MaskClassifier(pl.LightningModule):
                  for lw, crit, t, o, k in zip(head.loss_weights, self.criteria, head.outputs, outs, keep)]
         return torch.stack(parts).sum()
 
-    def supervised_loss(self, outs, y, partner, lam, weight=None, keep=None) -> torch.Tensor:
-        """The loss of a labelled batch, CutMix's two labels weighted by ``lam``."""
+    def supervised_loss(self, outs, y, partner, lam, weight=None, keep=None, outs_partner=None) -> torch.Tensor:
+        """The loss of a labelled batch, CutMix's two labels weighted by ``lam``; a margin head
+        gives the partner term its own logits (the margin on the partner's class)."""
         loss = self.loss(outs, y, weight, keep)
         if partner is None:
             return loss
         w2 = weight[partner] if weight is not None else None
-        return lam * loss + (1 - lam) * self.loss(outs, y[partner], w2, keep)
+        partner_outs = outs if outs_partner is None else outs_partner
+        return lam * loss + (1 - lam) * self.loss(partner_outs, y[partner], w2, keep)
+
+    def labelled_outputs(self, f: torch.Tensor, y: torch.Tensor, partner) -> tuple[tuple, tuple | None, tuple]:
+        """(logits for y, logits for the CutMix partner's labels or None, logits without any
+        margin) of labelled features: with a linear head all three are the same."""
+        outs = self.net.head_outputs(f, y)
+        if not getattr(self.net.head, "uses_target", False):
+            return outs, None, outs
+        outs_partner = self.net.head_outputs(f, y[partner]) if partner is not None else None
+        return outs, outs_partner, self.net.head_outputs(f)
 
     # -- steps ------------------------------------------------------------------------------
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
+        if batch is None or (isinstance(batch, Mapping) and any(v is None for v in batch.values())):
+            return None  # every image of the batch was unreadable and skipped: no step
         if isinstance(batch, Mapping):
             loss = self.uda_step(batch["labeled"], batch["unlabeled"])
         else:
             x, y, *w = batch
             x, partner, lam = self.batch_augment(x, y)
-            loss = self.supervised_loss(self.net(x, y), y, partner, lam, w[0] if w else None)
+            outs, outs_partner, _ = self.labelled_outputs(self.net.features(x), y, partner)
+            loss = self.supervised_loss(outs, y, partner, lam, w[0] if w else None, outs_partner=outs_partner)
         self.train_loss(loss.detach())
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
@@ -151,11 +168,16 @@ class MaskClassifier(pl.LightningModule):
         x, y, *w = labeled
         weak, strong = unlabeled["weak"], unlabeled["strong"]
         x, partner, lam = self.batch_augment(x, y)
-        outs, outs_u = self.net.forward_split(torch.cat([x, weak, strong]), y)
+        # one backbone pass over labelled and unlabeled rows (batch-norm statistics over all);
+        # only labelled rows see a target, so an unlabeled image never meets a margin
+        f = self.net.features(torch.cat([x, weak, strong]))
+        n = len(y)
+        outs, outs_partner, plain = self.labelled_outputs(f[:n], y, partner)
+        outs_u = self.net.head_outputs(f[n:])
         t = self.progress()
-        keep, logs = self.tsa_masks(outs, y, t)
+        keep, logs = self.tsa_masks(plain, y, t)  # the true-class probability without the margin
         # (with CutMix, the TSA mask of an image's own label applies to both its terms)
-        sup = self.supervised_loss(outs, y, partner, lam, w[0] if w else None, keep)
+        sup = self.supervised_loss(outs, y, partner, lam, w[0] if w else None, keep, outs_partner)
         logp = self.net.head.log_probs(outs_u)
         cons, confident = uda_consistency(logp[: len(weak)], logp[len(weak):], self.uda.beta, self.uda.tau)
         max_epochs = self._trainer.max_epochs if self._trainer else 0
@@ -168,12 +190,12 @@ class MaskClassifier(pl.LightningModule):
         return sup + weight * cons
 
     def on_train_start(self) -> None:
-        # the sanity check must not count towards the best score
-        self.val_f1_best.reset()
         total = self.trainer.estimated_stepping_batches
         self.total_steps = float(max(1, total - 1)) if math.isfinite(total) else math.inf
 
     def validation_step(self, batch, batch_idx: int) -> None:
+        if batch is None:  # all skipped as unreadable
+            return
         x, y = batch
         outs = self.net(x)
         self.val_loss(self.loss(outs, y))
@@ -185,7 +207,10 @@ class MaskClassifier(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         f1 = self.val_f1.compute()
-        self.val_f1_best(f1)
+        if not (self._trainer is not None and self.trainer.sanity_checking):
+            # the sanity check's few batches never count; a resumed fit keeps the best score of
+            # the run it continues (a persistent state, restored from the checkpoint)
+            self.val_f1_best(f1)
         self.log_dict(
             {"val/acc": self.val_acc.compute(), "val/loss": self.val_loss.compute(),
              "val/f1_best": self.val_f1_best.compute(),
@@ -212,8 +237,8 @@ class MaskClassifier(pl.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.hparams.config
-        optimizer = instantiate(cfg["optim"], _partial_=True)(params=self.parameters())
-        sched = instantiate(cfg["sched"], _partial_=True)(optimizer, self.trainer)
+        optimizer = registry.optimizers().build(cfg["optim"], self.parameters())
+        sched = registry.schedulers().build(cfg["sched"], optimizer, self.trainer)
         if sched is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": sched}
@@ -227,6 +252,8 @@ def read_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = F
     """
     if not Path(path).is_file():
         raise ConfigError(f"{path}: checkpoint not found")
+    if Path(path).stat().st_size == 0:
+        raise ConfigError(f"{path}: not a readable checkpoint (empty file)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
@@ -235,8 +262,9 @@ def read_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = F
             raise ConfigError(f"{path}: refused, the checkpoint needs arbitrary unpickling, which can run code "
                               f"({first}); pass allow_unsafe_checkpoint=true only if you trust it") from None
         return torch.load(path, map_location=map_location, weights_only=False)
-    except (RuntimeError, EOFError, OSError) as e:
-        raise ConfigError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:120]})") from None
+    except Exception as e:  # any other failure of the unpickler on a damaged or foreign file
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        raise ConfigError(f"{path}: not a readable checkpoint ({first})") from None
 
 
 def load_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = False) -> MaskClassifier:
@@ -244,10 +272,27 @@ def load_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = F
     ckpt = read_checkpoint(path, map_location, allow_unsafe)
     if "hyper_parameters" not in ckpt or "config" not in ckpt.get("hyper_parameters", {}):
         raise ConfigError(f"{path}: not a mask_cls checkpoint (no saved config)")
-    config = dict(ckpt["hyper_parameters"]["config"])
-    # the weights come from the checkpoint: never fetch or read pretrained ones again
+    config = ckpt["hyper_parameters"]["config"]
+    if not isinstance(config, Mapping) or not isinstance(config.get("model"), Mapping):
+        raise ConfigError(f"{path}: not a mask_cls checkpoint (its saved config has no model)")
+    config = dict(config)
+    # the weights come from the checkpoint: never fetch or read pretrained ones again; a
+    # checkpoint never chooses a compiler either
     config["model"] = {**config["model"], "pretrained": False, "weights": None}
-    module = MaskClassifier(config)
+    config["engine"] = {**(config.get("engine") or {}), "compile": False}
+    # the UDA views are training-only augmentation lists: a loaded model never needs them
+    config["ssl"] = {k: v for k, v in (config.get("ssl") or {"name": "none"}).items() if k not in ("weak", "strong")}
+    try:  # the saved config is data: plain values, and targets only from the project's registries
+        for key in ("model", "normalize", "image_size", "augment_batch", "engine", "ssl", "class_counts"):
+            registry.check_plain(config.get(key), key)
+        for key, reg in (("head", registry.heads()), ("loss", registry.losses()),
+                         ("optim", registry.optimizers()), ("sched", registry.schedulers())):
+            reg.kwargs({k: v for k, v in config[key].items() if k != "class_weights"} if key == "loss" else config[key])
+        module = MaskClassifier(config)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: refused, its saved config is not a plain mask_cls model config ({e})") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: its saved config does not describe a model ({type(e).__name__}: {e})") from None
     try:
         module.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:

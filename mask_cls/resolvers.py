@@ -14,6 +14,15 @@ def best_precision() -> str:
     return "32-true"
 
 
+def cwd() -> str:
+    """The directory the command was typed in. Unlike ``${hydra:runtime.cwd}`` it resolves
+    before Hydra sets its runtime too, where a sweep computes its directory and storage."""
+    import os
+
+    return os.getcwd()
+
+
 def register() -> None:
-    if not OmegaConf.has_resolver("best_precision"):
-        OmegaConf.register_new_resolver("best_precision", best_precision)
+    for name, fn in (("best_precision", best_precision), ("cwd", cwd)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)

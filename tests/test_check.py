@@ -165,7 +165,7 @@ def c_eval_file_without_row(r):
 
 def c_info_missing_column(r):
     pd.read_csv(r / "eval" / "info.csv")[["ImageID"]].to_csv(r / "eval" / "info.csv", index=False)
-    return [("error", str(r / "eval" / "info.csv"), "missing column(s) ans")], False
+    return [("error", str(r / "eval" / "info.csv"), "missing column(s) ans (has ImageID)")], False
 
 
 CORRUPTIONS = [v for k, v in dict(globals()).items() if k.startswith("c_")]

@@ -96,7 +96,7 @@ def test_unreadable_image(tiny_copy):
     folder = next((tiny_copy / "train" / "images").glob("0*"))
     bad = next(folder.glob("mask4.*"))
     bad.write_text("this is not an image")
-    with pytest.raises(DataError, match=rf"{bad.name}: unreadable image"):
+    with pytest.raises(DataError, match=rf"{bad.name}: (unreadable image|not an image)"):
         read_train(tiny_copy)
 
 

@@ -46,10 +46,10 @@ def _write(tmp_path, rows, name="pseudo.csv"):
 def test_read_pseudo_errors_name_the_file_and_line(tiny_root, tmp_path):
     img = sorted((tiny_root / "eval" / "images").iterdir())
     ok = _write(tmp_path, [(str(img[0]), 3, 0.95)])
-    assert pseudo.read_pseudo(ok)["label"].tolist() == [3]
+    assert pseudo.read_pseudo(ok, [tiny_root])["label"].tolist() == [3]
     missing = _write(tmp_path, [(str(img[0]), 3, 0.95), (str(tmp_path / "gone.jpg"), 1, 0.9)], "m.csv")
     with pytest.raises(DataError, match=r"m.csv:3: image .*gone.jpg.* not found"):
-        pseudo.read_pseudo(missing)
+        pseudo.read_pseudo(missing, [tiny_root])
     bad = _write(tmp_path, [(str(img[0]), 18, 0.95)], "b.csv")
     with pytest.raises(DataError, match=r"b.csv:2: label '18' is not a class"):
         pseudo.read_pseudo(bad)
@@ -101,7 +101,8 @@ def test_sample_weights_scale_the_pseudo_rows_loss():
     cw = torch.rand(18, generator=g) + 0.5
     w = torch.tensor([1.0, 1.0, 1.0, 0.5, 0.5, 0.0])
     nll = torch.nn.functional.cross_entropy(logits, y, reduction="none")
-    ref = (w * cw[y] * nll).sum() / cw[y].sum()  # a pseudo row counts w times a labelled one
+    # a pseudo row counts w times a labelled one, in the normaliser too (torch's weighted mean)
+    ref = (w * cw[y] * nll).sum() / (w * cw[y]).sum()
     assert torch.allclose(CrossEntropy(cw)(logits, y, w), ref)
     assert torch.allclose(CrossEntropy(cw)(logits, y), torch.nn.functional.cross_entropy(logits, y, weight=cw))
 

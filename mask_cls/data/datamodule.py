@@ -19,8 +19,9 @@ from torch.utils.data import DataLoader, RandomSampler
 from mask_cls import labels as L
 from mask_cls.data import layout, pseudo, transforms
 from mask_cls.data.cache import ImageCache
-from mask_cls.data.datasets import ImageDataset, TwoViewDataset, worker_init
+from mask_cls.data.datasets import ImageDataset, TwoViewDataset, collate_skipping, worker_init
 from mask_cls.data.folds import split
+from mask_cls.data.images import set_max_pixels
 from mask_cls.data.relabel import apply_fixes
 from mask_cls.data.unlabeled import unlabeled_images
 from mask_cls.errors import ConfigError, DataError
@@ -57,6 +58,7 @@ class MaskDataModule(pl.LightningDataModule):
         pseudo_csv: str | None = None,
         pseudo_weight: float = 1.0,
         ssl: Mapping[str, Any] | None = None,
+        max_image_pixels: int | None = None,
     ):
         super().__init__()
         self.root = Path(root)
@@ -67,7 +69,10 @@ class MaskDataModule(pl.LightningDataModule):
             raise ConfigError(f"data.num_workers={num_workers}: must be 0 or more")
         self.batch_size = batch_size
         self.num_workers = num_workers
+        if on_bad_image not in ("error", "skip"):
+            raise ConfigError(f"data.on_bad_image={on_bad_image!r}: choose error or skip")
         self.on_bad_image = on_bad_image
+        set_max_pixels(max_image_pixels)
         self.n_folds, self.fold, self.split_seed = n_folds, fold, split_seed
         augment = augment or {}
         self.train_tf = transforms.build(self.image_size, augment.get("train"))
@@ -81,8 +86,10 @@ class MaskDataModule(pl.LightningDataModule):
             raise ConfigError(f"data.age_threshold={age_threshold}: must be in 31..60")
         self.relabel = relabel
         self.sampler_factory = sampler
-        self.cache = ImageCache(cache_dir or self.root / ".cache", self.image_size) if cache else None
+        # never inside the data root: the data is read, never written
+        self.cache = ImageCache(cache_dir or default_cache_dir(), self.image_size) if cache else None
         self.pseudo_csv, self.pseudo_weight = pseudo_csv, float(pseudo_weight)
+        self.unlabeled_source = str((ssl or {}).get("unlabeled", "eval"))
         self.ssl = ssl if ssl and ssl.get("name", "none") != "none" else None
         if self.ssl is not None:
             self.unsup_ratio = int(self.ssl.get("unsup_ratio", 1))
@@ -103,29 +110,38 @@ class MaskDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_table is None:
-            table = layout.read_train(self.root, check_images=self.check_images)
-            if self.relabel:
-                table = apply_fixes(table, self.relabel)  # corrections of the truth: both sides
+            table = layout.read_train(self.root, check_images=self.check_images, on_bad_image=self.on_bad_image)
+            # folds depend only on the persons as given and split_seed: a relabel, an age
+            # threshold or a drop list never moves a person to another fold
             train, self.val_table = split(table, self.n_folds, self.fold, self.split_seed)
+            if self.relabel:  # corrections train the model; validation is scored on the labels as given
+                train = apply_fixes(train, self.relabel)
             self.train_table = training_labels(train, self.age_threshold, self.drop_ages)
             if self.pseudo_csv:
-                rows = pseudo.read_pseudo(self.pseudo_csv)
+                source = self.unlabeled_source
+                rows = pseudo.read_pseudo(self.pseudo_csv, [self.root] + ([source] if source != "eval" else []))
                 self.train_table = pseudo.merge(self.train_table, self.val_table, rows, self.pseudo_weight,
                                                 source=str(self.pseudo_csv))
             if self.ssl is not None:
-                self.unlabeled = unlabeled_images(self.ssl.get("unlabeled", "eval"), self.root, self.check_images)
+                unlabeled = unlabeled_images(self.ssl.get("unlabeled", "eval"), self.root, self.check_images,
+                                             self.on_bad_image)
+                self.unlabeled = without_validation(unlabeled, self.val_table)
         if stage in (None, "predict") and self.eval_table is None:
             if not layout.has_eval(self.root):
                 raise DataError(f"{self.root / 'eval' / 'info.csv'}: no eval set to predict")
-            self.eval_table = layout.read_eval(self.root, check_images=self.check_images)
+            self.eval_table = layout.read_eval(self.root, check_images=self.check_images, on_bad_image=self.on_bad_image)
 
     def has_eval(self) -> bool:
         return layout.has_eval(self.root)
 
-    def _loader(self, ds: ImageDataset, shuffle: bool, sampler=None, batch_size: int | None = None) -> DataLoader:
+    def _loader(self, ds: ImageDataset, shuffle: bool, sampler=None, batch_size: int | None = None,
+                drop_single: bool = False) -> DataLoader:
+        size = batch_size or self.batch_size
+        n = len(sampler) if sampler is not None else len(ds)
         return DataLoader(
-            ds, batch_size=batch_size or self.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-            drop_last=False,
+            ds, batch_size=size, shuffle=shuffle and sampler is None, sampler=sampler,
+            # a last training batch of one image breaks BatchNorm layers (model.neck): dropped
+            drop_last=drop_single and n % size == 1 and n > 1, collate_fn=collate_skipping,
             num_workers=self.num_workers, pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers, worker_init_fn=worker_init,
         )
@@ -134,12 +150,14 @@ class MaskDataModule(pl.LightningDataModule):
         t = self.train_table
         sampler = self.sampler_factory(t) if self.sampler_factory is not None else None
         weights = t["weight"] if "weight" in t else None
-        labeled = self._loader(self._dataset(t["image"], t["label"], self.train_tf, weights), True, sampler)
+        labeled = self._loader(self._dataset(t["image"], t["label"], self.train_tf, weights), True, sampler,
+                               drop_single=True)
         if self.unlabeled is None:
             return labeled
         # one unlabeled batch (unsup_ratio x larger) per labelled batch, fresh permutations
         # of the unlabeled images as often as the epoch needs
-        ds = TwoViewDataset(self.unlabeled, self.weak_tf, self.strong_tf, self.cache, self.on_bad_image)
+        ds = TwoViewDataset(self.unlabeled, self.weak_tf, self.strong_tf, self.cache, self.on_bad_image,
+                            target_size=self.image_size)
         size = self.batch_size * self.unsup_ratio
         u_sampler = RandomSampler(ds, replacement=False, num_samples=len(labeled) * size)
         unlabeled = self._loader(ds, True, u_sampler, batch_size=size)
@@ -147,13 +165,46 @@ class MaskDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         t = self.val_table
-        return self._loader(self._dataset(t["image"], t["label"], self.val_tf), shuffle=False)
+        ds = self._dataset(t["image"], t["label"], self.val_tf)
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            # every validation image exactly once over all processes: Lightning's default
+            # sampler pads the last process with repeated images, which then count twice
+            from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+            sampler = UnrepeatedDistributedSampler(ds, num_replicas=trainer.world_size, rank=trainer.global_rank,
+                                                   shuffle=False)
+            return self._loader(ds, False, sampler)
+        return self._loader(ds, False)
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self._dataset(self.eval_table["image"], None, self.val_tf), shuffle=False)
 
     def _dataset(self, paths, labels, tf, weights=None) -> ImageDataset:
-        return ImageDataset(paths, labels, tf, self.cache, self.on_bad_image, weights)
+        return ImageDataset(paths, labels, tf, self.cache, self.on_bad_image, weights, target_size=self.image_size)
+
+
+def without_validation(paths: list[str], val: pd.DataFrame) -> list[str]:
+    """The unlabeled images minus this fold's validation images (a leak: the consistency loss
+    would fit them), their number logged."""
+    import logging
+    import os
+
+    val_real = set(val["image"].map(os.path.realpath))
+    kept = [p for p in paths if os.path.realpath(p) not in val_real]
+    if len(kept) < len(paths):
+        logging.getLogger("mask_cls").warning("unlabeled stream: %d validation image(s) of fold %s left out",
+                                              len(paths) - len(kept), "this")
+    if not kept:
+        raise DataError("the unlabeled stream holds only validation images of this fold")
+    return kept
+
+
+def default_cache_dir() -> Path:
+    """``data.cache_dir=null``: the user's cache folder (``$XDG_CACHE_HOME/mask_cls``)."""
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mask_cls"
 
 
 def training_labels(train: pd.DataFrame, age_threshold: int, drop_ages: Sequence[int]) -> pd.DataFrame:

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 
 import albumentations as A
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
+from mask_cls.data.images import read_rgb
 from mask_cls.data.transforms import to_chw_uint8
-from mask_cls.errors import ConfigError, DataError
+from mask_cls.errors import ConfigError, DataError, one_line
 
 log = logging.getLogger(__name__)
 
 
-def read_rgb(path: str) -> np.ndarray:
-    """Decode any of jpg/jpeg/png, grayscale/RGBA/16-bit included, to 8-bit RGB."""
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise DataError(f"{path}: unreadable image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+def collate_skipping(batch: list):
+    """``default_collate`` of the readable items; None when none was (the step is skipped).
+
+    With ``data.on_bad_image=skip`` an unreadable image is dropped from its batch and counted,
+    never replaced by another image (which would count that one twice in validation)."""
+    kept = [b for b in batch if b is not None]
+    return default_collate(kept) if kept else None
 
 
 class ImageDataset(Dataset):
@@ -32,7 +35,8 @@ class ImageDataset(Dataset):
     """
 
     def __init__(self, paths: Sequence[str], labels: Sequence[int] | None, transform: A.Compose,
-                 cache=None, on_bad_image: str = "error", weights: Sequence[float] | None = None):
+                 cache=None, on_bad_image: str = "error", weights: Sequence[float] | None = None,
+                 target_size: Sequence[int] | None = None):
         self.paths = list(paths)
         self.labels = np.asarray(labels if labels is not None else [-1] * len(self.paths), dtype=np.int64)
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
@@ -40,7 +44,8 @@ class ImageDataset(Dataset):
         # albumentations 2.x draws from its own generator, seeded from the OS unless told:
         # seed it from torch's (seed_everything) so that seeded runs repeat
         self.seed(int(torch.randint(0, 2**31 - 1, (1,))))
-        self.read = cache.get if cache is not None else read_rgb
+        # target (H, W): large JPEGs are decoded at a reduced scale, never above what is needed
+        self.read = cache.get if cache is not None else partial(read_rgb, target=tuple(target_size or ()) or None)
         if on_bad_image not in ("error", "skip"):
             raise ConfigError(f"data.on_bad_image={on_bad_image!r}: choose error or skip")
         self.skip_bad = on_bad_image == "skip"
@@ -59,17 +64,16 @@ class ImageDataset(Dataset):
         return x, int(self.labels[j]), float(self.weights[j])
 
     def __getitem__(self, i: int):
-        for k in range(len(self.paths) if self.skip_bad else 1):
-            j = (i + k) % len(self.paths)
-            try:
-                return self.item(self.read(self.paths[j]), j)
-            except DataError:
-                if not self.skip_bad:
-                    raise
-                # skip: the bad image is dropped and the next one takes its place
-                self.skipped += 1
-                log.warning("skipped unreadable image %s (%d skipped in this process)", self.paths[j], self.skipped)
-        raise DataError(f"no readable image among {len(self.paths)} files")
+        """The item, or None for an unreadable image under ``on_bad_image=skip`` (its batch
+        drops it: ``collate_skipping``)."""
+        try:
+            return self.item(self.read(self.paths[i]), i)
+        except DataError as e:
+            if not self.skip_bad:
+                raise
+            self.skipped += 1
+            log.warning("skipped %s (%d skipped in this process)", one_line(e), self.skipped)
+            return None
 
 
 class TwoViewDataset(ImageDataset):
@@ -77,9 +81,9 @@ class TwoViewDataset(ImageDataset):
     (UDA's two views; the strong one is drawn independently, not from the weak one)."""
 
     def __init__(self, paths: Sequence[str], weak: A.Compose, strong: A.Compose, cache=None,
-                 on_bad_image: str = "error"):
+                 on_bad_image: str = "error", target_size: Sequence[int] | None = None):
         self.strong = strong
-        super().__init__(paths, None, weak, cache, on_bad_image)
+        super().__init__(paths, None, weak, cache, on_bad_image, target_size=target_size)
 
     def seed(self, seed: int) -> None:
         seed_transform(self.transform, seed)

@@ -14,10 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 
 from mask_cls import labels as L
-from mask_cls.data.layout import EVAL_COLUMNS, IMAGE_EXTENSIONS, TRAIN_COLUMNS, is_hidden
+from mask_cls.data.images import header, read_rgb
+from mask_cls.data.layout import (
+    EVAL_COLUMNS,
+    IMAGE_EXTENSIONS,
+    TRAIN_COLUMNS,
+    is_hidden,
+    read_table,
+)
+from mask_cls.errors import DataError
 
 FOLDER_RE = re.compile(r"^(?P<id>[^_]+)_(?P<gender>[^_]+)_(?P<race>[^_]+)_(?P<age>[^_]+)$")
 
@@ -63,22 +70,14 @@ def _png_bit_depth(path: Path) -> int:
 def check_image(path: Path, report: Report) -> None:
     """Full decode: empty, non-image, truncated; grayscale / RGBA / 16-bit counted as converted."""
     try:
-        if path.stat().st_size == 0:
-            report.error(path, "empty file")
-            return
-        with Image.open(path) as im:
-            im.load()
-            report.sizes[im.size] += 1
-            mode = im.mode
-            if im.format == "PNG" and _png_bit_depth(path) == 16:
-                mode = "I;16"  # PIL shows 16-bit colour PNGs as 8-bit RGB
-    except UnidentifiedImageError:
-        report.error(path, "not an image")
+        w, h, fmt, mode = header(path)  # the pixel limit before any decoding
+        read_rgb(path)  # the training reader's own verdict: train and check agree on every image
+    except DataError as e:
+        report.error(path, str(e).removeprefix(f"{path}: "))
         return
-    except OSError as e:
-        msg = "truncated image" if "truncated" in str(e).lower() else f"unreadable image ({e})"
-        report.error(path, msg)
-        return
+    report.sizes[(w, h)] += 1
+    if fmt == "PNG" and _png_bit_depth(path) == 16:
+        mode = "I;16"  # PIL shows 16-bit colour PNGs as 8-bit RGB
     report.counts["images"] += 1
     converted = {"L": "grayscale", "LA": "grayscale", "RGBA": "RGBA", "P": "palette", "I;16": "16-bit",
                  "I;16B": "16-bit", "I": "16-bit", "CMYK": "CMYK"}
@@ -87,21 +86,11 @@ def check_image(path: Path, report: Report) -> None:
 
 
 def _read_csv(path: Path, columns: tuple[str, ...], report: Report) -> pd.DataFrame | None:
-    if not path.is_file():
-        report.error(path, "file not found")
+    try:  # the training reader's own CSV rules (index = line number)
+        df = read_table(path, columns)
+    except DataError as e:
+        report.error(path, str(e).removeprefix(f"{path}: "))
         return None
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        report.error(path, f"not a readable CSV ({str(e).splitlines()[0]})")
-        return None
-    df.columns = [c.strip() for c in df.columns]
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        report.error(path, f"missing column(s) {', '.join(missing)}")
-        return None
-    for c in df.columns:
-        df[c] = df[c].str.strip()
     if df.empty:
         report.error(path, "no rows")
         return None
@@ -134,7 +123,7 @@ def check_train(root: Path, report: Report, progress: Callable[[Iterable, int], 
     for folder in sorted(folders - set(df["path"])):
         report.warn(images / folder, "folder without a row in train.csv")
     rows = list(df.itertuples(index=False))
-    for i, r in progress(list(enumerate(rows, start=2)), len(rows)):
+    for i, r in progress(list(zip(df.index, rows)), len(rows)):
         where = f"{csv}:{i}"
         gender = r.gender.lower()
         valid = gender in L.GENDER_CODES
@@ -142,8 +131,8 @@ def check_train(root: Path, report: Report, progress: Callable[[Iterable, int], 
             report.error(where, f"unknown gender {r.gender!r} (expected male or female)")
         try:
             age = float(r.age)
-            if not 0 <= age <= 120:
-                report.error(where, f"age {r.age!r} is out of range 0..120")
+            if not 0 <= age <= L.MAX_AGE:
+                report.error(where, f"age {r.age!r} is out of range 0..{L.MAX_AGE}")
                 valid = False
         except ValueError:
             report.error(where, f"age {r.age!r} is not a number")
@@ -197,7 +186,7 @@ def check_eval(root: Path, report: Report, progress: Callable[[Iterable, int], I
     for name in sorted(files - set(df["ImageID"])):
         report.warn(images / name, "image without a row in info.csv")
     report.counts["eval_images"] = len(df)
-    for i, name in progress(list(enumerate(df["ImageID"], start=2)), len(df)):
+    for i, name in progress(list(df["ImageID"].items()), len(df)):
         if name not in files:
             report.error(f"{csv}:{i}", f"image {name!r} not found in {images}")
         else:

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mask_cls.data.images import read_rgb
 from mask_cls.io import atomic_write
 
 _CASCADE: cv2.CascadeClassifier | None = None
@@ -52,9 +53,7 @@ def crop_box(shape: tuple[int, int], box: tuple[int, int, int, int] | None, marg
 
 def crop_file(src: str, dst: str, margin: float = 0.3, aspect: float = 0.75, min_face: float = 0.15) -> bool:
     """Crop ``src`` into ``dst`` (same format), written atomically; True when a face was found."""
-    img = cv2.imread(src, cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"{src}: unreadable image")
+    img = cv2.cvtColor(read_rgb(src), cv2.COLOR_RGB2BGR)  # header first, pixel limit, whole JPEGs only
     box = face_box(img, min_face)
     x0, y0, x1, y1 = crop_box(img.shape[:2], box, margin, aspect)
     ext = Path(dst).suffix.lower()

@@ -9,6 +9,7 @@ Every problem is raised as a one-line DataError that names the file.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,9 @@ import pandas as pd
 
 from mask_cls import labels as L
 from mask_cls.errors import DataError
+from mask_cls.io import inside
 
+log = logging.getLogger("mask_cls")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png"}
 TRAIN_COLUMNS = ("id", "gender", "race", "age", "path")
 EVAL_COLUMNS = ("ImageID", "ans")
@@ -26,8 +29,8 @@ def read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     """A CSV as stripped strings, with its required columns checked; problems name the file."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    try:  # blank lines kept while reading, so that the index is the file's line number
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
     df.columns = [c.strip() for c in df.columns]
@@ -36,7 +39,8 @@ def read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} (has {', '.join(df.columns)})")
     for c in df.columns:
         df[c] = df[c].str.strip()
-    return df
+    df.index = range(2, len(df) + 2)  # line 1 is the header
+    return df[(df != "").any(axis=1)]  # blank lines leave; the others keep their line numbers
 
 
 def is_hidden(name: str) -> bool:
@@ -57,20 +61,23 @@ def person_images(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _check_image_header(path: Path) -> None:
-    """Cheap readability check (header only): catches empty, text and foreign files early."""
-    from PIL import Image, UnidentifiedImageError
+def _check_image_header(path: Path, on_bad_image: str = "error") -> bool:
+    """Cheap readability check (header only, the pixel limit included): catches empty, text,
+    foreign and oversized files early. False (a counted warning) for a bad image under
+    ``on_bad_image=skip``; the error otherwise."""
+    from mask_cls.data.images import header
 
     try:
-        if path.stat().st_size == 0:
-            raise DataError(f"{path}: empty file")
-        with Image.open(path) as im:
-            im.size  # noqa: B018 - forces the header parse
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"{path}: unreadable image ({type(e).__name__})") from None
+        header(path)
+    except DataError as e:
+        if on_bad_image != "skip":
+            raise
+        log.warning("skipped %s", e)
+        return False
+    return True
 
 
-def read_train(root: str | Path, check_images: bool = True) -> pd.DataFrame:
+def read_train(root: str | Path, check_images: bool = True, on_bad_image: str = "error") -> pd.DataFrame:
     """train.csv + person folders -> one row per image.
 
     Columns: person (folder), id, image (absolute path), mask, gender, age, race, label.
@@ -87,7 +94,7 @@ def read_train(root: str | Path, check_images: bool = True) -> pd.DataFrame:
     if len(dup):
         raise DataError(f"{csv}: folder {dup.iloc[0]} listed twice")
     rows = []
-    for i, r in enumerate(df.itertuples(index=False), start=2):  # line 1 is the header
+    for i, r in zip(df.index, df.itertuples(index=False)):  # the index is the line number
         gender = r.gender.lower()
         if gender not in L.GENDER_CODES:
             raise DataError(f"{csv}:{i}: unknown gender {r.gender!r} (expected male or female)")
@@ -95,18 +102,20 @@ def read_train(root: str | Path, check_images: bool = True) -> pd.DataFrame:
             age = float(r.age)
         except ValueError:
             raise DataError(f"{csv}:{i}: age {r.age!r} is not a number") from None
-        if not np.isfinite(age) or age < 0 or age > 150:
+        if not np.isfinite(age) or age < 0 or age > L.MAX_AGE:
             raise DataError(f"{csv}:{i}: age {r.age!r} is out of range")
-        folder = img_root / r.path
+        folder = inside(img_root, r.path, f"{csv}:{i}") if r.path else img_root / r.path
         if not r.path or not folder.is_dir():
             raise DataError(f"{folder}: person folder of {csv.name} line {i} not found")
         images = person_images(folder)
+        for path in images.values():  # an image may not be a link out of the data root
+            inside(img_root, str(path.relative_to(img_root)), f"{csv}:{i}")
         missing = [s for s in L.MASK_FILES if s not in images]
         if missing:
             raise DataError(f"{folder}: missing image(s) {', '.join(missing)}")
         for stem, path in images.items():
-            if check_images:
-                _check_image_header(path)
+            if check_images and not _check_image_header(path, on_bad_image):
+                continue  # skipped: the image leaves the table (counted in the log)
             mask = L.MASK_FILES[stem]
             g = L.GENDER_CODES[gender]
             rows.append((r.path, r.id, str(path), mask, g, int(age), r.race,
@@ -115,7 +124,7 @@ def read_train(root: str | Path, check_images: bool = True) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def read_eval(root: str | Path, check_images: bool = True) -> pd.DataFrame:
+def read_eval(root: str | Path, check_images: bool = True, on_bad_image: str = "error") -> pd.DataFrame:
     """info.csv rows in their order, with the absolute image path. Columns: ImageID, ans, image."""
     root = Path(root)
     csv = root / "eval" / "info.csv"
@@ -127,12 +136,12 @@ def read_eval(root: str | Path, check_images: bool = True) -> pd.DataFrame:
     if len(dup):
         raise DataError(f"{csv}: ImageID {dup.iloc[0]} listed twice")
     paths = []
-    for i, name in enumerate(df["ImageID"], start=2):
-        p = img_root / name
+    for i, name in df["ImageID"].items():
+        p = inside(img_root, name, f"{csv}:{i}") if name else img_root
         if not name or not p.is_file():
             raise DataError(f"{csv}:{i}: image {name!r} not found in {img_root}")
-        if check_images:
-            _check_image_header(p)
+        if check_images:  # a skipped eval image keeps its row: prediction fills and counts it
+            _check_image_header(p, on_bad_image)
         paths.append(str(p))
     df["image"] = paths
     return df

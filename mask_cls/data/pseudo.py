@@ -57,9 +57,13 @@ def pseudo_table(paths: Sequence[str], probs: np.ndarray, keep: np.ndarray) -> p
                          "confidence": probs[idx].max(1).round(6)})
 
 
-def read_pseudo(csv: str | Path) -> pd.DataFrame:
-    """A checked pseudo-label table with absolute image paths; every problem names the file."""
+def read_pseudo(csv: str | Path, roots: Sequence[str | Path] = ()) -> pd.DataFrame:
+    """A checked pseudo-label table with absolute image paths; every problem names the file.
+
+    Every image must lie inside the csv's folder or one of ``roots`` (the data root, the
+    unlabeled folder) once links are resolved: a file cannot point the run anywhere else."""
     csv = Path(csv)
+    allowed = [Path(r).resolve() for r in (csv.parent, *roots) if r]
     if not csv.is_file():
         raise DataError(f"{csv}: pseudo-label file not found")
     df = read_table(csv, ("image", "label"))
@@ -67,12 +71,15 @@ def read_pseudo(csv: str | Path) -> pd.DataFrame:
     bad = labels.isna() | (labels % 1 != 0) | (labels < 0) | (labels >= L.NUM_CLASSES)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{csv}:{i + 2}: label {df['label'].iloc[i]!r} is not a class 0..{L.NUM_CLASSES - 1}")
+        raise DataError(f"{csv}:{df.index[i]}: label {df['label'].iloc[i]!r} is not a class 0..{L.NUM_CLASSES - 1}")
     paths = []
-    for i, p in enumerate(df["image"], start=2):
+    for i, p in df["image"].items():  # the index is the line number
         path = Path(p) if os.path.isabs(p) else csv.parent / p
         if not p or not path.is_file():
             raise DataError(f"{csv}:{i}: image {p!r} not found")
+        if not any(path.resolve().is_relative_to(a) for a in allowed):
+            raise DataError(f"{csv}:{i}: image {p!r} lies outside the data root, the unlabeled folder "
+                            "and the csv's folder")
         paths.append(str(path))
     return df.assign(image=paths, label=labels.astype(int))
 

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mask_cls import labels as L  # noqa: E402
-from mask_cls.data.datasets import read_rgb  # noqa: E402
+from mask_cls.data.images import read_rgb  # noqa: E402
+from mask_cls.errors import DataError  # noqa: E402
 from mask_cls.io import atomic_write  # noqa: E402
 
 SHORT = {"wear": "W", "incorrect": "I", "not_wear": "N", "male": "M", "female": "F"}
@@ -73,7 +74,10 @@ def mistakes_figure(images: Sequence[str], y_true: np.ndarray, probs: np.ndarray
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), wrong):
-        ax.imshow(read_rgb(images[i]))
+        try:
+            ax.imshow(read_rgb(images[i], (160, 120)))
+        except DataError:  # changed or removed since it was scored: the tile says so
+            ax.text(0.5, 0.5, "unreadable", ha="center", va="center", fontsize=6)
         ax.set_title(f"true {short_name(int(y_true[i]))}\npred {short_name(int(pred[i]))}\n"
                      f"p={probs[i, pred[i]]:.2f}", fontsize=6)
     fig.suptitle(title, fontsize=9)

@@ -33,8 +33,12 @@ def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str,
     """Everything about one set of predictions into ``out_dir``; returns the scores."""
     out = Path(out_dir)
     y_true = np.asarray(y_true, dtype=int)
+    read = ~np.isnan(probs).any(1)  # rows of images skipped as unreadable (on_bad_image=skip) leave
+    if not read.all():
+        y_true, probs = y_true[read], probs[read]
+        images = None if images is None else [p for p, r in zip(images, read) if r]
     y_pred = probs.argmax(1)
-    scores = score(y_true, y_pred)
+    scores = score(y_true, y_pred) | {"skipped_unreadable": int((~read).sum())}
     table = per_class_table(y_true, y_pred)
     write_csv(table, out / "per_class.csv")
     write_json({**scores, "per_class_f1": table.f1.round(6).tolist()}, out / "scores.json")

@@ -35,6 +35,8 @@ def read_labels(path: str | Path, what: str) -> pd.Series:
     for col in ("ImageID", "ans"):
         if col not in df.columns:
             raise DataError(f"{path}: missing column {col}")
+    if df.empty:
+        raise DataError(f"{path}: no rows (only a header)")
     if df["ImageID"].duplicated().any():
         raise DataError(f"{path}: ImageID {df['ImageID'][df['ImageID'].duplicated()].iloc[0]} listed twice")
     ans = pd.to_numeric(df["ans"], errors="coerce")
@@ -50,4 +52,7 @@ def align(submission: pd.Series, answers: pd.Series, sub_path, ans_path) -> tupl
     missing = answers.index.difference(submission.index)
     if len(missing):
         raise DataError(f"{sub_path}: {len(missing)} image(s) of {ans_path} have no prediction (e.g. {missing[0]})")
+    extra = submission.index.difference(answers.index)
+    if len(extra):
+        raise DataError(f"{sub_path}: {len(extra)} row(s) for images not in {ans_path} (e.g. {extra[0]})")
     return answers.to_numpy(), submission.loc[answers.index].to_numpy()

@@ -9,8 +9,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from mask_cls.data import transforms
-from mask_cls.data.datasets import ImageDataset, worker_init
+from mask_cls.data.datasets import ImageDataset, collate_skipping, worker_init
 from mask_cls.inference.tta import check_views, tta_probs
+from mask_cls.labels import NUM_CLASSES
 from mask_cls.module import MaskClassifier
 
 
@@ -23,23 +24,43 @@ def pick_device(accelerator: str = "auto") -> torch.device:
 @torch.inference_mode()
 def predict_paths(module: MaskClassifier, paths: Sequence[str], tta: Sequence[str] = ("none",),
                   image_size: Sequence[int] | None = None, batch_size: int = 64, num_workers: int = 0,
-                  device: torch.device | None = None, progress: bool = False) -> np.ndarray:
-    """(N, 18) probabilities for ``paths`` in order, averaged over the TTA views."""
+                  device: torch.device | None = None, progress: bool = False,
+                  on_bad_image: str = "error") -> np.ndarray:
+    """(N, 18) probabilities for ``paths`` in order, averaged over the TTA views; under
+    ``on_bad_image=skip`` the row of an unreadable image is NaN (callers drop or count it)."""
     views = check_views(tta)
     size = image_size or module.hparams.config.get("image_size")
     if size is None:
         raise ValueError("image size unknown: pass image_size")
     device = device or pick_device()
     module = module.to(device).eval()
-    loader = DataLoader(ImageDataset(paths, None, transforms.build(size)), batch_size=batch_size,
-                        num_workers=num_workers, worker_init_fn=worker_init,
-                        pin_memory=device.type == "cuda")
+    # each item carries its own row number as its label: skipped rows are known, never shifted
+    ds = ImageDataset(paths, np.arange(len(paths)), transforms.build(size), on_bad_image=on_bad_image,
+                      target_size=size)
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, worker_init_fn=worker_init,
+                        collate_fn=collate_skipping, pin_memory=device.type == "cuda")
     if progress:
         from rich.progress import track
 
         loader = track(loader, description="predicting", total=len(loader))
-    out = []
+    out = np.full((len(paths), NUM_CLASSES), np.nan, np.float32)
     for batch in loader:
+        if batch is None:
+            continue
         x, _ = module.on_after_batch_transfer((batch[0].to(device, non_blocking=True), None), 0)
-        out.append(tta_probs(module, x, views).cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 18), np.float32)
+        out[batch[1].numpy()] = tta_probs(module, x, views).float().cpu().numpy()
+    return out
+
+
+def fill_unreadable(probs: np.ndarray, what: str = "images") -> np.ndarray:
+    """Rows of skipped (unreadable) images, NaN from ``predict_paths``, as uniform
+    probabilities so that a submission keeps every row; their number is logged."""
+    bad = np.isnan(probs).any(1)
+    if bad.any():
+        import logging
+
+        logging.getLogger("mask_cls").warning("%d unreadable %s skipped: predicted from a uniform distribution "
+                                              "(class 0)", int(bad.sum()), what)
+        probs = probs.copy()
+        probs[bad] = 1.0 / probs.shape[1]
+    return probs

@@ -3,11 +3,12 @@
 A criterion gives a per-example loss ``l_i`` and a normaliser ``n_i`` (the class weight of
 the target for weighted CE, 1 for a plain mean). The batch loss is
 
-    sum_i s_i * k_i * l_i  /  sum_i k_i * n_i
+    sum_i s_i * k_i * l_i  /  sum_i s_i * k_i * n_i
 
 with ``s`` the sample weights (pseudo-label rows count ``s_i`` times a labelled row) and ``k``
-a keep mask (Training Signal Annealing drops examples the model already fits). With neither,
-it is exactly torch's weighted mean.
+a keep mask (Training Signal Annealing drops examples the model already fits). The weights are
+in the denominator too, as in torch's weighted cross-entropy: a row of weight 0 is the same as
+no row. With neither, it is exactly torch's weighted mean.
 """
 
 from __future__ import annotations
@@ -27,6 +28,6 @@ class Criterion(nn.Module):
         if keep is not None:
             loss, norm = loss * keep, norm * keep
         if weight is not None:
-            loss = loss * weight
+            loss, norm = loss * weight, norm * weight
         # all examples dropped: 0 (with a graph), never 0/0
         return loss.sum() / norm.sum().clamp_min(1e-12)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
 from mask_cls.errors import ConfigError
@@ -73,5 +72,7 @@ def build_classifier(model_cfg: Mapping, head_cfg: Mapping, class_counts: Sequen
     if m.get("neck"):
         neck = embedding_neck(dim, int(m["neck"]))
         dim = int(m["neck"])
-    head = instantiate(head_cfg, in_features=dim, class_counts=class_counts)
+    from mask_cls.registry import heads
+
+    head = heads().build(head_cfg, in_features=dim, class_counts=class_counts)
     return Classifier(backbone, head, pool, neck, m.get("dropout", 0.0), m.get("dropout_samples", 1))

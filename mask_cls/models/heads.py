@@ -18,6 +18,7 @@ class LinearHead(nn.Module):
     """One linear layer to the 18 classes."""
 
     outputs = ("class",)
+    uses_target = False  # the logits never depend on the label
 
     def __init__(self, in_features: int, class_counts: Sequence[int] | None = None):
         super().__init__()
@@ -43,6 +44,7 @@ class ArcFaceHead(nn.Module):
     """
 
     outputs = ("class",)
+    uses_target = True  # the target's logit carries the margin while training
 
     def __init__(self, in_features: int, class_counts: Sequence[int] | None = None, s: float = 30.0,
                  m: float = 0.5, easy_margin: bool = False, subcenters: int = 1, m_min: float | None = None):
@@ -77,6 +79,7 @@ class MultiTaskHead(nn.Module):
     18-class probability is the product of the three."""
 
     outputs = ("mask", "gender", "age")
+    uses_target = False
 
     def __init__(self, in_features: int, class_counts: Sequence[int] | None = None,
                  task_weights: Sequence[float] = (1.0, 1.0, 1.0)):

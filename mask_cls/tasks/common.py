@@ -12,8 +12,13 @@ from omegaconf import DictConfig, OmegaConf
 from mask_cls.errors import ConfigError
 
 log = logging.getLogger("mask_cls")
+#: the marker a run claims its directory with (created exclusively: of two runs started
+#: together into one folder, exactly one gets it)
+MARKER = ".mask_cls_run"
 #: files whose presence means a run already wrote into a folder
-RESULT_FILES = ("metrics.json", "submission.csv", "checkpoints", "scores.json", "oof.csv", "fold_0", "pseudo.csv")
+RESULT_FILES = (MARKER, "metrics.json", "submission.csv", "checkpoints", "scores.json", "oof.csv", "fold_0",
+                "pseudo.csv", "check.json", "prepare.json", "preview.png", ".hydra")
+_claimed: set[Path] = set()
 
 
 def run_dir(cfg: DictConfig) -> Path:
@@ -23,17 +28,71 @@ def run_dir(cfg: DictConfig) -> Path:
     return Path(cfg.paths.output_dir)
 
 
+def is_worker_process() -> bool:
+    """A DDP process other than global rank 0: it shares the directory rank 0 claimed."""
+    return any(int(os.environ.get(k, 0) or 0) > 0 for k in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+
+
 def fresh_run_dir(cfg: DictConfig) -> Path:
-    """The run directory, refusing one that already holds an earlier run's results."""
-    out = run_dir(cfg)
-    if int(os.environ.get("LOCAL_RANK", 0)) > 0 or int(os.environ.get("NODE_RANK", 0)) > 0:
-        return out  # a DDP worker process shares the directory its rank-0 process checked
+    """The run directory, claimed for this run: refused when it holds an earlier run's results
+    or another run claimed it first (an exclusive marker file, no race). The run's config goes
+    to ``.hydra/`` only after the claim, so a refused run never touches the earlier one's."""
+    out = run_dir(cfg).resolve()
+    if out in _claimed or is_worker_process():
+        return out
     taken = [n for n in RESULT_FILES if (out / n).exists()]
     if taken:
         raise ConfigError(f"{out}: already holds an earlier run ({', '.join(taken)}); "
                           "choose another hydra.run.dir")
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(out / MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        raise ConfigError(f"{out}: another run claimed this directory first; choose another hydra.run.dir") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(f"pid {os.getpid()}\n")
+    _claimed.add(out)
+    save_run_config(cfg, out)
     return out
+
+
+def claimed(cfg: DictConfig) -> Path | None:
+    """This process's claimed run directory, if it claimed one."""
+    out = run_dir(cfg).resolve()
+    return out if out in _claimed else None
+
+
+def save_run_config(cfg: DictConfig, out: Path) -> None:
+    """``.hydra/config.yaml``, ``hydra.yaml`` and ``overrides.yaml`` (Hydra's own files, which
+    ``hydra.output_subdir: null`` stops Hydra from writing before the directory is claimed)."""
+    from mask_cls.io import atomic_write
+
+    try:  # resolved: the run's data root and sizes as they were, wherever it is read back; what
+        # lay in this run's own folder stays relative to the output folder of whoever reads it
+        own = str(out)
+
+        def relative(node):
+            if isinstance(node, dict):
+                return {k: relative(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [relative(v) for v in node]
+            if isinstance(node, str) and node.startswith(own) and node != own:
+                return "${paths.output_dir}" + node[len(own):]
+            return node
+
+        plain_cfg = relative(OmegaConf.to_container(cfg, resolve=True))
+        plain_cfg["paths"] = OmegaConf.to_container(cfg.paths, resolve=False)
+        if isinstance(plain_cfg.get("data"), dict) and plain_cfg["data"].get("root"):
+            plain_cfg["data"]["root"] = os.path.abspath(plain_cfg["data"]["root"])  # readable from anywhere
+        resolved = OmegaConf.create(plain_cfg)
+    except Exception:  # noqa: BLE001 - an unresolvable value: keep the interpolations
+        resolved = cfg
+    files = {"config.yaml": resolved}
+    if HydraConfig.initialized():
+        hydra = HydraConfig.get()
+        files |= {"hydra.yaml": OmegaConf.create({"hydra": hydra}), "overrides.yaml": hydra.overrides.task}
+    for name, node in files.items():
+        atomic_write(out / ".hydra" / name, lambda p, n=node: OmegaConf.save(n, p, resolve=False))
 
 
 def plain(node) -> dict:

@@ -12,7 +12,7 @@ from mask_cls.evaluation.report import write_report
 from mask_cls.evaluation.submission import write_submission
 from mask_cls.evaluation.suspects import PROB_COLUMNS, find_suspects
 from mask_cls.inference.ensemble import soft_vote
-from mask_cls.inference.predict import predict_paths
+from mask_cls.inference.predict import fill_unreadable, predict_paths
 from mask_cls.io import write_csv, write_json
 from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir, log
@@ -58,6 +58,7 @@ def cv(cfg: DictConfig) -> float:
     log.info("CV macro F1 %.4f (folds %.4f +- %.4f); %d suspect label(s) -> %s", summary["cv/f1"],
              summary["cv/f1_mean"], summary["cv/f1_std"], len(suspects), out / "suspects.csv")
     if eval_probs:
-        path = write_submission(info, soft_vote(eval_probs).argmax(1), out / "submission.csv")
+        path = write_submission(info, fill_unreadable(soft_vote(eval_probs), "eval images").argmax(1),
+                                out / "submission.csv")
         log.info("fold-ensemble submission (%d models, tta=%s) -> %s", len(eval_probs), list(cfg.tta), path)
     return checked(summary, "cv/f1")

@@ -10,6 +10,7 @@ from mask_cls.errors import ConfigError
 from mask_cls.evaluation.submission import write_submission
 from mask_cls.evaluation.suspects import PROB_COLUMNS
 from mask_cls.inference.ensemble import hard_vote, soft_vote
+from mask_cls.inference.predict import fill_unreadable
 from mask_cls.inference.runs import ensemble_probs
 from mask_cls.io import write_csv, write_json
 from mask_cls.tasks import register
@@ -37,12 +38,12 @@ def predict(cfg: DictConfig) -> None:
         raise ConfigError(f"task.vote={cfg.task.vote!r}: choose soft or hard")
     if not layout.has_eval(cfg.data.root):
         raise ConfigError(f"{cfg.data.root}: no eval set (eval/info.csv) to predict")
-    info = layout.read_eval(cfg.data.root)
+    info = layout.read_eval(cfg.data.root, on_bad_image=cfg.data.get("on_bad_image", "error"))
     out = fresh_run_dir(cfg)
     probs, weights, models = ensemble_probs(runs, run_weights, info["image"], cfg.tta,
                                             cfg.get("allow_unsafe_checkpoint", False), **predict_kwargs(cfg))
     combined = VOTES[cfg.task.vote](probs, weights)
-    write_submission(info, combined.argmax(1), out / "submission.csv")
+    write_submission(info, fill_unreadable(combined, "eval images").argmax(1), out / "submission.csv")
     if cfg.task.save_probs:
         write_csv(info[["ImageID"]].assign(**dict(zip(PROB_COLUMNS, combined.T))), out / "probs.csv")
     write_json({"models": models, "weights": weights, "tta": list(cfg.tta), "vote": cfg.task.vote},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from multiprocessing import get_context
@@ -13,7 +14,7 @@ from rich.progress import track
 from mask_cls.data import layout
 from mask_cls.data.facecrop import crop_file
 from mask_cls.errors import ConfigError
-from mask_cls.io import write_json
+from mask_cls.io import inside, write_json
 from mask_cls.tasks import register
 from mask_cls.tasks.common import log
 
@@ -35,7 +36,8 @@ def prepare(cfg: DictConfig) -> float:
     images = list(layout.read_train(src_root, check_images=False)["image"])
     if layout.has_eval(src_root):
         images += list(layout.read_eval(src_root, check_images=False)["image"])
-    pairs = [(Path(p), out / Path(p).relative_to(src_root)) for p in images]
+    # read_train / read_eval keep every path inside data.root, so each output stays inside task.out
+    pairs = [(Path(p), inside(out, str(Path(p).relative_to(src_root)), "task.out")) for p in images]
     todo = [(str(s), str(d), cfg.task.margin, cfg.task.aspect, cfg.task.min_face) for s, d in pairs if not _done(s, d)]
     skipped = len(pairs) - len(todo)
     log.info("face crop: %d images, %d already done, %d to crop -> %s", len(pairs), skipped, len(todo), out)
@@ -49,6 +51,13 @@ def prepare(cfg: DictConfig) -> float:
         if (src_root / rel).is_file():
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src_root / rel, out / rel)
+    previous = out / "prepare.json"
+    if not todo and previous.is_file():  # a re-run with nothing left to crop keeps the first figures
+        log.info("face crop: every image was already cropped; %s kept as it was", previous)
+        try:
+            return float(json.loads(previous.read_text()).get("detection_rate", float("nan")))
+        except (ValueError, AttributeError):
+            return float("nan")
     rate = found / len(todo) if todo else float("nan")
     write_json({"images": len(pairs), "cropped": len(todo), "skipped": skipped, "faces_found": found,
                 "detection_rate": rate}, out / "prepare.json")

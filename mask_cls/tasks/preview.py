@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from mask_cls import labels as L
 from mask_cls.data.datamodule import MaskDataModule
-from mask_cls.data.datasets import read_rgb
+from mask_cls.data.images import read_rgb
 from mask_cls.evaluation.figures import plt, save, short_name
 from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir, log

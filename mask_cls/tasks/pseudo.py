@@ -38,7 +38,8 @@ def pseudo_labels(cfg: DictConfig) -> None:
     runs, run_weights = runs_and_weights(cfg)
     threshold, top_share = float(cfg.task.threshold), cfg.task.get("top_share")
     pseudo.check_selection(threshold, top_share)
-    paths = unlabeled_images(cfg.unlabeled, cfg.data.root, cfg.data.get("check_images", True))
+    paths = unlabeled_images(cfg.unlabeled, cfg.data.root, cfg.data.get("check_images", True),
+                             cfg.data.get("on_bad_image", "error"))
     out = fresh_run_dir(cfg)
     log.info("pseudo-labelling %d image(s) of unlabeled=%s", len(paths), cfg.unlabeled)
     probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from mask_cls.checkpoint_io import AtomicCheckpointIO
@@ -17,7 +17,7 @@ from mask_cls.data.datamodule import MaskDataModule
 from mask_cls.errors import ConfigError
 from mask_cls.evaluation.report import write_report
 from mask_cls.evaluation.submission import write_submission
-from mask_cls.inference.predict import pick_device, predict_paths
+from mask_cls.inference.predict import fill_unreadable, pick_device, predict_paths
 from mask_cls.io import write_json
 from mask_cls.labels import NUM_CLASSES
 from mask_cls.module import MaskClassifier, load_checkpoint, read_checkpoint
@@ -40,7 +40,8 @@ def module_config(cfg: DictConfig) -> dict:
     return {k: plain(cfg[k]) for k in ("model", "head", "loss", "optim", "sched")} | {
         "normalize": plain(cfg.model.normalize), "image_size": list(cfg.data.image_size),
         "augment_batch": plain(cfg.augment.get("batch") or {}),
-        "engine": plain(cfg.get("engine") or {}), "ssl": plain(cfg.get("ssl") or {"name": "none"}),
+        "engine": plain(cfg.get("engine") or {}),
+        "ssl": {k: v for k, v in plain(cfg.get("ssl") or {"name": "none"}).items() if k not in ("weak", "strong")},
     }
 
 
@@ -83,14 +84,23 @@ def check_strategy(cfg: DictConfig) -> None:
 def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
     """Fit ``cfg.data.fold``; write ``out/metrics.json``; return the best module."""
     check_strategy(cfg)
+    epochs = cfg.trainer.get("max_epochs")
+    if epochs is not None and int(epochs) < 1 and int(epochs) != -1 and not cfg.trainer.get("max_steps", -1) > 0:
+        raise ConfigError(f"trainer.max_epochs={epochs}: nothing would be trained (a submission from random "
+                          "weights); use 1 or more")
     dm: MaskDataModule = instantiate(cfg.data)
     dm.prepare_data()  # read and check the data before building anything heavy: fail fast
     dm.setup("fit")
     pl.seed_everything(cfg.seed, workers=True)
-    counts = dm.train_table["label"].value_counts().reindex(range(NUM_CLASSES), fill_value=0)
+    # class counts (class weights, rare-class margins) of the labelled training rows only:
+    # pseudo rows are predictions of a model, not evidence of the class frequencies
+    labelled = dm.train_table[~dm.train_table["pseudo"]] if "pseudo" in dm.train_table else dm.train_table
+    counts = labelled["label"].value_counts().reindex(range(NUM_CLASSES), fill_value=0)
     module = MaskClassifier(module_config(cfg) | {"class_counts": [int(c) for c in counts]})
-    callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
+    callbacks = _instantiate_all(cfg.get("callbacks"))
+    if not loggers:  # nothing to log the learning rate to (logger=none)
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     for lg in loggers:
         lg.log_hyperparams(loggable_config(cfg))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
@@ -120,11 +130,13 @@ def eval_table(cfg: DictConfig):
         ensure(cfg.data.root, plain(cfg.data.synth))
     if not cfg.task.get("predict") or not layout.has_eval(cfg.data.root):
         return None
-    return layout.read_eval(cfg.data.root, check_images=cfg.data.get("check_images", True))
+    return layout.read_eval(cfg.data.root, check_images=cfg.data.get("check_images", True),
+                            on_bad_image=cfg.data.get("on_bad_image", "error"))
 
 
 def predict_kwargs(cfg: DictConfig) -> dict:
     return {"batch_size": cfg.data.batch_size, "num_workers": cfg.data.num_workers,
+            "on_bad_image": cfg.data.get("on_bad_image", "error"),
             "device": pick_device(cfg.trainer.get("accelerator", "auto"))}
 
 
@@ -143,7 +155,7 @@ def train(cfg: DictConfig) -> float | None:
         write_report(val["label"], probs, out / "report", "val", images=list(val["image"]), loggers=res.loggers)
         if info is not None:
             probs = predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg))
-            path = write_submission(info, probs.argmax(1), out / "submission.csv")
+            path = write_submission(info, fill_unreadable(probs, "eval images").argmax(1), out / "submission.csv")
             log.info("submission (%d rows, tta=%s) -> %s", len(probs), list(cfg.tta), path)
     return checked(res.metrics, cfg.task.optimized_metric)
 

@@ -1,0 +1,94 @@
+"""The one image reader: header first, a pixel limit, reduced-size JPEG decoding, and the same
+verdict for training, prediction, reports and the data doctor.
+
+A 30000 x 30000 PNG is under 1 MB on disk and 2.7 GB decoded: the header is read before any
+pixel, and an image above ``data.max_image_pixels`` (default 50 million, a 48 MP phone photo
+fits) is refused with one line naming the file. A truncated JPEG, which OpenCV would decode
+grey-filled with only a libjpeg warning, is refused as the doctor refuses it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mask_cls.errors import DataError
+
+DEFAULT_MAX_PIXELS = 50_000_000
+_ENV = "MASK_CLS_MAX_IMAGE_PIXELS"  # inherited by DataLoader workers and spawned processes
+_REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def set_max_pixels(limit: int | None) -> None:
+    """``data.max_image_pixels`` for this process and the processes it starts."""
+    if limit is not None:
+        if int(limit) <= 0:
+            from mask_cls.errors import ConfigError
+
+            raise ConfigError(f"data.max_image_pixels={limit}: must be a positive number of pixels")
+        os.environ[_ENV] = str(int(limit))
+
+
+def max_pixels() -> int:
+    return int(os.environ.get(_ENV, DEFAULT_MAX_PIXELS))
+
+
+def header(path: str | Path) -> tuple[int, int, str, str]:
+    """(width, height, format, mode) from the header alone, the pixel limit checked."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise DataError(f"{path}: empty file")
+        Image.MAX_IMAGE_PIXELS = None  # our own limit below names the file; PIL's does not
+        with Image.open(path) as im:
+            (w, h), fmt, mode = im.size, im.format or "", im.mode
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not an image") from None
+    except OSError as e:
+        raise DataError(f"{path}: unreadable image ({type(e).__name__}: {str(e)[:80]})") from None
+    limit = max_pixels()
+    if w * h > limit:
+        raise DataError(f"{path}: {w}x{h} image ({w * h / 1e6:.0f} MP) is above the limit of {limit / 1e6:.0f} MP "
+                        "(raise data.max_image_pixels if it is real)")
+    return w, h, fmt, mode
+
+
+def _jpeg_complete(path: Path) -> bool:
+    """A whole JPEG ends with the EOI marker (FF D9), possibly followed by padding."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 4096))
+        tail = f.read().rstrip(b"\0\r\n ")
+    return tail.endswith(b"\xff\xd9") or b"\xff\xd9" in tail[-64:]
+
+
+def reduction(size: tuple[int, int], target: tuple[int, int] | None) -> int:
+    """The largest JPEG decoding scale 1/k (k in 1, 2, 4, 8) that still gives >= ``target`` (H, W)."""
+    if not target:
+        return 1
+    w, h = size
+    k = 1
+    while k < 8 and w // (2 * k) >= target[1] and h // (2 * k) >= target[0]:
+        k *= 2
+    return k
+
+
+def read_rgb(path: str | Path, target: tuple[int, int] | None = None) -> np.ndarray:
+    """8-bit RGB (H, W, 3) of any jpg/jpeg/png (grayscale, RGBA, 16-bit converted); with
+    ``target`` (H, W), a JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale still at least
+    that large. Every problem is a DataError naming the file."""
+    path = Path(path)
+    w, h, fmt, _ = header(path)
+    if fmt == "JPEG" and not _jpeg_complete(path):
+        raise DataError(f"{path}: truncated image")  # no JPEG end marker
+    k = reduction((w, h), target) if fmt == "JPEG" else 1
+    img = cv2.imread(str(path), _REDUCED[k])
+    if img is None:
+        raise DataError(f"{path}: unreadable image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

@@ -1,0 +1,68 @@
+"""After a multirun or an Optuna sweep: one row per job (its overrides, the objective, its run
+directory), sorted by the objective, printed as a table and written as ``sweep_results.csv``
+in the sweep directory. A Hydra callback (``conf/hydra/default.yaml``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+RESULT_FILES = {"cv/f1": "cv.json"}  # the objective's file; every other one is in metrics.json
+
+
+def job_row(job: Path) -> dict[str, Any] | None:
+    """The row of one job directory, or None if it is not one."""
+    hydra_dir = job / ".hydra"
+    if not (hydra_dir / "config.yaml").is_file():
+        failed = job / "failed.txt"
+        return {"job": job.name, "overrides": "", "objective": "", "value": math.nan,
+                "status": f"failed: {failed.read_text().strip()}" if failed.is_file() else "failed", "run_dir": str(job)}
+    config = yaml.safe_load((hydra_dir / "config.yaml").read_text()) or {}
+    overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) if (hydra_dir / "overrides.yaml").is_file() else []
+    objective = str((config.get("task") or {}).get("optimized_metric") or "val/f1_best")
+    value, status = math.nan, "ok"
+    try:
+        value = float(json.loads((job / RESULT_FILES.get(objective, "metrics.json")).read_text())[objective])
+    except (OSError, ValueError, KeyError, TypeError):
+        failed = job / "failed.txt"
+        status = f"failed: {failed.read_text().strip()}" if failed.is_file() else "no result"
+    return {"job": job.name, "overrides": " ".join(overrides or []), "objective": objective, "value": value,
+            "status": status, "run_dir": str(job)}
+
+
+def sweep_table(sweep_dir: Path) -> pd.DataFrame:
+    jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    rows = [r for r in map(job_row, jobs) if r is not None]
+    df = pd.DataFrame(rows, columns=["job", "overrides", "objective", "value", "status", "run_dir"])
+    return df.sort_values("value", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+
+
+def show(df: pd.DataFrame, path: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"sweep results ({len(df)} jobs) -> {path}")
+    for col in ("job", "overrides", "objective", "value", "status"):
+        table.add_column(col, justify="right" if col in ("job", "value") else "left")
+    for r in df.itertuples():
+        table.add_row(str(r.job), r.overrides, r.objective, "" if math.isnan(r.value) else f"{r.value:.4f}", r.status)
+    Console().print(table)
+
+
+class SweepResults(Callback):
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from mask_cls.io import write_csv
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        df = sweep_table(sweep_dir)
+        path = write_csv(df, sweep_dir / "sweep_results.csv")
+        show(df, path)

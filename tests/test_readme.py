@@ -1,0 +1,130 @@
+"""Every ``python run.py ...`` command of README.md, run as written from a fresh working
+directory, with only the size-shrinking overrides of ``SHRINK`` appended.
+
+``<time>``, ``A`` and ``B`` in a run path stand for the latest run of that task made by an
+earlier command of the README. A command the test cannot run carries ``(not run by the
+tests: <reason>)`` in its README comment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+# the only overrides added to a README command: smaller data, model, images and epochs
+SHRINK = [
+    "synth.train_persons=24", "synth.eval_persons=3", "synth.image_size=[64,48]",
+    "model.backbone=mobilenetv3_small_050", "data.image_size=[64,48]", "data.batch_size=16",
+    "data.num_workers=0", "data.n_folds=3", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+    "trainer.accelerator=cpu", "trainer.enable_progress_bar=false",
+]
+assert not any(s.startswith(("hydra.", "paths.", "+hydra", "hparams_search")) or "storage" in s for s in SHRINK)
+SKIP_MARK = re.compile(r"\(not run by the tests: ([^)]*)\)")
+
+
+def readme_commands() -> list[tuple[str, str | None]]:
+    """(command, reason it is not run) for every ``python run.py`` line of README code blocks."""
+    out, block = [], False
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            block = not block
+            continue
+        if block and line.startswith("python run.py"):
+            cmd, _, comment = line.partition("#")
+            skip = SKIP_MARK.search(comment)
+            out.append((cmd.strip(), skip.group(1) if skip else None))
+    return out
+
+
+def latest(cwd: Path, task: str, kind: str = "runs") -> str:
+    runs = sorted((cwd / "outputs" / task / kind).iterdir())
+    assert runs, f"no earlier {task} run for the README command"
+    return str(runs[-1].relative_to(cwd))
+
+
+def fill(cmd: str, cwd: Path) -> list[str]:
+    """The command's arguments with run placeholders replaced by the latest matching run."""
+    def run_of(m: re.Match) -> str:
+        return latest(cwd, m.group(1))
+
+    cmd = re.sub(r"outputs/(\w+)/runs/<time>", run_of, cmd)
+    cmd = cmd.replace("outputs/cv/runs/A", latest(cwd, "cv")).replace("outputs/train/runs/B", latest(cwd, "train"))
+    return shlex.split(cmd)[2:]  # after "python run.py"
+
+
+def test_readme_has_commands_and_skips_say_why():
+    cmds = readme_commands()
+    assert len(cmds) >= 15
+    for cmd, reason in cmds:
+        assert reason is None or len(reason) > 5, cmd
+
+
+def test_every_readme_command_as_typed(tmp_path):
+    """In README order, so that later commands find the runs of earlier ones."""
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    ran = []
+    for cmd, reason in readme_commands():
+        if reason:
+            continue
+        args = fill(cmd, tmp_path)
+        typed = {a.split("=", 1)[0] for a in args}
+        extra = [s for s in SHRINK if s.split("=", 1)[0] not in typed]  # what the user typed wins
+        r = subprocess.run([sys.executable, str(ROOT / "run.py"), *args, *extra], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, f"{cmd}\n{r.stderr[-3000:]}"
+        ran.append(cmd)
+    assert len(ran) >= 12
+    # what the commands were for, checked on their outputs
+    sweeps = sorted((tmp_path / "outputs" / "train" / "multiruns").iterdir())
+    basic = [s for s in sweeps if (s / "sweep_results.csv").is_file()]
+    assert len(basic) == 2, sweeps  # the -m sweep and the Optuna sweep both end with a table
+    import pandas as pd
+
+    grid = pd.read_csv(basic[0] / "sweep_results.csv")
+    assert len(grid) == 4 and set(grid["status"]) == {"ok"}
+    assert list(grid["value"]) == sorted(grid["value"], reverse=True)
+    assert {"loss=ce head=linear", "loss=focal head=arcface"} <= set(grid["overrides"])
+    pseudo = tmp_path / latest(tmp_path, "pseudo")
+    assert (pseudo / "pseudo.json").is_file()
+
+
+@pytest.mark.parametrize("cwd_kind", ["elsewhere"])
+def test_predict_and_resume_from_another_directory_without_data_overrides(tmp_path, cwd_kind):
+    """A run remembers its config: predict and resume from another folder need only the run."""
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
+    home = tmp_path / "project"
+    home.mkdir()
+    data = ["data.root=data/tiny", *SHRINK]
+    r = subprocess.run([sys.executable, str(ROOT / "run.py"), *data, "trainer.max_epochs=2",
+                        "hydra.run.dir=outputs/first"], cwd=home, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = home / "outputs" / "first"
+    elsewhere = tmp_path / cwd_kind
+    elsewhere.mkdir()
+    r = subprocess.run([sys.executable, str(ROOT / "run.py"), "task=predict", f"run_dir={run}",
+                        "hydra.run.dir=p"], cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (elsewhere / "p" / "submission.csv").read_text() == (run / "submission.csv").read_text()
+    r = subprocess.run([sys.executable, str(ROOT / "run.py"), f"resume={run}", "trainer.max_epochs=3",
+                        "hydra.run.dir=r"], cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    first = json.loads((run / "metrics.json").read_text())
+    second = json.loads((elsewhere / "r" / "metrics.json").read_text())
+    assert second["epochs"] == 3 and second["val/f1_best"] >= first["val/f1_best"]
+    best = Path(second["best_checkpoint"])
+    assert best.is_file() and best.parent == (elsewhere / "r" / "checkpoints").resolve()
+    # the data root no longer there: one clear line naming it
+    (home / "data" / "tiny").rename(home / "data" / "moved")
+    r = subprocess.run([sys.executable, str(ROOT / "run.py"), "task=predict", f"run_dir={run}",
+                        "hydra.run.dir=p2"], cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "no longer exists" in r.stderr
