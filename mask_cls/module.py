@@ -7,6 +7,7 @@ its model, and loads with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import logging
 import math
 import pickle
 import warnings
@@ -29,6 +30,11 @@ from mask_cls.losses import build_criterion
 from mask_cls.losses.consistency import uda_consistency
 from mask_cls.models.classifier import Classifier, build_classifier
 from mask_cls.ssl.uda import UDA
+
+# Under run.py, Hydra's handlers on the root logger print every log line (screen and run.log);
+# the console handler the ``lightning`` package adds for itself would print each line twice.
+if logging.getLogger().handlers:
+    logging.getLogger("lightning").handlers.clear()
 
 # Lightning notes that the module's hook wins over the datamodule's: that is the design here.
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`.*")
@@ -207,16 +213,14 @@ class MaskClassifier(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         f1 = self.val_f1.compute()
+        logs = {"val/acc": self.val_acc.compute(), "val/loss": self.val_loss.compute(),
+                **{f"val/f1_{t}": m.compute() for t, m in self.val_task_f1.items()}}
         if not (self._trainer is not None and self.trainer.sanity_checking):
             # the sanity check's few batches never count; a resumed fit keeps the best score of
             # the run it continues (a persistent state, restored from the checkpoint)
             self.val_f1_best(f1)
-        self.log_dict(
-            {"val/acc": self.val_acc.compute(), "val/loss": self.val_loss.compute(),
-             "val/f1_best": self.val_f1_best.compute(),
-             **{f"val/f1_{t}": m.compute() for t, m in self.val_task_f1.items()}},
-            prog_bar=False, sync_dist=False,
-        )
+            logs["val/f1_best"] = self.val_f1_best.compute()
+        self.log_dict(logs, prog_bar=False, sync_dist=False)
         self.log("val/f1", f1, prog_bar=True)
         for m in (self.val_f1, self.val_acc, self.val_loss, *self.val_task_f1.values()):
             m.reset()

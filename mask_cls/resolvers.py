@@ -22,7 +22,13 @@ def cwd() -> str:
     return os.getcwd()
 
 
+def study_seed(seed, storage=None, study_name=None):
+    from mask_cls.sweep import study_seed as seed_of
+
+    return seed_of(seed, storage, study_name)
+
+
 def register() -> None:
-    for name, fn in (("best_precision", best_precision), ("cwd", cwd)):
+    for name, fn in (("best_precision", best_precision), ("cwd", cwd), ("study_seed", study_seed)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

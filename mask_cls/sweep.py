@@ -40,7 +40,14 @@ def job_row(job: Path) -> dict[str, Any] | None:
 def sweep_table(sweep_dir: Path) -> pd.DataFrame:
     jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
     rows = [r for r in map(job_row, jobs) if r is not None]
-    df = pd.DataFrame(rows, columns=["job", "overrides", "objective", "value", "status", "run_dir"])
+    # the overrides column keeps what differs between jobs (the swept values); all of them stay
+    # in all_overrides
+    every = [r["overrides"].split() for r in rows]
+    common = set.intersection(*map(set, every)) if every else set()
+    for r, ov in zip(rows, every):
+        r["all_overrides"] = r["overrides"]
+        r["overrides"] = " ".join(o for o in ov if o not in common)
+    df = pd.DataFrame(rows, columns=["job", "overrides", "objective", "value", "status", "run_dir", "all_overrides"])
     return df.sort_values("value", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
 
 
@@ -66,3 +73,21 @@ class SweepResults(Callback):
         df = sweep_table(sweep_dir)
         path = write_csv(df, sweep_dir / "sweep_results.csv")
         show(df, path)
+
+
+
+def study_seed(seed, storage=None, study_name=None) -> int | None:
+    """``seed`` plus the number of trials the stored study already holds, so that a resumed
+    Optuna study draws new parameters instead of repeating trial 0's (resolver ``study_seed``)."""
+    if seed is None:
+        return None
+    done = 0
+    if storage and study_name:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            done = len(optuna.load_study(study_name=str(study_name), storage=str(storage)).trials)
+        except KeyError:  # a new study
+            done = 0
+    return int(seed) + done
