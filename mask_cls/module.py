@@ -45,7 +45,8 @@ DEFAULT_NORMALIZE = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]
 class MaskClassifier(pl.LightningModule):
     def __init__(self, config: Mapping[str, Any]):
         super().__init__()
-        self.save_hyperparameters({"config": dict(config)})
+        # in the checkpoint only: the loggers get the whole run config once (tasks/train.py)
+        self.save_hyperparameters({"config": dict(config)}, logger=False)
         cfg = self.hparams.config
         counts = cfg.get("class_counts")  # of the training fold: class weights, rare-class margins
         self.net: Classifier = build_classifier(cfg["model"], cfg["head"], counts)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT
@@ -57,7 +58,8 @@ def fill(cmd: str, cwd: Path) -> list[str]:
         return latest(cwd, m.group(1))
 
     cmd = re.sub(r"outputs/(\w+)/runs/<time>", run_of, cmd)
-    cmd = cmd.replace("outputs/cv/runs/A", latest(cwd, "cv")).replace("outputs/train/runs/B", latest(cwd, "train"))
+    if "runs/A" in cmd:
+        cmd = cmd.replace("outputs/cv/runs/A", latest(cwd, "cv")).replace("outputs/train/runs/B", latest(cwd, "train"))
     return shlex.split(cmd)[2:]  # after "python run.py"
 
 
@@ -123,6 +125,19 @@ def test_predict_and_resume_from_another_directory_without_data_overrides(tmp_pa
     assert second["epochs"] == 3 and second["val/f1_best"] >= first["val/f1_best"]
     best = Path(second["best_checkpoint"])
     assert best.is_file() and best.parent == (elsewhere / "r" / "checkpoints").resolve()
+    # any folder of images: predictions.csv, the same classes as the submission for the same images
+    import pandas as pd
+
+    r = subprocess.run([sys.executable, str(ROOT / "run.py"), "task=predict", f"run_dir={run}",
+                        f"images={home / 'data' / 'tiny' / 'eval' / 'images'}", "hydra.run.dir=f"], cwd=elsewhere,
+                       env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    pred = pd.read_csv(elsewhere / "f" / "predictions.csv")
+    sub = pd.read_csv(run / "submission.csv", dtype={"ImageID": str})
+    assert len(pred) == len(sub) and {"path", "label", "mask", "gender", "age", "p17"} <= set(pred.columns)
+    by_name = dict(zip(pred["path"].map(lambda p: Path(p).name), pred["label"]))
+    assert [by_name[i] for i in sub["ImageID"]] == list(sub["ans"])
+    assert np.allclose(pred[[f"p{c}" for c in range(18)]].sum(1), 1, atol=1e-4)
     # the data root no longer there: one clear line naming it
     (home / "data" / "tiny").rename(home / "data" / "moved")
     r = subprocess.run([sys.executable, str(ROOT / "run.py"), "task=predict", f"run_dir={run}",

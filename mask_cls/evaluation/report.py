@@ -67,10 +67,13 @@ def _print(table: pd.DataFrame, scores: dict, title: str) -> None:
 
 def log_figures(loggers: Sequence, title: str, paths: Sequence[Path]) -> None:
     """Send the PNGs to every logger that takes images (wandb, TensorBoard); CSV keeps files only."""
+    import re
+
+    prefix = re.sub(r"[^\w/-]+", "_", title).strip("_")  # keys without spaces or brackets
     for lg in loggers:
         send = _IMAGE_SENDERS.get(type(lg).__name__)
         for p in paths if send else ():
-            send(lg, f"{title}/{p.stem}", p)
+            send(lg, f"{prefix}/{p.stem}", p)
 
 
 def _to_wandb(logger, key: str, path: Path) -> None:
@@ -80,7 +83,9 @@ def _to_wandb(logger, key: str, path: Path) -> None:
 def _to_tensorboard(logger, key: str, path: Path) -> None:
     import matplotlib.image as mpimg
 
-    logger.experiment.add_image(key, mpimg.imread(path)[..., :3], dataformats="HWC")
+    # at the run's last step, beside the scalars (not at step 0)
+    step = getattr(logger, "_last_step", None) or 0
+    logger.experiment.add_image(key, mpimg.imread(path)[..., :3], global_step=step, dataformats="HWC")
 
 
 _IMAGE_SENDERS = {"WandbLogger": _to_wandb, "TensorBoardLogger": _to_tensorboard}

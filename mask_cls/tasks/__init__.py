@@ -21,8 +21,10 @@ def register(name: str) -> Callable[[TaskFn], TaskFn]:
 
 
 def get_task(name: str) -> TaskFn:
-    for m in _MODULES:
-        importlib.import_module(f"mask_cls.tasks.{m}")
+    """The task's function; only its own module is imported (``task=evaluate`` and
+    ``task=check`` start without Lightning or timm: bench/startup.py)."""
+    if name in _MODULES:
+        importlib.import_module(f"mask_cls.tasks.{name}")
     if name not in TASKS:
         from mask_cls.errors import ConfigError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mask_cls.evaluation.metrics import score
 from mask_cls.evaluation.report import write_report
@@ -15,8 +15,16 @@ from mask_cls.inference.ensemble import soft_vote
 from mask_cls.inference.predict import fill_unreadable, predict_paths
 from mask_cls.io import write_csv, write_json
 from mask_cls.tasks import register
-from mask_cls.tasks.common import fresh_run_dir, log
-from mask_cls.tasks.train import checked, eval_table, fit_fold, in_dir, predict_kwargs
+from mask_cls.tasks.common import finish_loggers, fresh_run_dir, log
+from mask_cls.tasks.train import (
+    _instantiate_all,
+    checked,
+    eval_table,
+    fit_fold,
+    in_dir,
+    predict_kwargs,
+    with_identity,
+)
 
 
 @register("cv")
@@ -27,10 +35,13 @@ def cv(cfg: DictConfig) -> float:
     oof_parts, fold_scores, eval_probs, loggers = [], [], [], []
     for k in range(k_folds):
         fold_dir = out / f"fold_{k}"
-        res = fit_fold(in_dir(cfg, fold_dir, fold=k), fold_dir)
+        fold_cfg = in_dir(cfg, fold_dir, fold=k)
+        # one wandb run per fold, fold_k in the cv run's group
+        OmegaConf.update(fold_cfg, "_identity", {"name": f"fold_{k}", "group": out.name, "job_type": "train"},
+                         force_add=True)
+        res = fit_fold(fold_cfg, fold_dir)
         if not res.is_main:
             continue
-        loggers = res.loggers
         val = res.dm.val_table
         probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))
         part = val[["person", "image", "label"]].assign(fold=k)
@@ -39,6 +50,7 @@ def cv(cfg: DictConfig) -> float:
             m: res.metrics[m] for m in ("val/f1", "val/f1_best") if m in res.metrics}})
         if info is not None:
             eval_probs.append(predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg)))
+        finish_loggers()  # the next fold gets its own wandb run
 
     if not oof_parts:  # another process of a DDP run
         return None
@@ -49,10 +61,12 @@ def cv(cfg: DictConfig) -> float:
     summary = {"cv/f1": score(oof["label"], oof["pred"])["f1"], "cv/f1_mean": float(f1s.mean()),
                "cv/f1_std": float(f1s.std(ddof=1)) if len(f1s) > 1 else 0.0, "folds": fold_scores,
                "tta": list(cfg.tta)}
+    loggers = summary_loggers(cfg, out)
     write_report(oof["label"], oof[PROB_COLUMNS].to_numpy(), out / "report", "cv (out-of-fold)",
                  images=list(oof["image"]), loggers=loggers)
     summary |= {f"cv/{k}": v for k, v in score(oof["label"], oof["pred"]).items() if k != "f1"}
     write_json(summary, out / "cv.json")
+    log_summary(loggers, summary, out / "oof.csv")
     suspects = find_suspects(oof, cfg.task.suspect_threshold, cfg.task.suspect_share)
     write_csv(suspects, out / "suspects.csv")
     log.info("CV macro F1 %.4f (folds %.4f +- %.4f); %d suspect label(s) -> %s", summary["cv/f1"],
@@ -62,3 +76,31 @@ def cv(cfg: DictConfig) -> float:
                                 out / "submission.csv")
         log.info("fold-ensemble submission (%d models, tta=%s) -> %s", len(eval_probs), list(cfg.tta), path)
     return checked(summary, "cv/f1")
+
+
+def summary_loggers(cfg: DictConfig, out) -> list:
+    """The loggers of the cv summary: a wandb run named ``cv`` (job_type ``cv``) in the cv run's
+    group; the other loggers as configured."""
+    node = cfg.get("logger")
+    if not node:
+        return []
+    c = in_dir(cfg, out)
+    OmegaConf.update(c, "_identity", {"name": "cv", "group": out.name, "job_type": "cv"}, force_add=True)
+    return _instantiate_all(with_identity(c.logger, c))
+
+
+def log_summary(loggers: list, summary: dict, oof_csv) -> None:
+    """``cv/f1`` and the per-fold scores as metrics; on wandb, also the summary and ``oof.csv``
+    as an artifact."""
+    flat = {k: v for k, v in summary.items() if isinstance(v, int | float)}
+    flat |= {f"cv/fold_{s['fold']}/f1": s["f1"] for s in summary["folds"]}
+    for lg in loggers:
+        lg.log_metrics(flat)
+        if type(lg).__name__ == "WandbLogger":
+            import wandb
+
+            lg.experiment.summary.update(flat)
+            artifact = wandb.Artifact("oof", type="oof")
+            artifact.add_file(str(oof_csv))
+            lg.experiment.log_artifact(artifact)
+        lg.save()

@@ -36,6 +36,8 @@ def predict(cfg: DictConfig) -> None:
     runs, run_weights = runs_and_weights(cfg)
     if cfg.task.vote not in VOTES:
         raise ConfigError(f"task.vote={cfg.task.vote!r}: choose soft or hard")
+    if cfg.get("images"):
+        return predict_folder(cfg, runs, run_weights)
     if not layout.has_eval(cfg.data.root):
         raise ConfigError(f"{cfg.data.root}: no eval set (eval/info.csv) to predict")
     info = layout.read_eval(cfg.data.root, on_bad_image=cfg.data.get("on_bad_image", "error"))
@@ -50,3 +52,35 @@ def predict(cfg: DictConfig) -> None:
                out / "predict.json")
     log.info("submission from %d model(s), tta=%s, %s voting -> %s", len(models), list(cfg.tta),
              cfg.task.vote, out / "submission.csv")
+
+
+def predict_folder(cfg: DictConfig, runs: list[str], run_weights: list[float]) -> None:
+    """``images=FOLDER``: every image under it (any sub-folders) -> ``predictions.csv`` with the
+    path, the class, its mask / gender / age names and the 18 probabilities (NaN rows for images
+    skipped as unreadable)."""
+    import numpy as np
+    import pandas as pd
+
+    from mask_cls import labels as L
+    from mask_cls.data.unlabeled import folder_images
+
+    paths = folder_images(cfg.images)
+    out = fresh_run_dir(cfg)
+    probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta,
+                                            cfg.get("allow_unsafe_checkpoint", False), **predict_kwargs(cfg))
+    combined = VOTES[cfg.task.vote](probs, weights)
+    read = ~np.isnan(combined).any(1)
+    label = np.where(read, np.nan_to_num(combined).argmax(1), -1)
+    m, g, a = L.decode(np.maximum(label, 0))
+
+    def names(values, table):
+        return [table[int(v)] if ok else "" for v, ok in zip(values, read)]
+
+    table = pd.DataFrame({"path": paths, "label": label, "mask": names(m, L.MASK_NAMES),
+                          "gender": names(g, L.GENDER_NAMES), "age": names(a, L.AGE_NAMES),
+                          **dict(zip(PROB_COLUMNS, combined.T))})
+    write_csv(table, out / "predictions.csv")
+    write_json({"models": models, "weights": weights, "tta": list(cfg.tta), "vote": cfg.task.vote,
+                "images": str(cfg.images), "unreadable": int((~read).sum())}, out / "predict.json")
+    log.info("%d image(s) of %s predicted by %d model(s) -> %s", len(paths), cfg.images, len(models),
+             out / "predictions.csv")

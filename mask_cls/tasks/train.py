@@ -45,6 +45,41 @@ def module_config(cfg: DictConfig) -> dict:
     }
 
 
+def with_identity(loggers, cfg: DictConfig):
+    """The wandb logger config with a run name, group, job type and tags where the user left
+    them empty: a sweep job is named after its overrides and grouped by its sweep; a cv fold
+    (``_fold_name``, ``_group``) is ``fold_k`` in the cv run's group."""
+    if not loggers or "wandb" not in loggers:
+        return loggers
+    node = loggers.copy()
+    w = node.wandb
+    ident = cfg.get("_identity") or {}
+    overrides = [o for o in _overrides() if not o.startswith(("hydra.", "logger"))]
+    defaults = {"name": ident.get("name") or (" ".join(overrides)[:120] or None),
+                "group": ident.get("group") or _sweep_name() or cfg.task.name,
+                "job_type": ident.get("job_type") or "train", "tags": overrides[:20] or None}
+    for key, value in defaults.items():
+        if w.get(key) in (None, "", cfg.task.name) and value is not None:
+            OmegaConf.update(w, key, value, force_add=True)
+    return node
+
+
+def _overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _sweep_name() -> str | None:
+    return Path(run_dir_of_sweep()).name if in_multirun() else None
+
+
+def run_dir_of_sweep() -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    return str(HydraConfig.get().sweep.dir)
+
+
 def _instantiate_all(node) -> list:
     return [instantiate(v) for v in (node or {}).values() if v is not None and "_target_" in v]
 
@@ -97,7 +132,7 @@ def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
     labelled = dm.train_table[~dm.train_table["pseudo"]] if "pseudo" in dm.train_table else dm.train_table
     counts = labelled["label"].value_counts().reindex(range(NUM_CLASSES), fill_value=0)
     module = MaskClassifier(module_config(cfg) | {"class_counts": [int(c) for c in counts]})
-    loggers = _instantiate_all(cfg.get("logger"))
+    loggers = _instantiate_all(with_identity(cfg.get("logger"), cfg))
     callbacks = _instantiate_all(cfg.get("callbacks"))
     if not loggers:  # nothing to log the learning rate to (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
@@ -114,6 +149,10 @@ def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
         metrics["val/f1_best"] = float(ckpt.best_model_score)
     metrics |= {"best_checkpoint": best_path, "epochs": trainer.current_epoch, "fold": dm.fold,
                 "fast_dev_run": bool(trainer.fast_dev_run)}
+    for lg in loggers:  # figures at the final step; TensorBoard's HPARAMS tab shows the best score
+        lg._last_step = trainer.global_step
+        if type(lg).__name__ == "TensorBoardLogger" and "val/f1_best" in metrics:
+            lg.log_metrics({"hp_metric": metrics["val/f1_best"]}, step=trainer.global_step)
     if trainer.is_global_zero:
         write_json(metrics, out / "metrics.json")
     log.info("fold %d: val/f1=%.4f  val/f1_best=%.4f  -> %s", dm.fold, metrics.get("val/f1", math.nan),
