@@ -26,7 +26,7 @@ demo: install
 	@echo "leaderboard score: $(DEMO_DIR)/evaluate/scores.json"
 
 test: install
-	WANDB_MODE=disabled $(PY) -m pytest
+	WANDB_MODE=disabled $(PY) -m pytest -n 2   # the end-to-end runs in two processes (2 cores)
 
 gpu-check: install  # the CUDA path end to end (demo bf16 + compile, 16-mixed, predict, syncs, bench/gpu.py)
 	$(PY) bench/gpu_check.py

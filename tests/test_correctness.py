@@ -136,3 +136,14 @@ def test_arcface_cutmix_partner_term_has_its_own_margin():
     ref = lam * F.cross_entropy(margin_logits(y), y) + (1 - lam) * F.cross_entropy(margin_logits(y[partner]), y[partner])
     assert torch.allclose(loss, ref, atol=1e-5)
     assert torch.allclose(plain[0], 10.0 * cos, atol=1e-5)  # no margin anywhere
+
+
+def test_shipped_competition_fixes_never_touch_a_synthetic_set(tiny_root):
+    from mask_cls.data.layout import read_train
+    from mask_cls.data.relabel import apply_fixes
+
+    table = read_train(tiny_root)
+    table.loc[0, "person"], table.loc[0, "id"] = "000020_female_Asian_54", "000020"  # an id the fixes name
+    assert apply_fixes(table, "competition", tiny_root).equals(table)
+    fixed = apply_fixes(table, "competition")  # on the real data (no synth.json) they apply
+    assert not fixed["label"].equals(table["label"])

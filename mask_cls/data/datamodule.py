@@ -115,7 +115,7 @@ class MaskDataModule(pl.LightningDataModule):
             # threshold or a drop list never moves a person to another fold
             train, self.val_table = split(table, self.n_folds, self.fold, self.split_seed)
             if self.relabel:  # corrections train the model; validation is scored on the labels as given
-                train = apply_fixes(train, self.relabel)
+                train = apply_fixes(train, self.relabel, self.root)
             self.train_table = training_labels(train, self.age_threshold, self.drop_ages)
             if self.pseudo_csv:
                 source = self.unlabeled_source

@@ -46,8 +46,15 @@ def read_fixes(spec: str) -> pd.DataFrame:
     return df
 
 
-def apply_fixes(table: pd.DataFrame, spec: str) -> pd.DataFrame:
-    """A copy of the image table with the fixes set and labels recomputed."""
+def apply_fixes(table: pd.DataFrame, spec: str, root: str | Path | None = None) -> pd.DataFrame:
+    """A copy of the image table with the fixes set and labels recomputed.
+
+    The shipped fix sets are keyed by the real data's ids, which the synthetic dataset reuses
+    (000020 exists in both): on a synthetic set (``synth.json`` in ``root``) they are not applied."""
+    if spec in SHIPPED and root is not None and (Path(root) / "synth.json").is_file():
+        log.warning("relabel %s: its keys are the real competition data's ids, which this synthetic set "
+                    "reuses for other persons; not applied", spec)
+        return table
     fixes = read_fixes(spec)
     t = table.copy()
     stems = t["image"].map(lambda p: Path(p).stem)

@@ -15,7 +15,7 @@ from mask_cls.inference.ensemble import soft_vote
 from mask_cls.inference.predict import fill_unreadable, predict_paths
 from mask_cls.io import write_csv, write_json
 from mask_cls.tasks import register
-from mask_cls.tasks.common import finish_loggers, fresh_run_dir, log
+from mask_cls.tasks.common import finish_loggers, fresh_run_dir, log, save_run_config
 from mask_cls.tasks.train import (
     _instantiate_all,
     checked,
@@ -44,12 +44,16 @@ def cv(cfg: DictConfig) -> float:
             continue
         val = res.dm.val_table
         probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))
+        # each fold folder is one train run: its config, report and submission
+        save_run_config(fold_cfg, fold_dir)
+        write_report(val["label"], probs, fold_dir / "report", f"fold {k}", images=list(val["image"]), show=False)
         part = val[["person", "image", "label"]].assign(fold=k)
         oof_parts.append(pd.concat([part, pd.DataFrame(probs, columns=PROB_COLUMNS)], axis=1))
         fold_scores.append(score(val["label"], probs.argmax(1)) | {"fold": k, **{
             m: res.metrics[m] for m in ("val/f1", "val/f1_best") if m in res.metrics}})
         if info is not None:
             eval_probs.append(predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg)))
+            write_submission(info, fill_unreadable(eval_probs[-1], "eval images").argmax(1), fold_dir / "submission.csv")
         finish_loggers()  # the next fold gets its own wandb run
 
     if not oof_parts:  # another process of a DDP run
