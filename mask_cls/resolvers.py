@@ -6,7 +6,14 @@ from omegaconf import OmegaConf
 
 
 def best_precision() -> str:
-    """bf16-mixed where the GPU supports it (the fast setting bench/gpu.py measures), else fp32."""
+    """bf16-mixed where the GPU supports it (the fast setting bench/gpu.py measures), else fp32.
+
+    A task that never loaded torch (evaluate, check, synth) does not train: its saved config
+    keeps the interpolation rather than paying two seconds of ``import torch`` to resolve it."""
+    import sys
+
+    if "torch" not in sys.modules:
+        return "${best_precision:}"
     import torch
 
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
