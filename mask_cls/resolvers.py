@@ -35,7 +35,14 @@ def study_seed(seed, storage=None, study_name=None):
     return seed_of(seed, storage, study_name)
 
 
+def lite0_weights() -> str:
+    from mask_cls.models.weights import lite0_file
+
+    return lite0_file()
+
+
 def register() -> None:
-    for name, fn in (("best_precision", best_precision), ("cwd", cwd), ("study_seed", study_seed)):
+    for name, fn in (("best_precision", best_precision), ("cwd", cwd), ("study_seed", study_seed),
+                     ("lite0_weights", lite0_weights)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

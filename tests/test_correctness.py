@@ -147,3 +147,18 @@ def test_shipped_competition_fixes_never_touch_a_synthetic_set(tiny_root):
     assert apply_fixes(table, "competition", tiny_root).equals(table)
     fixed = apply_fixes(table, "competition")  # on the real data (no synth.json) they apply
     assert not fixed["label"].equals(table["label"])
+
+
+# 9. class counts (class weights, per-class margins) come from the labelled rows only
+def test_class_counts_leave_pseudo_rows_out(tiny_root, tmp_path):
+    import pandas as pd
+
+    from mask_cls.tasks.train import class_counts
+
+    plain = _dm(tiny_root)
+    eval_imgs = sorted(str(p) for p in (tiny_root / "eval" / "images").iterdir() if p.name[0] != ".")
+    csv = tmp_path / "pseudo.csv"
+    pd.DataFrame({"image": eval_imgs, "label": 17, "confidence": 0.99}).to_csv(csv, index=False)
+    merged = _dm(tiny_root, pseudo_csv=str(csv))
+    assert (merged.train_table["label"] == 17).sum() > (plain.train_table["label"] == 17).sum()
+    assert class_counts(merged.train_table) == class_counts(plain.train_table)

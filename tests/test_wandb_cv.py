@@ -31,5 +31,9 @@ def test_cv_gives_one_wandb_run_per_fold_and_a_summary_run(tiny_root, tmp_path):
     assert len(summary) == 1 and b"cvrun" in summary[0] and b"oof" in summary[0]
     for rec in names:
         assert b"cvrun" in rec  # every run in the cv run's group
+    for k in range(3):  # each fold folder is one train run
+        fold = out / f"fold_{k}"
+        assert (fold / "report" / "scores.json").is_file() and (fold / ".hydra" / "config.yaml").is_file()
+        assert (fold / "submission.csv").read_text().count("\n") == (tiny_root / "eval" / "info.csv").read_text().count("\n")
     keys = {p.name for run in runs for p in (run / "files" / "media" / "images").rglob("*.png")}
     assert keys and not any(" " in k or "(" in k for k in keys)

@@ -14,22 +14,24 @@ def create_backbone(name: str, pretrained: bool = False, weights: str | None = N
                     drop_path_rate: float = 0.0, **kwargs) -> nn.Module:
     """A timm model without its classifier (``num_classes=0``), exposing ``num_features``.
 
-    ``weights`` is a local .pth/.safetensors/.bin file (no download needed); it implies
-    pretrained loading and timm drops the file's classifier when shapes differ.
+    ``weights`` is a local file: a timm state dict (.pth/.bin/.safetensors), a mask_cls
+    checkpoint (its backbone) or the efficientnet_pytorch naming; its classifier is dropped.
     """
     if not timm.is_model(name):
         close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
         hint = f" (similar: {', '.join(close)})" if close else ""
         raise ConfigError(f"model.backbone={name!r} is not a timm model{hint}")
     extra = dict(kwargs)
-    if weights:
-        path = Path(weights)
-        if not path.is_file():
-            raise ConfigError(f"model.weights={weights}: file not found")
-        extra["pretrained_cfg_overlay"] = {"file": str(path.resolve())}
-        pretrained = True
     if drop_path_rate:
         extra["drop_path_rate"] = drop_path_rate
+    if weights:  # a local file in any common format (models/weights.py); no download
+        if not Path(weights).is_file():
+            raise ConfigError(f"model.weights={weights}: file not found")
+        model = timm.create_model(name, pretrained=False, num_classes=0, **extra)
+        from mask_cls.models.weights import load_backbone_weights
+
+        load_backbone_weights(model, weights)
+        return model
     return timm.create_model(name, pretrained=pretrained, num_classes=0, **extra)
 
 

