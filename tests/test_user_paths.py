@@ -39,3 +39,12 @@ def test_tensorboard_hparams_and_figure_steps(tiny_root, tmp_path):
     last_step = max(e.step for e in events.Scalars("val/f1"))
     image_steps = {e.step for tag in events.Tags()["images"] for e in events.Images(tag)}
     assert image_steps == {last_step}  # report figures beside the final scalars, not at step 0
+
+
+def test_skip_policy_alone_trains_past_an_unreadable_image(tiny_copy, tmp_path):
+    person = sorted(p for p in (tiny_copy / "train" / "images").iterdir() if p.is_dir() and p.name[0] != ".")[0]
+    next(person.glob("mask3.*")).write_text("not an image")
+    r = run_cli("data=mask", f"data.root={tiny_copy}", *FAST, "data.on_bad_image=skip", f"hydra.run.dir={tmp_path / 'r'}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "skipped" in r.stdout + r.stderr and "mask3" in r.stdout + r.stderr
+    assert (tmp_path / "r" / "submission.csv").is_file()
