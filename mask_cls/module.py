@@ -240,9 +240,29 @@ class MaskClassifier(pl.LightningModule):
         else:
             self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
+    def param_groups(self) -> list[dict]:
+        """Backbone parameters at ``finetune.backbone_lr_mult`` times the learning rate, the
+        rest (pooling, neck, head) at the learning rate itself."""
+        mult = float((self.hparams.config.get("finetune") or {}).get("backbone_lr_mult", 1.0))
+        if mult <= 0:
+            raise ConfigError(f"finetune.backbone_lr_mult={mult}: must be > 0 (freeze with finetune.freeze_epochs)")
+        backbone = list(self.net.backbone.parameters())
+        ids = {id(p) for p in backbone}
+        rest = [p for p in self.parameters() if id(p) not in ids]
+        lr = float(self.hparams.config["optim"].get("lr", 1e-3))
+        return [{"params": backbone, "lr": lr * mult}, {"params": rest, "lr": lr}]
+
+    def on_train_epoch_start(self) -> None:
+        """``finetune.freeze_epochs`` N: the backbone is frozen for the first N epochs, its
+        BatchNorm layers in eval mode (running statistics kept), then trained."""
+        frozen = self.current_epoch < int((self.hparams.config.get("finetune") or {}).get("freeze_epochs", 0))
+        for p in self.net.backbone.parameters():
+            p.requires_grad_(not frozen)
+        self.net.backbone.train(self.training and not frozen)
+
     def configure_optimizers(self):
         cfg = self.hparams.config
-        optimizer = registry.optimizers().build(cfg["optim"], self.parameters())
+        optimizer = registry.optimizers().build(cfg["optim"], self.param_groups())
         sched = registry.schedulers().build(cfg["sched"], optimizer, self.trainer)
         if sched is None:
             return optimizer
@@ -288,7 +308,7 @@ def load_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = F
     # the UDA views are training-only augmentation lists: a loaded model never needs them
     config["ssl"] = {k: v for k, v in (config.get("ssl") or {"name": "none"}).items() if k not in ("weak", "strong")}
     try:  # the saved config is data: plain values, and targets only from the project's registries
-        for key in ("model", "normalize", "image_size", "augment_batch", "engine", "ssl", "class_counts"):
+        for key in ("model", "normalize", "image_size", "augment_batch", "engine", "ssl", "class_counts", "finetune"):
             registry.check_plain(config.get(key), key)
         for key, reg in (("head", registry.heads()), ("loss", registry.losses()),
                          ("optim", registry.optimizers()), ("sched", registry.schedulers())):

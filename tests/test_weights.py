@@ -99,3 +99,37 @@ def test_lite0_preset_composes_with_its_normalisation():
         cfg = compose("config", overrides=["model=lite0_pretrained"])
     assert cfg.model.backbone == "tf_efficientnet_lite0" and cfg.model.weights == lite0_file()
     assert list(cfg.model.normalize.mean) == [0.5, 0.5, 0.5]
+
+
+def test_backbone_learning_rate_factor_and_freeze_schedule():
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mask_cls.module import MaskClassifier
+    from tests.test_model import _module_config
+
+    torch.manual_seed(0)
+    cfg = _module_config(sched="none") | {"finetune": {"backbone_lr_mult": 0.1, "freeze_epochs": 1}}
+    module = MaskClassifier(cfg)
+    groups = module.param_groups()
+    assert groups[0]["lr"] == pytest.approx(0.1 * cfg["optim"]["lr"]) and groups[1]["lr"] == cfg["optim"]["lr"]
+    x = torch.randint(0, 256, (32, 3, 32, 24), dtype=torch.uint8)
+    loader = DataLoader(TensorDataset(x, torch.randint(0, 18, (32,))), batch_size=8)
+    snapshots = []
+
+    class Snap(pl.Callback):
+        def on_train_epoch_end(self, trainer, m):
+            snapshots.append({k: v.clone() for k, v in m.net.state_dict().items()})
+
+    before = {k: v.clone() for k, v in module.net.state_dict().items()}
+    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[Snap()])
+    trainer.fit(module, loader)
+    backbone = [k for k in before if k.startswith("backbone.")]
+    head = [k for k in before if k.startswith("head.")]
+    # epoch 1 frozen: backbone weights and BatchNorm statistics untouched, the head trained
+    assert all(torch.equal(snapshots[0][k], before[k]) for k in backbone)
+    assert any(not torch.equal(snapshots[0][k], before[k]) for k in head)
+    # epoch 2: the backbone trains (weights and running statistics move)
+    assert any(not torch.equal(snapshots[1][k], snapshots[0][k]) for k in backbone if "running_mean" in k)
+    assert any(not torch.equal(snapshots[1][k], snapshots[0][k]) for k in backbone if k.endswith("weight"))

@@ -41,7 +41,7 @@ def module_config(cfg: DictConfig) -> dict:
     return {k: plain(cfg[k]) for k in ("model", "head", "loss", "optim", "sched")} | {
         "normalize": plain(cfg.model.normalize), "image_size": list(cfg.data.image_size),
         "augment_batch": plain(cfg.augment.get("batch") or {}),
-        "engine": plain(cfg.get("engine") or {}),
+        "engine": plain(cfg.get("engine") or {}), "finetune": plain(cfg.get("finetune") or {}),
         "ssl": {k: v for k, v in plain(cfg.get("ssl") or {"name": "none"}).items() if k not in ("weak", "strong")},
     }
 
