@@ -82,6 +82,13 @@ def study_seed(seed, storage=None, study_name=None) -> int | None:
     if seed is None:
         return None
     done = 0
+    if storage and str(storage).startswith("sqlite:///"):
+        # the study's SQLite file: its folder must exist for Optuna to create it (a fresh working
+        # directory has no outputs/ yet), and a file not there yet holds no trials
+        db = Path(str(storage)[len("sqlite:///"):])
+        db.parent.mkdir(parents=True, exist_ok=True)
+        if not db.is_file():
+            return int(seed)
     if storage and study_name:
         import optuna
 

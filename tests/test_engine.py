@@ -19,27 +19,36 @@ def _run(tiny_root, out, *extra, env=None):
     return json.loads((out / "metrics.json").read_text())
 
 
+def _sweep_dir(cwd):
+    """The one sweep folder a command typed in ``cwd`` made (the default place, as users get it)."""
+    (sweep,) = (cwd / "outputs" / "train" / "multiruns").iterdir()
+    return sweep
+
+
 def test_multirun_sweep_two_values_two_folders(tiny_root, tmp_path):
     r = run_cli("-m", "loss=ce,focal", "data=mask", f"data.root={tiny_root}", *FAST, "task.predict=false",
-                f"hydra.sweep.dir={tmp_path}")
+                cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
+    sweep = _sweep_dir(tmp_path)
     for i, loss in enumerate(("ce", "focal")):
-        assert (tmp_path / str(i) / "metrics.json").is_file()
-        assert f"loss={loss}" in (tmp_path / str(i) / ".hydra" / "overrides.yaml").read_text()
+        assert (sweep / str(i) / "metrics.json").is_file()
+        assert f"loss={loss}" in (sweep / str(i) / ".hydra" / "overrides.yaml").read_text()
 
 
 def test_optuna_sweep_three_trials_survives_a_failed_one(tiny_root, tmp_path):
     fast = [a for a in FAST if not a.startswith("model.backbone")]
     r = run_cli("hparams_search=optuna", "data=mask", f"data.root={tiny_root}", *fast, "task.predict=false", "seed=2",
-                "hydra.sweeper.n_trials=3", "hydra.sweeper.storage=null", "hydra.sweeper.max_failure_rate=1.0",
+                "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failure_rate=1.0",
                 "hydra.sweeper.sampler.n_startup_trials=3",
                 "model.backbone=choice(resnet10t,no_such_net)",  # a sweep dimension from the command line
-                f"hydra.sweep.dir={tmp_path}")
+                cwd=tmp_path)  # the default storage (outputs/optuna.db) of a fresh working directory
     assert r.returncode == 0, r.stderr[-3000:]
-    done = [d for d in tmp_path.iterdir() if (d / "metrics.json").is_file()]
-    jobs = [d for d in tmp_path.iterdir() if (d / ".hydra").is_dir()]
+    sweep = _sweep_dir(tmp_path)
+    assert (tmp_path / "outputs" / "optuna.db").is_file()
+    done = [d for d in sweep.iterdir() if (d / "metrics.json").is_file()]
+    jobs = [d for d in sweep.iterdir() if (d / ".hydra").is_dir()]
     assert len(jobs) == 3 and 0 < len(done) < 3  # the bad backbone failed, the sweep went on
-    best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     values = [json.loads((d / "metrics.json").read_text())["val/f1_best"] for d in done]
     assert best["best_value"] == pytest.approx(max(values))
 
@@ -52,7 +61,7 @@ def test_nan_metric_raises_instead_of_being_returned():
 
 def test_ddp_under_multirun_is_refused(tiny_root, tmp_path):
     r = run_cli("-m", "trainer.strategy=ddp", "trainer.devices=2", "data=mask", f"data.root={tiny_root}", *FAST,
-                f"hydra.sweep.dir={tmp_path}")
+                cwd=tmp_path)
     assert r.returncode != 0 and "use trainer=ddp_spawn for sweeps" in r.stderr
 
 

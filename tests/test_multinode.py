@@ -69,13 +69,17 @@ def test_submitit_local_launcher_two_jobs_and_a_results_table(tmp_path):
 
 
 def test_optuna_study_in_a_shared_database_never_repeats_a_trial(tmp_path):
+    """The README's shared-study command, typed twice (two sessions adding to one study)."""
+    import shlex
+
     import optuna
 
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    for _ in range(2):  # two machines (or two sessions) adding to one study
-        r = _run(tmp_path, "hparams_search=optuna", "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={url}",
-                 "hydra.sweeper.study_name=shared")
+    (line,) = [ln.split("#")[0] for ln in (ROOT / "README.md").read_text().splitlines()
+               if ln.startswith("python run.py") and "study_name=shared" in ln]
+    for _ in range(2):
+        r = _run(tmp_path, *shlex.split(line)[2:])
         assert r.returncode == 0, r.stderr[-3000:]
+    url = f"sqlite:///{tmp_path / 'outputs' / 'shared.db'}"
     trials = optuna.load_study(study_name="shared", storage=url).trials
     assert len(trials) == 4
     params = [tuple(sorted(t.params.items())) for t in trials]
