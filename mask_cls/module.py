@@ -61,6 +61,12 @@ class MaskClassifier(pl.LightningModule):
             self.net = self.net.to(memory_format=torch.channels_last)
         self.batch_augment = BatchAugment(cfg.get("augment_batch"))
         self.uda = UDA.from_config(cfg.get("ssl"))
+        finetune = cfg.get("finetune") or {}
+        self.backbone_lr_mult = float(finetune.get("backbone_lr_mult", 1.0))
+        self.freeze_epochs = int(finetune.get("freeze_epochs", 0))
+        if self.backbone_lr_mult <= 0:
+            raise ConfigError(f"finetune.backbone_lr_mult={self.backbone_lr_mult}: must be > 0 "
+                              "(freeze with finetune.freeze_epochs)")
         self.total_steps = 1.0  # of this fit; set at its start, for the TSA and ramp schedules
         norm = cfg.get("normalize") or DEFAULT_NORMALIZE
         self.mean, self.std = list(norm["mean"]), list(norm["std"])
@@ -243,19 +249,16 @@ class MaskClassifier(pl.LightningModule):
     def param_groups(self) -> list[dict]:
         """Backbone parameters at ``finetune.backbone_lr_mult`` times the learning rate, the
         rest (pooling, neck, head) at the learning rate itself."""
-        mult = float((self.hparams.config.get("finetune") or {}).get("backbone_lr_mult", 1.0))
-        if mult <= 0:
-            raise ConfigError(f"finetune.backbone_lr_mult={mult}: must be > 0 (freeze with finetune.freeze_epochs)")
         backbone = list(self.net.backbone.parameters())
         ids = {id(p) for p in backbone}
         rest = [p for p in self.parameters() if id(p) not in ids]
         lr = float(self.hparams.config["optim"].get("lr", 1e-3))
-        return [{"params": backbone, "lr": lr * mult}, {"params": rest, "lr": lr}]
+        return [{"params": backbone, "lr": lr * self.backbone_lr_mult}, {"params": rest, "lr": lr}]
 
     def on_train_epoch_start(self) -> None:
         """``finetune.freeze_epochs`` N: the backbone is frozen for the first N epochs, its
         BatchNorm layers in eval mode (running statistics kept), then trained."""
-        frozen = self.current_epoch < int((self.hparams.config.get("finetune") or {}).get("freeze_epochs", 0))
+        frozen = self.current_epoch < self.freeze_epochs
         for p in self.net.backbone.parameters():
             p.requires_grad_(not frozen)
         self.net.backbone.train(self.training and not frozen)
@@ -310,9 +313,10 @@ def load_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = F
     try:  # the saved config is data: plain values, and targets only from the project's registries
         for key in ("model", "normalize", "image_size", "augment_batch", "engine", "ssl", "class_counts", "finetune"):
             registry.check_plain(config.get(key), key)
-        for key, reg in (("head", registry.heads()), ("loss", registry.losses()),
-                         ("optim", registry.optimizers()), ("sched", registry.schedulers())):
-            reg.kwargs({k: v for k, v in config[key].items() if k != "class_weights"} if key == "loss" else config[key])
+        # head and loss are built through their registries below; optimiser and schedule are
+        # only built by a fit, so they are checked here
+        registry.optimizers().kwargs(config["optim"])
+        registry.schedulers().kwargs(config["sched"])
         module = MaskClassifier(config)
     except ConfigError as e:
         raise ConfigError(f"{path}: refused, its saved config is not a plain mask_cls model config ({e})") from None

@@ -89,16 +89,9 @@ def saved_config(run: str | Path) -> tuple[Path, dict] | None:
 
 def typed_keys() -> list[str]:
     """The keys the user typed on the command line (``a.b=1``, ``+a=1``, ``model=x``, ``~a``)."""
-    from hydra.core.hydra_config import HydraConfig
+    from mask_cls.tasks.common import typed_overrides
 
-    if not HydraConfig.initialized():
-        return []
-    keys = []
-    for o in HydraConfig.get().overrides.task:
-        key = o.split("=", 1)[0].lstrip("+~")
-        if not key.startswith("hydra."):
-            keys.append(key)
-    return keys
+    return [o.split("=", 1)[0].lstrip("+~") for o in typed_overrides()]
 
 
 def with_run_config(cfg: DictConfig) -> DictConfig:

@@ -17,13 +17,17 @@ from omegaconf import DictConfig
 RESULT_FILES = {"cv/f1": "cv.json"}  # the objective's file; every other one is in metrics.json
 
 
-def job_row(job: Path) -> dict[str, Any] | None:
-    """The row of one job directory, or None if it is not one."""
+def failure(job: Path, default: str) -> str:
+    failed = job / "failed.txt"
+    return f"failed: {failed.read_text().strip()}" if failed.is_file() else default
+
+
+def job_row(job: Path) -> dict[str, Any]:
+    """The row of one job directory."""
     hydra_dir = job / ".hydra"
     if not (hydra_dir / "config.yaml").is_file():
-        failed = job / "failed.txt"
         return {"job": job.name, "overrides": "", "objective": "", "value": math.nan,
-                "status": f"failed: {failed.read_text().strip()}" if failed.is_file() else "failed", "run_dir": str(job)}
+                "status": failure(job, "failed"), "run_dir": str(job)}
     config = yaml.safe_load((hydra_dir / "config.yaml").read_text()) or {}
     overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) if (hydra_dir / "overrides.yaml").is_file() else []
     objective = str((config.get("task") or {}).get("optimized_metric") or "val/f1_best")
@@ -31,15 +35,14 @@ def job_row(job: Path) -> dict[str, Any] | None:
     try:
         value = float(json.loads((job / RESULT_FILES.get(objective, "metrics.json")).read_text())[objective])
     except (OSError, ValueError, KeyError, TypeError):
-        failed = job / "failed.txt"
-        status = f"failed: {failed.read_text().strip()}" if failed.is_file() else "no result"
+        status = failure(job, "no result")
     return {"job": job.name, "overrides": " ".join(overrides or []), "objective": objective, "value": value,
             "status": status, "run_dir": str(job)}
 
 
 def sweep_table(sweep_dir: Path) -> pd.DataFrame:
     jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
-    rows = [r for r in map(job_row, jobs) if r is not None]
+    rows = [job_row(j) for j in jobs]
     # the overrides column keeps what differs between jobs (the swept values); all of them stay
     # in all_overrides
     every = [r["overrides"].split() for r in rows]

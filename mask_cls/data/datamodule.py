@@ -188,13 +188,12 @@ def without_validation(paths: list[str], val: pd.DataFrame) -> list[str]:
     """The unlabeled images minus this fold's validation images (a leak: the consistency loss
     would fit them), their number logged."""
     import logging
-    import os
 
-    val_real = set(val["image"].map(os.path.realpath))
-    kept = [p for p in paths if os.path.realpath(p) not in val_real]
+    leak = pseudo.among(pd.Series(paths, dtype=object), val["image"]).to_numpy()
+    kept = [p for p, v in zip(paths, leak) if not v]
     if len(kept) < len(paths):
-        logging.getLogger("mask_cls").warning("unlabeled stream: %d validation image(s) of fold %s left out",
-                                              len(paths) - len(kept), "this")
+        logging.getLogger("mask_cls").warning("unlabeled stream: %d validation image(s) of this fold left out",
+                                              len(paths) - len(kept))
     if not kept:
         raise DataError("the unlabeled stream holds only validation images of this fold")
     return kept

@@ -92,6 +92,11 @@ def training_rows(pseudo: pd.DataFrame) -> pd.DataFrame:
                          "label": pseudo["label"].to_numpy()})
 
 
+def among(paths: pd.Series, table_images: pd.Series) -> pd.Series:
+    """Per path, whether it is the same file (links resolved) as one of ``table_images``."""
+    return paths.map(os.path.realpath).isin(set(table_images.map(os.path.realpath)))
+
+
 def merge(train: pd.DataFrame, val: pd.DataFrame, pseudo: pd.DataFrame, weight: float = 1.0,
           source: str = "pseudo_csv") -> pd.DataFrame:
     """``train`` plus the pseudo rows (loss weight ``weight``, a ``weight`` column when it is
@@ -99,12 +104,11 @@ def merge(train: pd.DataFrame, val: pd.DataFrame, pseudo: pd.DataFrame, weight: 
     one that is a labelled training image is dropped (its true label wins)."""
     if weight < 0:
         raise ConfigError(f"data.pseudo_weight={weight}: must be >= 0")
-    real = pseudo["image"].map(os.path.realpath)
-    in_val = real.isin(set(val["image"].map(os.path.realpath)))
+    in_val = among(pseudo["image"], val["image"])
     if in_val.any():
         raise DataError(f"{source}: {int(in_val.sum())} pseudo row(s) are validation images of this fold "
                         f"(first: {pseudo['image'][in_val].iloc[0]}); pseudo-labels must come from unlabeled images")
-    in_train = real.isin(set(train["image"].map(os.path.realpath)))
+    in_train = among(pseudo["image"], train["image"])
     if in_train.any():
         log.warning("%s: %d pseudo row(s) are labelled training images; their true labels are kept",
                     source, int(in_train.sum()))

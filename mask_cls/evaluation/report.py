@@ -29,7 +29,8 @@ def per_class_table(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
 
 
 def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str,
-                 images: Sequence[str] | None = None, loggers: Sequence = (), show: bool = True) -> dict:
+                 images: Sequence[str] | None = None, loggers: Sequence = (), show: bool = True,
+                 step: int = 0) -> dict:
     """Everything about one set of predictions into ``out_dir``; returns the scores."""
     out = Path(out_dir)
     y_true = np.asarray(y_true, dtype=int)
@@ -51,7 +52,7 @@ def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str,
             paths.append(g)
     if show:
         _print(table, scores, title)
-    log_figures(loggers, title, paths)
+    log_figures(loggers, title, paths, step)
     return scores
 
 
@@ -65,7 +66,7 @@ def _print(table: pd.DataFrame, scores: dict, title: str) -> None:
     Console().print(t)
 
 
-def log_figures(loggers: Sequence, title: str, paths: Sequence[Path]) -> None:
+def log_figures(loggers: Sequence, title: str, paths: Sequence[Path], step: int = 0) -> None:
     """Send the PNGs to every logger that takes images (wandb, TensorBoard); CSV keeps files only."""
     import re
 
@@ -73,18 +74,17 @@ def log_figures(loggers: Sequence, title: str, paths: Sequence[Path]) -> None:
     for lg in loggers:
         send = _IMAGE_SENDERS.get(type(lg).__name__)
         for p in paths if send else ():
-            send(lg, f"{prefix}/{p.stem}", p)
+            send(lg, f"{prefix}/{p.stem}", p, step)
 
 
-def _to_wandb(logger, key: str, path: Path) -> None:
+def _to_wandb(logger, key: str, path: Path, step: int) -> None:
     logger.log_image(key=key, images=[str(path)])
 
 
-def _to_tensorboard(logger, key: str, path: Path) -> None:
+def _to_tensorboard(logger, key: str, path: Path, step: int) -> None:
     import matplotlib.image as mpimg
 
     # at the run's last step, beside the scalars (not at step 0)
-    step = getattr(logger, "_last_step", None) or 0
     logger.experiment.add_image(key, mpimg.imread(path)[..., :3], global_step=step, dataformats="HWC")
 
 

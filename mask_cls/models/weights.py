@@ -64,14 +64,11 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
     error listing the missing and unexpected keys."""
     state = read_state(path)
     where = f"model.weights={path}"
+    own = backbone.state_dict()
+    # the file's classifier is not ours (unless the backbone has a tensor of that name)
+    state = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_PREFIXES) or k in own}
     if any(k.startswith("_conv_stem.") for k in state):
-        full = {**backbone.state_dict()}
-        names = list(full)
-        with_fc = {k: v for k, v in state.items()}
-        if len(with_fc) == len(names) + 2 and "_fc.weight" in with_fc:  # the file's classifier: not ours
-            with_fc.pop("_fc.weight"), with_fc.pop("_fc.bias")
-        state = from_efficientnet_pytorch(with_fc, full, where)
-    state = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_PREFIXES) or k in backbone.state_dict()}
+        state = from_efficientnet_pytorch(state, own, where)
     result = backbone.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     if missing or result.unexpected_keys:

@@ -100,6 +100,18 @@ def plain(node) -> dict:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
 
 
+def typed_overrides() -> list[str]:
+    """The overrides the user typed on the command line (``hydra.*`` ones left out)."""
+    if not HydraConfig.initialized():
+        return []
+    return [o for o in HydraConfig.get().overrides.task if not o.lstrip("+~").startswith("hydra.")]
+
+
+def sweep_name() -> str | None:
+    """The name of the sweep folder this multirun job belongs to."""
+    return Path(HydraConfig.get().sweep.dir).name if in_multirun() else None
+
+
 def in_multirun() -> bool:
     from hydra.types import RunMode
 

@@ -23,7 +23,15 @@ from mask_cls.io import write_json
 from mask_cls.labels import NUM_CLASSES
 from mask_cls.module import MaskClassifier, load_checkpoint, read_checkpoint
 from mask_cls.tasks import register
-from mask_cls.tasks.common import fresh_run_dir, in_multirun, log, loggable_config, plain
+from mask_cls.tasks.common import (
+    fresh_run_dir,
+    in_multirun,
+    log,
+    loggable_config,
+    plain,
+    sweep_name,
+    typed_overrides,
+)
 
 
 @dataclass
@@ -34,6 +42,7 @@ class FoldResult:
     dm: MaskDataModule
     loggers: list
     is_main: bool = True  # False in the other processes of a DDP run: they write nothing
+    step: int = 0  # the last logged step: report figures go beside the final scalars
 
 
 def module_config(cfg: DictConfig) -> dict:
@@ -55,30 +64,14 @@ def with_identity(loggers, cfg: DictConfig):
     node = loggers.copy()
     w = node.wandb
     ident = cfg.get("_identity") or {}
-    overrides = [o for o in _overrides() if not o.startswith(("hydra.", "logger"))]
+    overrides = [o for o in typed_overrides() if not o.startswith("logger")]
     defaults = {"name": ident.get("name") or (" ".join(overrides)[:120] or None),
-                "group": ident.get("group") or _sweep_name() or cfg.task.name,
+                "group": ident.get("group") or sweep_name() or cfg.task.name,
                 "job_type": ident.get("job_type") or "train", "tags": overrides[:20] or None}
     for key, value in defaults.items():
         if w.get(key) in (None, "", cfg.task.name) and value is not None:
             OmegaConf.update(w, key, value, force_add=True)
     return node
-
-
-def _overrides() -> list[str]:
-    from hydra.core.hydra_config import HydraConfig
-
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-
-
-def _sweep_name() -> str | None:
-    return Path(run_dir_of_sweep()).name if in_multirun() else None
-
-
-def run_dir_of_sweep() -> str:
-    from hydra.core.hydra_config import HydraConfig
-
-    return str(HydraConfig.get().sweep.dir)
 
 
 def _instantiate_all(node) -> list:
@@ -148,8 +141,7 @@ def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
     metrics |= {"best_checkpoint": best_path, "epochs": trainer.current_epoch, "fold": dm.fold,
                 "fast_dev_run": bool(trainer.fast_dev_run)}
     last_step = max(0, trainer.global_step - 1)  # the step Lightning logged the last metrics at
-    for lg in loggers:  # figures at the final step; TensorBoard's HPARAMS tab shows the best score
-        lg._last_step = last_step
+    for lg in loggers:  # TensorBoard's HPARAMS tab shows the best score
         if type(lg).__name__ == "TensorBoardLogger" and "val/f1_best" in metrics:
             lg.log_metrics({"hp_metric": metrics["val/f1_best"]}, step=last_step)
     if trainer.is_global_zero:
@@ -157,7 +149,7 @@ def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
     log.info("fold %d: val/f1=%.4f  val/f1_best=%.4f  -> %s", dm.fold, metrics.get("val/f1", math.nan),
              metrics.get("val/f1_best", math.nan), out / "metrics.json")
     best = load_checkpoint(best_path) if best_path else module
-    return FoldResult(out, metrics, best, dm, loggers, trainer.is_global_zero)
+    return FoldResult(out, metrics, best, dm, loggers, trainer.is_global_zero, last_step)
 
 
 def class_counts(train: pd.DataFrame) -> list[int]:
@@ -197,7 +189,8 @@ def train(cfg: DictConfig) -> float | None:
     else:
         val = res.dm.val_table
         probs = predict_paths(res.module, val["image"], ["none"], **predict_kwargs(cfg))
-        write_report(val["label"], probs, out / "report", "val", images=list(val["image"]), loggers=res.loggers)
+        write_report(val["label"], probs, out / "report", "val", images=list(val["image"]), loggers=res.loggers,
+                     step=res.step)
         if info is not None:
             probs = predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg))
             path = write_submission(info, fill_unreadable(probs, "eval images").argmax(1), out / "submission.csv")
