@@ -88,11 +88,11 @@ def test_every_readme_command_as_typed(tmp_path):
     assert len(ran) >= 12
     # what the commands were for, checked on their outputs
     sweeps = sorted((tmp_path / "outputs" / "train" / "multiruns").iterdir())
-    basic = [s for s in sweeps if (s / "sweep_results.csv").is_file()]
-    assert len(basic) == 2, sweeps  # the -m sweep and the Optuna sweep both end with a table
+    tables = [s for s in sweeps if (s / "sweep_results.csv").is_file()]
+    assert len(tables) == len(sweeps) == 3, sweeps  # the -m sweep and both Optuna sweeps end with a table
     import pandas as pd
 
-    grid = pd.read_csv(basic[0] / "sweep_results.csv")
+    grid = pd.read_csv(tables[0] / "sweep_results.csv")
     assert len(grid) == 4 and set(grid["status"]) == {"ok"}
     assert list(grid["value"]) == sorted(grid["value"], reverse=True)
     assert {"loss=ce head=linear", "loss=focal head=arcface"} <= set(grid["overrides"])

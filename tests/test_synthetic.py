@@ -7,6 +7,7 @@ import pytest
 
 from mask_cls import labels as L
 from mask_cls.data.synthetic import SynthConfig, _sample_person, generate, render
+from tests.conftest import ROOT
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -91,3 +92,18 @@ def test_mask_states_differ_where_the_mask_sits():
     diff = lambda a, b, r: np.abs(imgs[a][r] - imgs[b][r]).mean()  # noqa: E731
     assert diff(0, 2, mouth) > 20 and diff(0, 2, nose) > 20  # worn mask hides nose and mouth
     assert diff(0, 2, forehead) < 5
+
+
+def test_two_processes_drawing_the_same_set_at_once_both_succeed(tmp_path):
+    """Jobs of a sweep started together in a fresh folder draw the default set at the same time."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from mask_cls.data.synthetic import ensure; "
+            "ensure(sys.argv[1], {'train_persons': 6, 'eval_persons': 2, 'image_size': [32, 24], 'workers': 1})")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "synthetic")], cwd=ROOT,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert all(rc == 0 for rc, _ in results), results
+    assert (tmp_path / "synthetic" / "synth.json").is_file()
+    assert not list(tmp_path.glob(".synthetic.tmp-*"))  # no temp folder left behind

@@ -389,4 +389,9 @@ def ensure(root: str | Path, synth: Mapping[str, Any], progress: bool = True) ->
         return
     log.info("drawing the synthetic dataset into %s (%d + %d persons)", root, cfg.train_persons, cfg.eval_persons)
     root.parent.mkdir(parents=True, exist_ok=True)
-    generate(root, cfg, progress=progress)
+    try:
+        generate(root, cfg, progress=progress)
+    except OSError:  # the final rename lost a race: jobs of a sweep started together draw it at once
+        if not manifest_path.is_file():
+            raise
+        log.info("%s was drawn by another process at the same time; using that copy", root)
