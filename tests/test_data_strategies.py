@@ -106,6 +106,36 @@ def test_shipped_competition_fixes_and_bad_rows(tmp_path):
         read_fixes(str(bad))
 
 
+def _persons(*folders: str) -> pd.DataFrame:
+    """An image table of persons ``ID_GENDER_RACE_AGE``, each with a normal and an incorrect_mask image."""
+    rows = []
+    for folder in folders:
+        pid, gender, _, age = folder.split("_")
+        for stem, mask in (("normal", 2), ("incorrect_mask", 1)):
+            rows.append({"person": folder, "id": pid, "image": f"train/images/{folder}/{stem}.jpg",
+                         "gender": L.GENDER_CODES[gender], "age": int(age), "mask": mask})
+    t = pd.DataFrame(rows)
+    t["label"] = L.encode(t["mask"], t.gender, L.age_group(t.age))
+    return t
+
+
+def test_shipped_fixes_touch_only_the_person_they_were_written_for(caplog):
+    # the real person reads female (the known error); another layout's 006359 is a man already and
+    # another's 000020 has two folders: both are left alone, and the log says why
+    real = _persons("006359_female_Asian_30", "000021_male_Asian_40")
+    fixed = apply_fixes(real, "competition")
+    assert (fixed.gender[fixed.id == "006359"] == L.GENDER_CODES["male"]).all()
+    assert fixed[fixed.id == "000021"].equals(real[real.id == "000021"])
+    other = _persons("006359_male_Asian_44", "000020_female_Asian_50", "000020_male_Asian_25")
+    with caplog.at_level("WARNING"):
+        assert apply_fixes(other, "competition").equals(other)
+    assert "006359 (gender is not female)" in caplog.text and "000020 (ambiguous: 2 person folders)" in caplog.text
+    # a mask swap applies once: on the fixed table the files no longer read what the fix expects
+    swap = _persons("000020_female_Asian_50")
+    once = apply_fixes(swap, "competition")
+    assert once["mask"].tolist() == [1, 2] and apply_fixes(once, "competition").equals(once)
+
+
 def test_cache_same_pixels_rebuilds_stale_and_corrupt(tiny_copy, tmp_path):
     import cv2
 

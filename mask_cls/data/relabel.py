@@ -5,6 +5,10 @@ Columns ``key,field,value``:
 - field: ``gender`` (male|female), ``age`` (a number), or ``mask:<file stem>`` to set the mask
   state of one image (``mask:incorrect_mask,not_wear`` with ``mask:normal,incorrect`` fixes
   two swapped files)
+- was (optional): the value the fix expects to find (``female`` for a fix to ``male``); a person
+  whose label reads otherwise is someone else with the same id, and is left alone (counted)
+
+A bare id that names more than one person folder is ambiguous and is not applied either.
 """
 
 from __future__ import annotations
@@ -43,7 +47,21 @@ def read_fixes(spec: str) -> pd.DataFrame:
              (r.field.startswith("mask:") and r.field[5:] in L.MASK_FILES and r.value in MASK_VALUES)
         if not ok:
             raise DataError(f"{path}:{i}: cannot set {r.field}={r.value!r}")
+        was = getattr(r, "was", "")
+        if was and was not in (L.GENDER_CODES if r.field == "gender" else MASK_VALUES if r.field != "age" else
+                               {was: 0} if was.isdigit() else {}):
+            raise DataError(f"{path}:{i}: was={was!r} is not a value of {r.field}")
     return df
+
+
+def current(rows: pd.DataFrame, stems: pd.Series, field: str) -> str:
+    """The value of ``field`` that one person's rows read now (what a ``was`` guard compares)."""
+    if field == "gender":
+        return L.GENDER_NAMES[int(rows["gender"].iloc[0])]
+    if field == "age":
+        return str(int(rows["age"].iloc[0]))
+    mask = rows.loc[stems == field[5:], "mask"]
+    return L.MASK_NAMES[int(mask.iloc[0])] if len(mask) else ""
 
 
 def apply_fixes(table: pd.DataFrame, spec: str, root: str | Path | None = None) -> pd.DataFrame:
@@ -58,11 +76,17 @@ def apply_fixes(table: pd.DataFrame, spec: str, root: str | Path | None = None) 
     fixes = read_fixes(spec)
     t = table.copy()
     stems = t["image"].map(lambda p: Path(p).stem)
-    applied, unknown = 0, []
+    applied, unknown, skipped = 0, [], []
     for r in fixes.itertuples(index=False):
         rows = (t["person"] == r.key) | (t["id"] == r.key)
         if not rows.any():
             unknown.append(r.key)
+            continue
+        if t.loc[rows, "person"].nunique() > 1:
+            skipped.append(f"{r.key} (ambiguous: {t.loc[rows, 'person'].nunique()} person folders)")
+            continue
+        if getattr(r, "was", "") and current(t[rows], stems[rows], r.field) != r.was:
+            skipped.append(f"{r.key} ({r.field} is not {r.was})")
             continue
         if r.field == "gender":
             t.loc[rows, "gender"] = L.GENDER_CODES[r.value]
@@ -71,6 +95,9 @@ def apply_fixes(table: pd.DataFrame, spec: str, root: str | Path | None = None) 
         else:
             t.loc[rows & (stems == r.field[5:]), "mask"] = MASK_VALUES[r.value]
         applied += 1
+    if skipped:
+        log.warning("relabel %s: %d fix(es) written for another person, not applied: %s", spec, len(skipped),
+                    "; ".join(skipped[:10]))
     if unknown:
         log.warning("relabel %s: %d key(s) not in the data, ignored: %s", spec, len(unknown), ", ".join(unknown[:10]))
     t["label"] = L.encode(t["mask"].to_numpy(), t["gender"].to_numpy(), L.age_group(t["age"].to_numpy()))

@@ -1,0 +1,136 @@
+"""Which recipes help on real faces: the default against one change at a time, and the plain loop.
+
+Every arm is a `python run.py ...` command as a user types it (plus the regime's size options),
+trained on the persons of ROOT/train (model selection on one fold of validation persons, chosen
+by ``data.split_seed`` = the seed), then scored on the eval answers: macro F1 of the 18 classes
+and of each task. ``plain`` is bench/plain_loop.py, written without mask_cls. Rows are appended
+to OUT/results.csv as they finish, so a stopped benchmark continues where it stopped; the table
+shows each arm's mean and spread over seeds, and its difference to the ``default`` arm with the
+standard error of that difference.
+
+    python bench/recipes.py ROOT --answers KEY --out DIR [--regime scratch|pretrained]
+        [--arms default,plain,...] [--seeds 0 1 2] [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, parser  # noqa: E402
+from plain_loop import task_f1  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+#: the conditions of each regime (what every arm shares)
+REGIMES: dict[str, list[str]] = {
+    "scratch": ["model.backbone=resnet10t", "data.image_size=[96,96]", "data.batch_size=64", "trainer.max_epochs=8"],
+    "pretrained": ["model=lite0_pretrained", "data.image_size=[96,96]", "data.batch_size=64", "trainer.max_epochs=4"],
+}
+#: one change at a time against the default recipe (the empty list); "plain" is the plain loop
+ARMS: dict[str, list[str]] = {
+    "default": [],
+    "plain": [],
+    "no_tta": ["tta=[none]"],
+    "lr_3e-3": ["optim.lr=3e-3"],
+    "onecycle": ["sched=onecycle"],
+    "wd_0.05": ["optim.weight_decay=0.05"],
+    "flip_only": ["augment=flip"],
+    "augment_light": ["augment=light"],
+    "plain_like": ["optim.lr=3e-3", "optim.weight_decay=0.05", "sched=onecycle", "augment=flip"],
+    "seed_arcface": ["head=arcface", "loss=focal", "loss.class_weights=inverse_log1p"],
+    "smoothing": ["loss=smoothing"],
+    "multitask": ["head=multitask"],
+    "age58": ["data.age_threshold=58"],
+    "age59": ["data.age_threshold=59"],
+    "weighted": ["sampler=weighted"],
+    "sqrt": ["sampler=sqrt"],
+    "person_balanced": ["sampler=person_balanced"],
+    "cutmix": ["augment=seed_cutmix"],
+    "ema": ["callbacks=ema"],
+    "uda": ["ssl=uda", "unlabeled=eval"],
+}
+QUICK = ["data.image_size=[32,32]", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+         "trainer.limit_val_batches=2", "model.backbone=resnet10t"]
+
+
+def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Path, quick: bool) -> dict:
+    """Train one arm with one seed; its eval scores and seconds."""
+    t0 = time.perf_counter()
+    if arm == "plain":
+        cmd = [sys.executable, str(REPO / "bench" / "plain_loop.py"), str(root), "--out", str(out),
+               "--seed", str(seed), "--answers", str(answers)]
+        cmd += ["--pretrained-lite0"] if regime == "pretrained" else []
+        cmd += ["--epochs", "1", "--size", "32", "32"] if quick else []
+        subprocess.run(cmd, check=True, cwd=REPO)
+        scores = json.loads((out / "scores.json").read_text())
+    else:
+        cmd = [sys.executable, str(REPO / "run.py"), "data=mask", f"data.root={root}", f"seed={seed}",
+               f"data.split_seed={seed}", "data.num_workers=2", "trainer.enable_progress_bar=false",
+               f"hydra.run.dir={out}", *REGIMES[regime], *ARMS[arm], *(QUICK if quick else [])]
+        subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"})
+        sub = pd.read_csv(out / "submission.csv")
+        key = pd.read_csv(answers).set_index("ImageID").loc[sub.ImageID, "ans"].to_numpy()
+        scores = task_f1(key, sub.ans.to_numpy())
+        scores["val_f1_best"] = json.loads((out / "metrics.json").read_text()).get("val/f1_best")
+    return {"regime": regime, "arm": arm, "seed": seed, **{k: scores[k] for k in
+            ("f1", "mask_f1", "gender_f1", "age_f1", "val_f1_best")},
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per regime and arm: mean and sd over seeds, difference to default +- its standard error."""
+    rows = []
+    for (regime, arm), g in results.groupby(["regime", "arm"], sort=False):
+        base = results[(results.regime == regime) & (results.arm == "default")].f1
+        se = math.sqrt(g.f1.var(ddof=1) / len(g) + base.var(ddof=1) / len(base)) if len(g) > 1 and len(base) > 1 \
+            else float("nan")
+        rows.append({"regime": regime, "arm": arm, "n": len(g), "f1": g.f1.mean(), "sd": g.f1.std(ddof=1),
+                     "diff": g.f1.mean() - base.mean() if len(base) else float("nan"), "se": se,
+                     "mask": g.mask_f1.mean(), "gender": g.gender_f1.mean(), "age": g.age_f1.mean(),
+                     "seconds": g.seconds.mean()})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    p = parser(__doc__.split("\n")[0])
+    p.add_argument("root", type=Path)
+    p.add_argument("--answers", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--regime", choices=sorted(REGIMES), default="scratch")
+    p.add_argument("--arms", default="default,plain", help=f"comma-separated, of: {','.join(ARMS)}")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = p.parse_args()
+    arms = args.arms.split(",")
+    unknown = sorted(set(arms) - set(ARMS))
+    if unknown:
+        p.error(f"unknown arms {unknown}; known: {', '.join(ARMS)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    csv = args.out / "results.csv"
+    done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["regime", "arm", "seed"])
+    for seed in args.seeds:  # seeds outermost: a partial benchmark still compares every arm
+        for arm in arms:
+            if ((done.regime == args.regime) & (done.arm == arm) & (done.seed == seed)).any():
+                continue
+            run_dir = args.out / "runs" / args.regime / arm / f"seed{seed}"
+            if run_dir.exists():  # an interrupted earlier attempt: a run never reuses a folder
+                run_dir = run_dir.with_name(f"seed{seed}_{time.strftime('%H%M%S')}")
+            row = run_arm(arm, args.regime, seed, args.root, args.answers, run_dir, args.quick)
+            print(json.dumps(row), flush=True)
+            done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
+            tmp = csv.with_suffix(".tmp")
+            done.to_csv(tmp, index=False)
+            tmp.replace(csv)
+    print(f"\nrecipes on {args.root} ({args.regime}); machine: {machine()}")
+    print(table(done[done.regime == args.regime]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+if __name__ == "__main__":
+    main()
