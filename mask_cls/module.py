@@ -38,6 +38,10 @@ if logging.getLogger().handlers:
 
 # Lightning notes that the module's hook wins over the datamodule's: that is the design here.
 warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`.*")
+# Validation figures are torchmetrics results, already reduced over every process by compute();
+# Lightning cannot tell and asks for sync_dist=True on each (7 lines under DDP), which would
+# only average equal numbers again.
+warnings.filterwarnings("ignore", message=r".*It is recommended to use `self\.log\('val/.*sync_dist=True.*")
 
 DEFAULT_NORMALIZE = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
