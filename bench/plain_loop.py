@@ -86,7 +86,7 @@ def main() -> None:
     tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
     if args.pretrained_lite0:
-        from mask_cls.models.weights import load_backbone_weights, lite0_file
+        from mask_cls.models.weights import lite0_file, load_backbone_weights
         net = timm.create_model("tf_efficientnet_lite0", num_classes=18)
         load_backbone_weights(net, lite0_file())
         mean, std = [0.5] * 3, [0.5] * 3

@@ -7,9 +7,10 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads only where a CSV is written (fast start of the light tasks)
+    import pandas as pd
 
 from mask_cls.errors import DataError
 

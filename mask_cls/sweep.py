@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+if TYPE_CHECKING:  # loaded at the end of a sweep only: every run instantiates this callback
+    import pandas as pd
 
 RESULT_FILES = {"cv/f1": "cv.json"}  # the objective's file; every other one is in metrics.json
 
@@ -41,6 +43,8 @@ def job_row(job: Path) -> dict[str, Any]:
 
 
 def sweep_table(sweep_dir: Path) -> pd.DataFrame:
+    import pandas as pd
+
     jobs = sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
     rows = [job_row(j) for j in jobs]
     # the overrides column keeps what differs between jobs (the swept values); all of them stay

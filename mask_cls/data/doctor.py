@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -24,41 +22,10 @@ from mask_cls.data.layout import (
     is_hidden,
     read_table,
 )
+from mask_cls.data.report import Finding, Report  # noqa: F401  (re-exported)
 from mask_cls.errors import DataError
 
 FOLDER_RE = re.compile(r"^(?P<id>[^_]+)_(?P<gender>[^_]+)_(?P<race>[^_]+)_(?P<age>[^_]+)$")
-
-
-@dataclass
-class Finding:
-    severity: str  # error | warning
-    file: str
-    message: str
-
-    def line(self) -> str:
-        return f"{self.severity}: {self.file}: {self.message}"
-
-
-@dataclass
-class Report:
-    findings: list[Finding] = field(default_factory=list)
-    counts: Counter = field(default_factory=Counter)
-    sizes: Counter = field(default_factory=Counter)
-
-    def error(self, file, message: str) -> None:
-        self.findings.append(Finding("error", str(file), message))
-
-    def warn(self, file, message: str) -> None:
-        self.findings.append(Finding("warning", str(file), message))
-
-    @property
-    def usable(self) -> bool:
-        return not any(f.severity == "error" for f in self.findings)
-
-    def as_dict(self) -> dict:
-        return {"usable": self.usable, "counts": dict(self.counts),
-                "image_sizes": {f"{w}x{h}": n for (w, h), n in self.sizes.most_common()},
-                "problems": [f.__dict__ for f in self.findings]}
 
 
 def _png_bit_depth(path: Path) -> int:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from mask_cls.data.doctor import check_dataset
+from mask_cls.data.report import Report
 from mask_cls.io import write_json
 from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir
@@ -27,7 +27,13 @@ def check(cfg: DictConfig) -> int:
     def progress(items, n):
         return track(items, description=f"checking {n} entries", total=n) if n > 500 else items
 
-    report = check_dataset(root, progress)
+    if root.is_dir():  # pandas and the readers load only for a real folder
+        from mask_cls.data.doctor import check_dataset
+
+        report = check_dataset(root, progress)
+    else:
+        report = Report()
+        report.error(root, "data.root not found")
     write_json(report.as_dict(), out / "check.json")
     console = Console(stderr=False)
     table = Table(title=f"{root}: {'usable' if report.usable else 'NOT usable'}")

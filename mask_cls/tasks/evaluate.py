@@ -8,9 +8,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from mask_cls.errors import ConfigError
-from mask_cls.evaluation.metrics import score
-from mask_cls.evaluation.submission import align, read_labels
+from mask_cls.errors import ConfigError, DataError
 from mask_cls.io import write_json
 from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir, log
@@ -32,6 +30,12 @@ def evaluate(cfg: DictConfig) -> float:
     if not cfg.get("submission") or not cfg.get("answers"):
         raise ConfigError("task=evaluate needs submission=FILE and answers=FILE")
     sub_path, ans_path = Path(cfg.submission), Path(cfg.answers)
+    for path, what in ((sub_path, "submission"), (ans_path, "answers")):
+        if not path.is_file():  # before pandas loads: a wrong path is reported at once
+            raise DataError(f"{path}: {what} file not found")
+    from mask_cls.evaluation.metrics import score
+    from mask_cls.evaluation.submission import align, read_labels
+
     y_true, y_pred = align(read_labels(sub_path, "submission"), read_labels(ans_path, "answers"),
                            sub_path, ans_path)
     scores = score(y_true, y_pred)
