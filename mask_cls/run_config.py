@@ -107,6 +107,11 @@ def with_run_config(cfg: DictConfig) -> DictConfig:
         log.warning("%s: no .hydra/config.yaml; using this command's config only", source)
         return cfg
     path, saved = found
+    from mask_cls.tasks.common import own_paths_relative
+
+    # paths in the earlier run's folder become this run's (configs saved before that rule had them absolute)
+    saved = own_paths_relative({k: v for k, v in saved.items() if k != "paths"}, path.parent.parent) | {
+        "paths": saved.get("paths")}
     merged = OmegaConf.create(saved)
     keys = typed_keys()
     for key in (*OWN_KEYS, *keys):

@@ -47,3 +47,19 @@ def run_cli(*overrides: str, cwd: Path | None = None, timeout: int = 600,
         [sys.executable, str(ROOT / "run.py"), *overrides],
         cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def compose_cfg(*overrides: str, out: Path | None = None):
+    """``conf/config.yaml`` composed as run.py composes it (same resolvers), with ``overrides``;
+    ``out`` stands for the run directory Hydra would have made."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from mask_cls.resolvers import register
+
+    register()
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    if out is not None:
+        OmegaConf.update(cfg, "paths.output_dir", str(out))
+    return cfg

@@ -57,19 +57,37 @@ def test_vertical_cutmix_labels_and_lam_agree_with_pixels():
     assert (y[partner_old] % 3 == 2).all()
 
 
-def test_mixed_loss_is_lam_weighted():
+def test_training_step_weights_cutmix_terms_by_lam():
+    """The module's own step: lam on the image's label, 1 - lam on the partner's (lam != 1/2)."""
     from mask_cls.module import MaskClassifier
     from tests.test_model import _module_config
 
     cfg = _module_config()
-    cfg["augment_batch"] = {"cutmix": {"p": 1.0, "ratio": [0.5, 0.5]}}
-    module = MaskClassifier(cfg)
-    logits = torch.randn(4, 18)
-    y1, y2 = torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5, 6, 7])
-    loss = 0.5 * module.loss((logits,), y1) + 0.5 * module.loss((logits,), y2)
-    ref = 0.5 * torch.nn.functional.cross_entropy(logits, y1) + 0.5 * torch.nn.functional.cross_entropy(logits, y2)
-    assert torch.allclose(loss, ref)
-    assert module.batch_augment  # configured
+    cfg["augment_batch"] = {"cutmix": {"p": 1.0, "ratio": [0.25, 0.25]}}
+    module = MaskClassifier(cfg).eval()  # BatchNorm on running statistics: the same logits twice
+    torch.manual_seed(1)
+    with torch.no_grad():  # a confident head: the two labels' losses differ clearly
+        for p in module.net.head.parameters():
+            p.normal_(0, 3)
+    seen = {}
+    augment = module.batch_augment
+
+    def recording(x, y):
+        seen["x"], seen["partner"], seen["lam"] = augment(x, y)
+        return seen["x"], seen["partner"], seen["lam"]
+
+    module.batch_augment = recording
+    torch.manual_seed(0)
+    x, y = torch.randn(6, 3, 64, 48), torch.tensor([0, 1, 2, 3, 4, 5])
+    loss = module.training_step((x, y), 0)
+    lam, partner = seen["lam"], seen["partner"]
+    assert lam == 12 / 48 and not torch.equal(y, y[partner])
+    with torch.no_grad():
+        logits = module.net.head_outputs(module.net.features(seen["x"]))[0]
+    F = torch.nn.functional
+    ref = lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[partner])
+    swapped = (1 - lam) * F.cross_entropy(logits, y) + lam * F.cross_entropy(logits, y[partner])
+    assert torch.allclose(loss, ref, atol=1e-5) and not torch.allclose(ref, swapped, atol=1e-3)
 
 
 def test_grid_shuffle_touches_only_chosen_mask_states():

@@ -23,7 +23,10 @@ def trained(tiny_root, tmp_path_factory):
 def test_train_writes_metrics_checkpoints_and_submission(trained, tiny_root):
     metrics = json.loads((trained / "metrics.json").read_text())
     assert {"val/f1", "val/f1_best", "val/acc", "val/f1_mask", "val/f1_gender", "val/f1_age"} <= set(metrics)
-    assert 0 <= metrics["val/f1"] <= metrics["val/f1_best"] <= 1
+    report = json.loads((trained / "report" / "scores.json").read_text())  # the best model on the val images
+    logged = pd.read_csv(trained / "csv" / "metrics.csv")["val/f1"].dropna()
+    assert metrics["val/f1_best"] == pytest.approx(logged.max(), abs=1e-6)
+    assert report["f1"] == pytest.approx(metrics["val/f1_best"], abs=1e-6)
     assert (trained / "checkpoints" / "last.ckpt").is_file()
     sub = pd.read_csv(trained / "submission.csv")
     info = pd.read_csv(tiny_root / "eval" / "info.csv")

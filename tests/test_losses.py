@@ -50,6 +50,19 @@ def test_focal_gamma_zero_is_cross_entropy_and_alpha_scales():
         0.25 * FocalLoss(gamma=2)(logits, target).item(), rel=1e-6)
 
 
+def test_focal_per_class_alpha_against_numpy():
+    """alpha[c] multiplies the focal term of the rows of class c (the published per-class form)."""
+    logits, target, _ = _inputs(32, 18, 7)
+    alpha = np.linspace(0.1, 2.0, 18)
+    lp = logits.detach().double().numpy()
+    logp = lp - lp.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    lt = logp[np.arange(32), target.numpy()]
+    ref = np.mean(-alpha[target.numpy()] * (1 - np.exp(lt)) ** 2 * lt)
+    assert FocalLoss(gamma=2, alpha=alpha.tolist())(logits, target).item() == pytest.approx(ref, rel=1e-5)
+    assert FocalLoss(gamma=2, alpha=alpha[::-1].tolist())(logits, target).item() != pytest.approx(ref, rel=1e-3)
+
+
 @pytest.mark.parametrize("n,c", SHAPES)
 @pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
 @pytest.mark.parametrize("weighted", [False, True])

@@ -62,6 +62,20 @@ def claimed(cfg: DictConfig) -> Path | None:
     return out if out in _claimed else None
 
 
+def own_paths_relative(node, run: str | Path):
+    """``node`` (plain containers) with every path in the run directory ``run`` (the directory
+    itself included) written as ``${paths.output_dir}...``: a run rebuilt from this config (resume,
+    predict) writes into its own directory, never into the earlier run's."""
+    own = os.path.normpath(str(run))
+    if isinstance(node, dict):
+        return {k: own_paths_relative(v, own) for k, v in node.items()}
+    if isinstance(node, list):
+        return [own_paths_relative(v, own) for v in node]
+    if isinstance(node, str) and (node == own or node.startswith(own + os.sep)):
+        return "${paths.output_dir}" + node[len(own):]
+    return node
+
+
 def save_run_config(cfg: DictConfig, out: Path) -> None:
     """``.hydra/config.yaml``, ``hydra.yaml`` and ``overrides.yaml`` (Hydra's own files, which
     ``hydra.output_subdir: null`` stops Hydra from writing before the directory is claimed)."""
@@ -69,18 +83,7 @@ def save_run_config(cfg: DictConfig, out: Path) -> None:
 
     try:  # resolved: the run's data root and sizes as they were, wherever it is read back; what
         # lay in this run's own folder stays relative to the output folder of whoever reads it
-        own = str(out)
-
-        def relative(node):
-            if isinstance(node, dict):
-                return {k: relative(v) for k, v in node.items()}
-            if isinstance(node, list):
-                return [relative(v) for v in node]
-            if isinstance(node, str) and node.startswith(own) and node != own:
-                return "${paths.output_dir}" + node[len(own):]
-            return node
-
-        plain_cfg = relative(OmegaConf.to_container(cfg, resolve=True))
+        plain_cfg = own_paths_relative(OmegaConf.to_container(cfg, resolve=True), out)
         plain_cfg["paths"] = OmegaConf.to_container(cfg.paths, resolve=False)
         if isinstance(plain_cfg.get("data"), dict) and plain_cfg["data"].get("root"):
             plain_cfg["data"]["root"] = os.path.abspath(plain_cfg["data"]["root"])  # readable from anywhere
