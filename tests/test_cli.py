@@ -136,11 +136,25 @@ def test_class_counts_come_from_the_training_fold_only(trained, tiny_root):
 
 def test_data_strategies_through_run_py(tiny_root, tmp_path):
     """Sampler, cache, shipped label fixes, age threshold and batch augmentation, wired together."""
+    from mask_cls import labels as L
+    from mask_cls.data.folds import split
+    from mask_cls.data.layout import read_train
+
+    train, _ = split(read_train(tiny_root), n_folds=3, fold=0, seed=42)
+    threshold = int(train.age[train.age < 60].max())  # moves the oldest persons under 60 of the fold
     out, cache = tmp_path / "run", tmp_path / "cache"
     r = run_cli("data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}", *FAST, "sampler=person_balanced",
-                "data.cache=true", f"data.cache_dir={cache}", "data.relabel=competition", "data.age_threshold=58",
+                "data.cache=true", f"data.cache_dir={cache}", "data.relabel=competition",
+                f"data.age_threshold={threshold}",
                 "augment=seed_cutmix", "tta=[none]")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "relabel competition: its keys are the real competition data" in r.stdout + r.stderr  # synthetic: skipped
     assert len(list((cache / "64x48").glob("*.npy"))) > 0
     assert (out / "submission.csv").is_file()
+    # each option reached training: the class counts are those of the moved age threshold
+    moved = L.encode(train["mask"], train.gender, L.age_group(train.age, threshold))
+    assert threshold >= 30 and (moved != train.label).any()
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    config = ckpt["hyper_parameters"]["config"]
+    assert config["class_counts"] == np.bincount(moved, minlength=18).tolist()
+    assert config["augment_batch"]["cutmix"]["p"] > 0
