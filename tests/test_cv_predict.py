@@ -112,6 +112,24 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
     dm.setup("fit")
     assert set(table["image"]) <= set(dm.train_table["image"])
     assert not set(table["image"]) & set(dm.val_table["image"])
+    # per fold: fold k's model alone labels the images; the folder gives fold k exactly that file
+    assert meta["folds"] == {"n_folds": 2, "split_seed": 42, "kept": {"0": int((per_model[0].max(1) >= threshold).sum()),
+                                                                      "1": int((per_model[1].max(1) >= threshold).sum())}}
+    for k in (0, 1):
+        fold_table = pd.read_csv(out / f"pseudo_fold{k}.csv")
+        alone = per_model[k].max(1) >= threshold
+        assert fold_table["image"].tolist() == [p for p, a in zip(paths, alone) if a]
+        assert fold_table["label"].tolist() == per_model[k].argmax(1)[alone].tolist()
+        dm = MaskDataModule(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=2, fold=k,
+                            pseudo_csv=str(out))
+        dm.setup("fit")
+        merged = dm.train_table[dm.train_table["image"].isin(paths)]
+        assert merged["image"].tolist() == fold_table["image"].tolist()
+        assert merged["label"].tolist() == fold_table["label"].tolist()
+    from mask_cls.errors import DataError
+
+    with pytest.raises(DataError, match=r"pseudo\.json: per-fold pseudo-labels of n_folds, split_seed = \(2, 42\)"):
+        MaskDataModule(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=3, pseudo_csv=str(out)).setup("fit")
     # a second pseudo run never writes into the first one's folder
     r = run_cli("task=pseudo", f"run_dir={cv_run}", "data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}")
     assert r.returncode == 1 and "already holds an earlier run" in r.stderr

@@ -119,9 +119,10 @@ class MaskDataModule(pl.LightningDataModule):
             self.train_table = training_labels(train, self.age_threshold, self.drop_ages)
             if self.pseudo_csv:
                 source = self.unlabeled_source
-                rows = pseudo.read_pseudo(self.pseudo_csv, [self.root] + ([source] if source != "eval" else []))
+                csv = pseudo.source_csv(self.pseudo_csv, self.fold, self.n_folds, self.split_seed)
+                rows = pseudo.read_pseudo(csv, [self.root] + ([source] if source != "eval" else []))
                 self.train_table = pseudo.merge(self.train_table, self.val_table, rows, self.pseudo_weight,
-                                                source=str(self.pseudo_csv))
+                                                source=str(csv))
             if self.ssl is not None:
                 unlabeled = unlabeled_images(self.ssl.get("unlabeled", "eval"), self.root, self.check_images,
                                              self.on_bad_image)

@@ -57,6 +57,36 @@ def pseudo_table(paths: Sequence[str], probs: np.ndarray, keep: np.ndarray) -> p
                          "confidence": probs[idx].max(1).round(6)})
 
 
+def source_csv(spec: str | Path, fold: int, n_folds: int, split_seed: int) -> Path:
+    """The pseudo-label file that training on ``fold`` reads from ``data.pseudo_csv=spec``.
+
+    A file is itself. A task=pseudo folder of a cv run gives fold k its ``pseudo_fold{k}.csv``
+    (labels from the one model that never saw fold k's validation persons), provided the folds
+    are the same; a folder without per-fold files gives ``pseudo.csv``."""
+    import json
+
+    path = Path(spec)
+    if not path.is_dir():
+        if path.name == "pseudo.csv" and (path.parent / "pseudo_fold0.csv").is_file():
+            log.warning("%s: the fold ensemble's pseudo-labels in every fold: the CV score is optimistic; "
+                        "data.pseudo_csv=%s gives each fold the labels of its own model", path, path.parent)
+        return path
+    meta_file = path / "pseudo.json"
+    try:
+        folds = json.loads(meta_file.read_text()).get("folds") if meta_file.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        raise DataError(f"{meta_file}: not a readable pseudo.json") from None
+    if not folds:
+        log.warning("%s: pseudo-labels of a model ensemble; if those models were trained on these folds, the CV "
+                    "score is optimistic (per-fold files come from task=pseudo on a cv run)", path / "pseudo.csv")
+        return path / "pseudo.csv"
+    if not isinstance(folds, dict) or (folds.get("n_folds"), folds.get("split_seed")) != (n_folds, split_seed):
+        got = (folds.get("n_folds"), folds.get("split_seed")) if isinstance(folds, dict) else folds
+        raise DataError(f"{meta_file}: per-fold pseudo-labels of n_folds, split_seed = {got}; this run has "
+                        f"{(n_folds, split_seed)}: use the same folds, or data.pseudo_csv={path / 'pseudo.csv'}")
+    return path / f"pseudo_fold{fold}.csv"
+
+
 def read_pseudo(csv: str | Path, roots: Sequence[str | Path] = ()) -> pd.DataFrame:
     """A checked pseudo-label table with absolute image paths; every problem names the file.
 
