@@ -55,6 +55,10 @@ def decode(label):
     return m, g, a
 
 
+#: column names of the 18 class probabilities in oof.csv, probs.csv and predictions.csv
+PROB_COLUMNS = [f"p{c}" for c in range(NUM_CLASSES)]
+
+
 def class_name(label: int) -> str:
     m, g, a = decode(label)
     return f"{MASK_NAMES[m]}/{GENDER_NAMES[g]}/{AGE_NAMES[a]}"

@@ -62,9 +62,6 @@ class BatchAugment:
         self.cutmix = dict(cfg.get("cutmix") or {})
         self.grid = dict(cfg.get("grid_shuffle") or {})
 
-    def __bool__(self) -> bool:
-        return bool(self.cutmix or self.grid)
-
     def __call__(self, x: torch.Tensor, y: torch.Tensor):
         if self.grid:
             x = grid_shuffle(x, y, self.grid.get("grid", 2), self.grid.get("mask_states", (2,)), self.grid.get("p", 0.5))

@@ -132,9 +132,6 @@ class MaskDataModule(pl.LightningDataModule):
                 raise DataError(f"{self.root / 'eval' / 'info.csv'}: no eval set to predict")
             self.eval_table = layout.read_eval(self.root, check_images=self.check_images, on_bad_image=self.on_bad_image)
 
-    def has_eval(self) -> bool:
-        return layout.has_eval(self.root)
-
     def _loader(self, ds: ImageDataset, shuffle: bool, sampler=None, batch_size: int | None = None,
                 drop_single: bool = False) -> DataLoader:
         size = batch_size or self.batch_size

@@ -29,7 +29,7 @@ from mask_cls import labels as L
 
 log = logging.getLogger(__name__)
 
-# Real-set proportions (DESIGN.md): 61.3% female, 7.1% aged 60, ~47% under 30.
+# Proportions of the real competition set (its published statistics): 61.3% female, 7.1% aged 60, ~47% under 30.
 P_FEMALE = 1655 / 2700
 P_OLD = 192 / 2700
 P_YOUNG = 0.474

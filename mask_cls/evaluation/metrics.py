@@ -40,7 +40,3 @@ def score(y_true, y_pred) -> dict[str, float]:
     for (task, k), t, p in zip(L.TASKS.items(), parts_t, parts_p):
         out[f"f1_{task}"] = macro_f1(t, p, k)
     return out
-
-
-def per_class_f1(y_true, y_pred) -> np.ndarray:
-    return f1_per_class(confusion(np.asarray(y_true, int), np.asarray(y_pred, int), L.NUM_CLASSES))

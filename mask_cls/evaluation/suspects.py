@@ -9,7 +9,7 @@ import pandas as pd
 
 from mask_cls import labels as L
 
-PROB_COLUMNS = [f"p{c}" for c in range(L.NUM_CLASSES)]
+PROB_COLUMNS = L.PROB_COLUMNS
 _MARGINALS = {"mask": (2, 3), "gender": (1, 3), "age": (1, 2)}  # axes of (N, 3, 2, 3) to sum
 NAMES = {"mask": L.MASK_NAMES, "gender": L.GENDER_NAMES, "age": L.AGE_NAMES}
 

@@ -10,10 +10,11 @@ from omegaconf import DictConfig, OmegaConf
 from mask_cls.evaluation.metrics import score
 from mask_cls.evaluation.report import write_report
 from mask_cls.evaluation.submission import write_submission
-from mask_cls.evaluation.suspects import PROB_COLUMNS, find_suspects
+from mask_cls.evaluation.suspects import find_suspects
 from mask_cls.inference.ensemble import soft_vote
 from mask_cls.inference.predict import fill_unreadable, predict_paths
 from mask_cls.io import write_csv, write_json
+from mask_cls.labels import PROB_COLUMNS
 from mask_cls.tasks import register
 from mask_cls.tasks.common import finish_loggers, fresh_run_dir, log, save_run_config
 from mask_cls.tasks.train import (
