@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR := outputs/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
 
-.PHONY: install demo test lint clean gpu-check
+.PHONY: install demo test test-fast lint clean gpu-check
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ demo: install
 
 test: install
 	WANDB_MODE=disabled $(PY) -m pytest -n 2   # the end-to-end runs in two processes (2 cores)
+
+test-fast: install  # development: the tests that start no command (-m "not slow"), about a minute
+	WANDB_MODE=disabled $(PY) -m pytest -n 2 -m "not slow"
 
 gpu-check: install  # the CUDA path end to end (demo bf16 + compile, 16-mixed, predict, syncs, bench/gpu.py)
 	$(PY) bench/gpu_check.py

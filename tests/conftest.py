@@ -63,3 +63,30 @@ def compose_cfg(*overrides: str, out: Path | None = None):
     if out is not None:
         OmegaConf.update(cfg, "paths.output_dir", str(out))
     return cfg
+
+
+def _starts_processes(src: str, helpers: set[str]) -> bool:
+    return "run_cli(" in src or "subprocess." in src or any(f"{h}(" in src for h in helpers)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """``slow``: every test that runs a command (run.py, a benchmark, torchrun), directly, through
+    a helper of its module or through a fixture; ``make test-fast`` leaves them out."""
+    import inspect
+
+    def source(obj) -> str:
+        try:
+            return inspect.getsource(obj)
+        except (OSError, TypeError):
+            return ""
+
+    cache: dict = {}
+    for item in items:
+        module = item.module
+        if module not in cache:
+            funcs = [f for f in vars(module).values() if inspect.isfunction(f) and f.__module__ == module.__name__]
+            cache[module] = {f.__name__ for f in funcs if _starts_processes(source(f), set())}
+        helpers = cache[module]
+        fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
+        if any(_starts_processes(source(f), helpers) for f in (item.function, *fixtures)):
+            item.add_marker(pytest.mark.slow)

@@ -46,3 +46,21 @@ def test_device_normalisation_equals_worker_normalisation(tmp_path):
     img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
     ref = worker(image=img)["image"]
     assert ours.shape == ref.shape and torch.allclose(ours, ref, atol=1e-5)
+
+
+def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
+    """bench/recipes.py: one row per arm and seed, each the macro F1 of that arm's own submission."""
+    import pandas as pd
+    from sklearn.metrics import f1_score
+
+    out = tmp_path / "rec"
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "recipes.py"), str(tiny_root), "--answers",
+                        str(tiny_root / "eval_answers.csv"), "--out", str(out), "--arms", "default,plain,flip_only",
+                        "--seeds", "0", "--quick"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    results = pd.read_csv(out / "results.csv")
+    assert sorted(results.arm) == ["default", "flip_only", "plain"] and "machine:" in r.stdout
+    key = pd.read_csv(tiny_root / "eval_answers.csv").set_index("ImageID")["ans"]
+    for arm, f1 in zip(results.arm, results.f1):
+        sub = pd.read_csv(next((out / "runs" / "scratch" / arm).glob("seed0*")) / "submission.csv")
+        assert f1 == pytest.approx(f1_score(key.loc[sub.ImageID], sub.ans, average="macro"), abs=1e-9)
