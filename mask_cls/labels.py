@@ -59,6 +59,15 @@ def decode(label):
 PROB_COLUMNS = [f"p{c}" for c in range(NUM_CLASSES)]
 
 
+_MARGINAL_AXES = {"mask": (2, 3), "gender": (1, 3), "age": (1, 2)}  # of (N, mask, gender, age) to sum
+
+
+def task_probs(probs: np.ndarray, task: str) -> np.ndarray:
+    """(N, 18) -> (N, k) marginal probabilities of one sub-task (mask, gender or age)."""
+    return np.asarray(probs).reshape(-1, len(MASK_NAMES), len(GENDER_NAMES), len(AGE_NAMES)).sum(
+        axis=_MARGINAL_AXES[task])
+
+
 def class_name(label: int) -> str:
     m, g, a = decode(label)
     return f"{MASK_NAMES[m]}/{GENDER_NAMES[g]}/{AGE_NAMES[a]}"

@@ -42,3 +42,13 @@ def test_mask_files_and_names():
     assert sorted(L.MASK_FILES.values()).count(0) == 5
     assert L.MASK_FILES["incorrect_mask"] == 1 and L.MASK_FILES["normal"] == 2
     assert L.class_name(17) == "not_wear/female/>=60"
+
+
+def test_task_probs_are_the_marginals_of_the_encoding():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(18), size=5)
+    for task, names in (("mask", L.MASK_NAMES), ("gender", L.GENDER_NAMES), ("age", L.AGE_NAMES)):
+        ref = np.zeros((5, len(names)))
+        for c in range(18):
+            ref[:, L.target(task, np.array(c))] += probs[:, c]
+        np.testing.assert_allclose(L.task_probs(probs, task), ref, atol=1e-12)

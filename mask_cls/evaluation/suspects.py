@@ -4,19 +4,12 @@ confidently another (swapped files). Ready to review and turn into a relabel fil
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from mask_cls import labels as L
 
 PROB_COLUMNS = L.PROB_COLUMNS
-_MARGINALS = {"mask": (2, 3), "gender": (1, 3), "age": (1, 2)}  # axes of (N, 3, 2, 3) to sum
 NAMES = {"mask": L.MASK_NAMES, "gender": L.GENDER_NAMES, "age": L.AGE_NAMES}
-
-
-def task_probs(probs: np.ndarray, task: str) -> np.ndarray:
-    """(N, 18) -> (N, k) marginal probabilities of one sub-task."""
-    return probs.reshape(-1, 3, 2, 3).sum(axis=_MARGINALS[task])
 
 
 def find_suspects(oof: pd.DataFrame, threshold: float = 0.8, min_share: float = 0.5) -> pd.DataFrame:
@@ -29,7 +22,7 @@ def find_suspects(oof: pd.DataFrame, threshold: float = 0.8, min_share: float = 
     probs = oof[PROB_COLUMNS].to_numpy()
     rows = []
     for task in ("gender", "age", "mask"):
-        p = task_probs(probs, task)
+        p = L.task_probs(probs, task)
         pred, conf = p.argmax(1), p.max(1)
         true = L.target(task, oof["label"].to_numpy())
         wrong = (pred != true) & (conf >= threshold)
