@@ -37,7 +37,7 @@ def main(cfg: DictConfig) -> float | None:
 
             cfg = with_run_config(cfg)  # the run's saved config, what was typed on top
         if cfg.get("data") is not None and cfg.data.get("max_image_pixels") is not None:
-            from mask_cls.data.images import set_max_pixels
+            from mask_cls.data.pixel_limit import set_max_pixels
 
             set_max_pixels(cfg.data.max_image_pixels)
         fresh_run_dir(cfg)  # claimed before any work: two runs never share a directory

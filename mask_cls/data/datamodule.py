@@ -21,7 +21,7 @@ from mask_cls.data import layout, pseudo, transforms
 from mask_cls.data.cache import ImageCache
 from mask_cls.data.datasets import ImageDataset, TwoViewDataset, collate_skipping, worker_init
 from mask_cls.data.folds import split
-from mask_cls.data.images import set_max_pixels
+from mask_cls.data.pixel_limit import set_max_pixels
 from mask_cls.data.relabel import apply_fixes
 from mask_cls.data.unlabeled import unlabeled_images
 from mask_cls.errors import ConfigError, DataError

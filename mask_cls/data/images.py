@@ -15,26 +15,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mask_cls.data.pixel_limit import DEFAULT_MAX_PIXELS, max_pixels, set_max_pixels  # noqa: F401
 from mask_cls.errors import DataError
 
-DEFAULT_MAX_PIXELS = 50_000_000
-_ENV = "MASK_CLS_MAX_IMAGE_PIXELS"  # inherited by DataLoader workers and spawned processes
 _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
             8: cv2.IMREAD_REDUCED_COLOR_8}
-
-
-def set_max_pixels(limit: int | None) -> None:
-    """``data.max_image_pixels`` for this process and the processes it starts."""
-    if limit is not None:
-        if int(limit) <= 0:
-            from mask_cls.errors import ConfigError
-
-            raise ConfigError(f"data.max_image_pixels={limit}: must be a positive number of pixels")
-        os.environ[_ENV] = str(int(limit))
-
-
-def max_pixels() -> int:
-    return int(os.environ.get(_ENV, DEFAULT_MAX_PIXELS))
 
 
 def header(path: str | Path) -> tuple[int, int, str, str]:
