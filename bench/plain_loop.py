@@ -87,8 +87,9 @@ def main() -> None:
 
     if args.pretrained_lite0:
         from mask_cls.models.weights import lite0_file, load_backbone_weights
-        net = timm.create_model("tf_efficientnet_lite0", num_classes=18)
+        net = timm.create_model("tf_efficientnet_lite0", num_classes=0)  # the backbone the weights hold
         load_backbone_weights(net, lite0_file())
+        net.reset_classifier(18)
         mean, std = [0.5] * 3, [0.5] * 3
     else:
         net = timm.create_model(args.backbone, num_classes=18)

@@ -58,7 +58,7 @@ ARMS: dict[str, list[str]] = {
     "uda": ["ssl=uda", "unlabeled=eval"],
 }
 QUICK = ["data.image_size=[32,32]", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
-         "trainer.limit_val_batches=2", "model.backbone=resnet10t"]
+         "trainer.limit_val_batches=2"]
 
 
 def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Path, quick: bool) -> dict:
@@ -67,8 +67,11 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
     if arm == "plain":
         cmd = [sys.executable, str(REPO / "bench" / "plain_loop.py"), str(root), "--out", str(out),
                "--seed", str(seed), "--answers", str(answers)]
-        cmd += ["--pretrained-lite0"] if regime == "pretrained" else []
-        cmd += ["--epochs", "1", "--size", "32", "32"] if quick else []
+        opts = dict(o.split("=", 1) for o in REGIMES[regime])
+        size = opts["data.image_size"].strip("[]").split(",")
+        cmd += ["--epochs", opts["trainer.max_epochs"], "--size", *size, "--batch", opts["data.batch_size"]]
+        cmd += ["--pretrained-lite0"] if regime == "pretrained" else ["--backbone", opts["model.backbone"]]
+        cmd += ["--epochs", "1", "--size", "32", "32"] if quick else []  # later options win
         subprocess.run(cmd, check=True, cwd=REPO)
         scores = json.loads((out / "scores.json").read_text())
     else:
