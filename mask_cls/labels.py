@@ -12,7 +12,7 @@ NUM_CLASSES = 18
 MASK_NAMES = ("wear", "incorrect", "not_wear")
 GENDER_NAMES = ("male", "female")
 AGE_NAMES = ("<30", "30-59", ">=60")
-TASKS = {"mask": 3, "gender": 2, "age": 3}
+SUBTASKS = {"mask": 3, "gender": 2, "age": 3}  # the three sub-tasks and their class counts
 
 #: image file stem -> mask state, as in the competition folders
 MASK_FILES: dict[str, int] = {

@@ -84,7 +84,7 @@ class MaskClassifier(pl.LightningModule):
         self.val_f1 = MulticlassF1Score(num_classes=L.NUM_CLASSES, average="macro")
         self.val_acc = MulticlassAccuracy(num_classes=L.NUM_CLASSES, average="micro")
         self.val_task_f1 = nn.ModuleDict(
-            {t: MulticlassF1Score(num_classes=k, average="macro") for t, k in L.TASKS.items()}
+            {t: MulticlassF1Score(num_classes=k, average="macro") for t, k in L.SUBTASKS.items()}
         )
         self.val_f1_best = MaxMetric()
         self.val_f1_best.persistent(True)  # a resumed run keeps its best score

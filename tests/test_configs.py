@@ -88,3 +88,12 @@ def test_every_option_builds(group, option, tiny_root, tmp_path, monkeypatch):
         assert callable(get_task(cfg.task.name)) and cfg.task.name == option
     if group == "hparams_search":
         assert cfg.task.optimized_metric
+
+
+def test_every_task_module_registers_its_own_name_and_has_a_config():
+    from mask_cls.tasks import REGISTRY, known
+
+    for name in known():
+        get_task(name)
+        assert (CONF / "task" / f"{name}.yaml").is_file(), name
+    assert sorted(REGISTRY) == known()

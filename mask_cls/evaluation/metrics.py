@@ -37,6 +37,6 @@ def score(y_true, y_pred) -> dict[str, float]:
         raise ValueError("y_true and y_pred must be non-empty and of the same length")
     out = {"f1": macro_f1(y_true, y_pred), "acc": float((y_true == y_pred).mean()), "n": int(y_true.size)}
     parts_t, parts_p = L.decode(y_true), L.decode(y_pred)
-    for (task, k), t, p in zip(L.TASKS.items(), parts_t, parts_p):
+    for (task, k), t, p in zip(L.SUBTASKS.items(), parts_t, parts_p):
         out[f"f1_{task}"] = macro_f1(t, p, k)
     return out
