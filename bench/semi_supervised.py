@@ -38,11 +38,11 @@ from common import machine, parser  # noqa: E402
 from mask_cls.data import pseudo  # noqa: E402
 from mask_cls.data.synthetic import SynthConfig, generate  # noqa: E402
 from mask_cls.data.unlabeled import folder_images  # noqa: E402
+from mask_cls.engine import fit_fold, in_dir  # noqa: E402
 from mask_cls.evaluation.metrics import score  # noqa: E402
 from mask_cls.inference.predict import predict_paths  # noqa: E402
 from mask_cls.io import write_csv  # noqa: E402
 from mask_cls.resolvers import register  # noqa: E402
-from mask_cls.tasks.train import fit_fold, in_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ARMS = ("pseudo", "uda", "uda_tsa")

@@ -49,7 +49,7 @@ DEFAULT_NORMALIZE = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]
 class MaskClassifier(pl.LightningModule):
     def __init__(self, config: Mapping[str, Any]):
         super().__init__()
-        # in the checkpoint only: the loggers get the whole run config once (tasks/train.py)
+        # in the checkpoint only: the loggers get the whole run config once (engine.py)
         self.save_hyperparameters({"config": dict(config)}, logger=False)
         cfg = self.hparams.config
         counts = cfg.get("class_counts")  # of the training fold: class weights, rare-class margins

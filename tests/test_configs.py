@@ -14,9 +14,9 @@ import torch
 from hydra.utils import instantiate
 
 from mask_cls import labels as L
+from mask_cls.engine import module_config
 from mask_cls.module import MaskClassifier
 from mask_cls.tasks import get_task
-from mask_cls.tasks.train import module_config
 from tests.conftest import ROOT, compose_cfg
 
 CONF = ROOT / "conf"

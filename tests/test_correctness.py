@@ -153,7 +153,7 @@ def test_shipped_competition_fixes_never_touch_a_synthetic_set(tiny_root):
 def test_class_counts_leave_pseudo_rows_out(tiny_root, tmp_path):
     import pandas as pd
 
-    from mask_cls.tasks.train import class_counts
+    from mask_cls.engine import class_counts
 
     plain = _dm(tiny_root)
     eval_imgs = sorted(str(p) for p in (tiny_root / "eval" / "images").iterdir() if p.name[0] != ".")

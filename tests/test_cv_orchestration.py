@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from sklearn.metrics import f1_score
 
 import mask_cls.tasks.cv as cv_task
-from mask_cls.tasks.train import FoldResult
+from mask_cls.engine import FoldResult
 from tests.conftest import compose_cfg
 
 K = 3

@@ -7,6 +7,15 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from mask_cls.engine import (
+    checked,
+    eval_table,
+    fit_fold,
+    in_dir,
+    instantiate_all,
+    predict_kwargs,
+    with_identity,
+)
 from mask_cls.evaluation.metrics import score
 from mask_cls.evaluation.report import write_report
 from mask_cls.evaluation.submission import write_submission
@@ -17,15 +26,6 @@ from mask_cls.io import write_csv, write_json
 from mask_cls.labels import PROB_COLUMNS
 from mask_cls.tasks import register
 from mask_cls.tasks.common import finish_loggers, fresh_run_dir, log, save_run_config
-from mask_cls.tasks.train import (
-    _instantiate_all,
-    checked,
-    eval_table,
-    fit_fold,
-    in_dir,
-    predict_kwargs,
-    with_identity,
-)
 
 
 @register("cv")
@@ -91,7 +91,7 @@ def summary_loggers(cfg: DictConfig, out) -> list:
         return []
     c = in_dir(cfg, out)
     OmegaConf.update(c, "_identity", {"name": "cv", "group": out.name, "job_type": "cv"}, force_add=True)
-    return _instantiate_all(with_identity(c.logger, c))
+    return instantiate_all(with_identity(c.logger, c))
 
 
 def log_summary(loggers: list, summary: dict, oof_csv) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, ListConfig
 
 from mask_cls.data import layout
+from mask_cls.engine import predict_kwargs
 from mask_cls.errors import ConfigError
 from mask_cls.evaluation.submission import write_submission
 from mask_cls.inference.ensemble import hard_vote, soft_vote
@@ -15,7 +16,6 @@ from mask_cls.io import write_csv, write_json
 from mask_cls.labels import PROB_COLUMNS
 from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir, log
-from mask_cls.tasks.train import predict_kwargs
 
 VOTES = {"soft": soft_vote, "hard": hard_vote}
 

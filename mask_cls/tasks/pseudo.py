@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from mask_cls import labels as L
 from mask_cls.data import pseudo
 from mask_cls.data.unlabeled import unlabeled_images
+from mask_cls.engine import predict_kwargs
 from mask_cls.evaluation.figures import class_histogram_figure
 from mask_cls.inference.ensemble import soft_vote
 from mask_cls.inference.runs import ensemble_probs
@@ -26,7 +27,6 @@ from mask_cls.io import write_csv, write_json
 from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir, log
 from mask_cls.tasks.predict import runs_and_weights
-from mask_cls.tasks.train import predict_kwargs
 
 
 def per_fold_files(runs: list, probs: list[np.ndarray], models: list[str], paths: list[str], threshold: float,

@@ -1,0 +1,184 @@
+"""The training engine under the tasks: fit one fold (data module, model, loggers, callbacks,
+trainer), the eval table, the helpers that predict with a fitted model. Tasks stay thin."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pandas as pd
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from mask_cls.checkpoint_io import AtomicCheckpointIO
+from mask_cls.data import layout
+from mask_cls.data.datamodule import MaskDataModule
+from mask_cls.errors import ConfigError
+from mask_cls.inference.predict import pick_device
+from mask_cls.io import write_json
+from mask_cls.labels import NUM_CLASSES
+from mask_cls.module import MaskClassifier, load_checkpoint, read_checkpoint
+from mask_cls.tasks.common import (
+    in_multirun,
+    log,
+    loggable_config,
+    plain,
+    sweep_name,
+    typed_overrides,
+)
+
+
+@dataclass
+class FoldResult:
+    out: Path
+    metrics: dict
+    module: MaskClassifier  # the best checkpoint's weights (the last ones without a checkpoint)
+    dm: MaskDataModule
+    loggers: list
+    is_main: bool = True  # False in the other processes of a DDP run: they write nothing
+    step: int = 0  # the last logged step: report figures go beside the final scalars
+
+
+def module_config(cfg: DictConfig) -> dict:
+    """The part of the config a checkpoint needs to rebuild its model and its input."""
+    return {k: plain(cfg[k]) for k in ("model", "head", "loss", "optim", "sched")} | {
+        "normalize": plain(cfg.model.normalize), "image_size": list(cfg.data.image_size),
+        "augment_batch": plain(cfg.augment.get("batch") or {}),
+        "engine": plain(cfg.get("engine") or {}), "finetune": plain(cfg.get("finetune") or {}),
+        "ssl": {k: v for k, v in plain(cfg.get("ssl") or {"name": "none"}).items() if k not in ("weak", "strong")},
+    }
+
+
+def with_identity(loggers, cfg: DictConfig):
+    """The wandb logger config with a run name, group, job type and tags where the user left
+    them empty: a sweep job is named after its overrides and grouped by its sweep; a cv fold
+    (``_fold_name``, ``_group``) is ``fold_k`` in the cv run's group."""
+    if not loggers or "wandb" not in loggers:
+        return loggers
+    node = loggers.copy()
+    w = node.wandb
+    ident = cfg.get("_identity") or {}
+    overrides = [o for o in typed_overrides() if not o.startswith("logger")]
+    defaults = {"name": ident.get("name") or (" ".join(overrides)[:120] or None),
+                "group": ident.get("group") or sweep_name() or cfg.task.name,
+                "job_type": ident.get("job_type") or "train", "tags": overrides[:20] or None}
+    for key, value in defaults.items():
+        if w.get(key) in (None, "", cfg.task.name) and value is not None:
+            OmegaConf.update(w, key, value, force_add=True)
+    return node
+
+
+def instantiate_all(node) -> list:
+    return [instantiate(v) for v in (node or {}).values() if v is not None and "_target_" in v]
+
+
+def in_dir(cfg: DictConfig, out: Path, **data) -> DictConfig:
+    """A copy of ``cfg`` whose outputs (checkpoints, loggers) go to ``out``."""
+    c = cfg.copy()
+    OmegaConf.update(c, "paths.output_dir", str(out))
+    for k, v in data.items():
+        OmegaConf.update(c, f"data.{k}", v)
+    return c
+
+
+def resume_path(cfg: DictConfig) -> str | None:
+    """``ckpt_path=FILE``, or ``resume=RUN_DIR`` (its last.ckpt): weights, optimiser, schedule,
+    epoch and best score continue; the outputs go to this run's own directory."""
+    path = cfg.get("ckpt_path")
+    if cfg.get("resume"):
+        path = Path(cfg.resume) / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise ConfigError(f"resume={cfg.resume}: no checkpoints/last.ckpt there")
+    if path:
+        read_checkpoint(str(path), allow_unsafe=cfg.get("allow_unsafe_checkpoint", False))  # refuse unsafe ones early
+    return str(path) if path else None
+
+
+def check_strategy(cfg: DictConfig) -> None:
+    """Plain DDP re-launches the script itself: under a Hydra sweep that re-runs the sweep."""
+    t = cfg.trainer
+    devices = t.get("devices", 1)
+    many = devices == -1 or (isinstance(devices, int) and devices > 1) or not isinstance(devices, int)
+    if in_multirun() and str(t.get("strategy", "")).startswith("ddp") and "spawn" not in str(t.get("strategy")) and many:
+        raise ConfigError("trainer.strategy=ddp under a multirun (-m) sweep relaunches the whole sweep in every "
+                          "process: use trainer=ddp_spawn for sweeps")
+
+
+def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
+    """Fit ``cfg.data.fold``; write ``out/metrics.json``; return the best module."""
+    check_strategy(cfg)
+    epochs = cfg.trainer.get("max_epochs")
+    if epochs is not None and int(epochs) < 1 and int(epochs) != -1 and not cfg.trainer.get("max_steps", -1) > 0:
+        raise ConfigError(f"trainer.max_epochs={epochs}: nothing would be trained (a submission from random "
+                          "weights); use 1 or more")
+    dm: MaskDataModule = instantiate(cfg.data)
+    dm.prepare_data()  # read and check the data before building anything heavy: fail fast
+    dm.setup("fit")
+    pl.seed_everything(cfg.seed, workers=True)
+    counts = class_counts(dm.train_table)
+    module = MaskClassifier(module_config(cfg) | {"class_counts": counts})
+    loggers = instantiate_all(with_identity(cfg.get("logger"), cfg))
+    callbacks = instantiate_all(cfg.get("callbacks"))
+    if not loggers:  # nothing to log the learning rate to (logger=none)
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    for lg in loggers:
+        lg.log_hyperparams(loggable_config(cfg))
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                      plugins=[AtomicCheckpointIO()])
+    trainer.fit(module, datamodule=dm, ckpt_path=resume_path(cfg))
+
+    ckpt = next((c for c in callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    best_path = ckpt.best_model_path if ckpt else ""
+    if ckpt and ckpt.best_model_score is not None:
+        metrics["val/f1_best"] = float(ckpt.best_model_score)
+    metrics |= {"best_checkpoint": best_path, "epochs": trainer.current_epoch, "fold": dm.fold,
+                "fast_dev_run": bool(trainer.fast_dev_run)}
+    last_step = max(0, trainer.global_step - 1)  # the step Lightning logged the last metrics at
+    for lg in loggers:  # TensorBoard's HPARAMS tab shows the best score
+        if type(lg).__name__ == "TensorBoardLogger" and "val/f1_best" in metrics:
+            lg.log_metrics({"hp_metric": metrics["val/f1_best"]}, step=last_step)
+    if trainer.is_global_zero:
+        write_json(metrics, out / "metrics.json")
+    log.info("fold %d: val/f1=%.4f  val/f1_best=%.4f  -> %s", dm.fold, metrics.get("val/f1", math.nan),
+             metrics.get("val/f1_best", math.nan), out / "metrics.json")
+    best = load_checkpoint(best_path) if best_path else module
+    return FoldResult(out, metrics, best, dm, loggers, trainer.is_global_zero, last_step)
+
+
+def class_counts(train: pd.DataFrame) -> list[int]:
+    """Per-class counts (class weights, rare-class margins) of the labelled training rows only:
+    pseudo rows are a model's predictions, not evidence of the class frequencies."""
+    labelled = train[~train["pseudo"].astype(bool)] if "pseudo" in train else train
+    return [int(c) for c in labelled["label"].value_counts().reindex(range(NUM_CLASSES), fill_value=0)]
+
+
+def eval_table(cfg: DictConfig):
+    """info.csv rows (checked) when the task predicts and the data has an eval set, else None."""
+    if cfg.data.get("synth") is not None:  # the embedded default is drawn on first use
+        from mask_cls.data.synthetic import ensure
+
+        ensure(cfg.data.root, plain(cfg.data.synth))
+    if not cfg.task.get("predict") or not layout.has_eval(cfg.data.root):
+        return None
+    return layout.read_eval(cfg.data.root, check_images=cfg.data.get("check_images", True),
+                            on_bad_image=cfg.data.get("on_bad_image", "error"))
+
+
+def predict_kwargs(cfg: DictConfig) -> dict:
+    return {"batch_size": cfg.data.batch_size, "num_workers": cfg.data.num_workers,
+            "on_bad_image": cfg.data.get("on_bad_image", "error"),
+            "device": pick_device(cfg.trainer.get("accelerator", "auto"))}
+
+
+def checked(metrics: dict, key: str) -> float | None:
+    """The value a sweeper optimises; NaN or infinity is an error, not a result."""
+    value = metrics.get(key)
+    if value is not None and not math.isfinite(value):
+        raise FloatingPointError(f"{key} is {value}")
+    return value
+
+
