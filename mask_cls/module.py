@@ -140,7 +140,7 @@ class MaskClassifier(pl.LightningModule):
         """(logits for y, logits for the CutMix partner's labels or None, logits without any
         margin) of labelled features: with a linear head all three are the same."""
         outs = self.net.head_outputs(f, y)
-        if not getattr(self.net.head, "uses_target", False):
+        if not self.net.head.uses_target:
             return outs, None, outs
         outs_partner = self.net.head_outputs(f, y[partner]) if partner is not None else None
         return outs, outs_partner, self.net.head_outputs(f)

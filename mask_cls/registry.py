@@ -97,7 +97,7 @@ def heads() -> Registry:
     from mask_cls.models import heads as h
 
     return Registry("head", {f"mask_cls.models.heads.{c.__name__}": c
-                             for c in (h.LinearHead, h.ArcFaceHead, h.MultiTaskHead)})
+                             for c in h.HEADS})
 
 
 def losses() -> Registry:

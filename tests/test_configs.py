@@ -97,3 +97,26 @@ def test_every_task_module_registers_its_own_name_and_has_a_config():
         get_task(name)
         assert (CONF / "task" / f"{name}.yaml").is_file(), name
     assert sorted(REGISTRY) == known()
+
+
+def test_every_head_keeps_the_contract_and_has_a_config():
+    """Each head subclasses Head, one loss weight per output, 18-class probabilities summing to 1."""
+    from mask_cls import registry
+    from mask_cls.models.heads import HEADS, Head
+
+    for cls in HEADS:
+        assert issubclass(cls, Head)
+        head = cls(in_features=8, class_counts=[3] * L.NUM_CLASSES)
+        outs = head(torch.randn(4, 8), torch.arange(4))
+        assert len(outs) == len(head.outputs) == len(head.loss_weights)
+        p = head.probs(outs)
+        assert p.shape == (4, L.NUM_CLASSES) and torch.allclose(p.sum(1), torch.ones(4), atol=1e-5)
+        assert torch.allclose(head.log_probs(outs).exp(), p, atol=1e-5)
+    targets = {_yaml(f)["_target_"] for f in (CONF / "head").glob("*.yaml")}
+    assert targets == set(registry.heads().entries) == {f"mask_cls.models.heads.{c.__name__}" for c in HEADS}
+
+
+def _yaml(path: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(path.read_text())

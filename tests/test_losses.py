@@ -10,11 +10,11 @@ from kornia.losses import focal_loss as kornia_focal
 from pytorch_metric_learning.losses import ArcFaceLoss
 
 from mask_cls import labels as L
-from mask_cls.losses.arcface import class_margins
 from mask_cls.losses.focal import FocalLoss
 from mask_cls.losses.smoothing import SmoothingCrossEntropy
 from mask_cls.losses.weights import class_weights
 from mask_cls.models.heads import ArcFaceHead, MultiTaskHead
+from mask_cls.models.heads.arcface import class_margins
 from mask_cls.models.pooling import GeM
 
 SHAPES = [(1, 2), (7, 3), (32, 18), (64, 5)]
@@ -132,7 +132,7 @@ def test_arcface_head_margin_only_while_training():
 
 def test_arcface_monotone_and_easy_margin():
     m = torch.tensor(0.5)
-    from mask_cls.losses.arcface import add_margin
+    from mask_cls.models.heads.arcface import add_margin
 
     theta = torch.linspace(0, math.pi, 200)
     cos = torch.cos(theta)[:, None]

@@ -1,0 +1,11 @@
+"""Heads on pooled features: one file each, one contract (``base.Head``). A new head is one
+file here, one entry in ``HEADS`` and one ``conf/head/<name>.yaml``."""
+
+from mask_cls.models.heads.arcface import ArcFaceHead
+from mask_cls.models.heads.base import Head
+from mask_cls.models.heads.linear import LinearHead
+from mask_cls.models.heads.multitask import MultiTaskHead
+
+HEADS: tuple[type[Head], ...] = (LinearHead, ArcFaceHead, MultiTaskHead)
+
+__all__ = ["HEADS", "ArcFaceHead", "Head", "LinearHead", "MultiTaskHead"]
