@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny synthetic dataset and a helper that runs run.py like a user."""
+"""Shared fixtures and helpers: a tiny synthetic dataset, run.py run like a user, the real config
+composed, option files and a small module config."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from mask_cls.data.synthetic import SynthConfig, generate
 
@@ -90,3 +92,15 @@ def pytest_collection_modifyitems(items) -> None:
         fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
         if any(_starts_processes(source(f), helpers) for f in (item.function, *fixtures)):
             item.add_marker(pytest.mark.slow)
+
+
+def conf_group(group: str, name: str) -> dict:
+    """One option file of a config group, as a plain dict (no composition)."""
+    return OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / group / f"{name}.yaml"))
+
+
+def module_config(optim="adamw", sched="cosine") -> dict:
+    """The module config of a small linear-head CE model (resnet10t), built from the option files."""
+    model = conf_group("model", "timm") | {"backbone": "resnet10t"}
+    return {"model": model, "head": conf_group("head", "linear"), "loss": conf_group("loss", "ce"),
+            "optim": conf_group("optim", optim), "sched": conf_group("sched", sched), "normalize": model["normalize"]}

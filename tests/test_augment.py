@@ -60,7 +60,7 @@ def test_vertical_cutmix_labels_and_lam_agree_with_pixels():
 def test_training_step_weights_cutmix_terms_by_lam():
     """The module's own step: lam on the image's label, 1 - lam on the partner's (lam != 1/2)."""
     from mask_cls.module import MaskClassifier
-    from tests.test_model import _module_config
+    from tests.conftest import module_config as _module_config
 
     cfg = _module_config()
     cfg["augment_batch"] = {"cutmix": {"p": 1.0, "ratio": [0.25, 0.25]}}

@@ -17,7 +17,8 @@ from mask_cls.data.datasets import ImageDataset, collate_skipping
 from mask_cls.errors import ConfigError
 from mask_cls.losses.ce import CrossEntropy
 from mask_cls.module import MaskClassifier
-from tests.test_model import _conf, _module_config
+from tests.conftest import conf_group as _conf
+from tests.conftest import module_config as _module_config
 
 
 def _dm(root, **kw) -> MaskDataModule:

@@ -5,23 +5,13 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from mask_cls.errors import ConfigError
 from mask_cls.models.backbone import create_backbone
 from mask_cls.module import MaskClassifier, load_checkpoint
-from tests.conftest import ROOT
-
-
-def _conf(group: str, name: str) -> dict:
-    return OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / group / f"{name}.yaml"))
-
-
-def _module_config(optim="adamw", sched="cosine") -> dict:
-    model = _conf("model", "timm") | {"backbone": "resnet10t"}
-    return {"model": model, "head": _conf("head", "linear"), "loss": _conf("loss", "ce"),
-            "optim": _conf("optim", optim), "sched": _conf("sched", sched), "normalize": model["normalize"]}
+from tests.conftest import conf_group as _conf
+from tests.conftest import module_config as _module_config
 
 
 def test_local_weights_file_is_loaded(tmp_path):

@@ -7,7 +7,8 @@ import torch
 
 from mask_cls.models.classifier import build_classifier
 from mask_cls.module import MaskClassifier
-from tests.test_model import _conf, _module_config
+from tests.conftest import conf_group as _conf
+from tests.conftest import module_config as _module_config
 
 HEADS = ["linear", "arcface", "multitask"]
 LOSSES = ["ce", "smoothing", "focal"]

@@ -81,7 +81,7 @@ def test_malicious_checkpoint_is_refused(tiny_root, tmp_path):
 
 def test_checkpoint_that_does_not_match_its_model(tmp_path):
     from mask_cls.module import MaskClassifier
-    from tests.test_model import _module_config
+    from tests.conftest import module_config as _module_config
 
     module = MaskClassifier(_module_config())
     state = {k: v for k, v in module.state_dict().items()}

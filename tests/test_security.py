@@ -21,7 +21,7 @@ from mask_cls.data.layout import read_eval, read_train
 from mask_cls.errors import ConfigError, DataError
 from mask_cls.module import MaskClassifier, load_checkpoint
 from tests.conftest import FAST, ROOT, run_cli
-from tests.test_model import _module_config
+from tests.conftest import module_config as _module_config
 
 
 def _one_error_line(stderr: str) -> str:

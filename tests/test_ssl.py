@@ -15,7 +15,8 @@ from mask_cls.losses.consistency import sharpen, uda_consistency
 from mask_cls.ssl.schedules import tsa_threshold
 from mask_cls.ssl.uda import UDA
 from tests.conftest import FAST, run_cli
-from tests.test_model import _conf, _module_config
+from tests.conftest import conf_group as _conf
+from tests.conftest import module_config as _module_config
 
 
 def reference_consistency(weak_logits, strong_logits, beta, tau) -> float:

@@ -106,7 +106,7 @@ def test_backbone_learning_rate_factor_and_freeze_schedule():
     from torch.utils.data import DataLoader, TensorDataset
 
     from mask_cls.module import MaskClassifier
-    from tests.test_model import _module_config
+    from tests.conftest import module_config as _module_config
 
     torch.manual_seed(0)
     cfg = _module_config(sched="none") | {"finetune": {"backbone_lr_mult": 0.1, "freeze_epochs": 1}}
