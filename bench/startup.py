@@ -37,20 +37,24 @@ def main() -> None:
     repeats = 1 if args.quick else args.repeats
     with tempfile.TemporaryDirectory() as tmp:
         missing = Path(tmp) / "nothing.csv"
+        bad = Path(tmp) / "bad.csv"
+        bad.write_text("id,guess\n1,2\n")  # read by pandas, then refused: the cost of a real CSV check
         run = [sys.executable, str(ROOT / "run.py")]
         cases = {
             "python -c 'import pandas'": [sys.executable, "-c", "import pandas; print('ok')"],
             "task=evaluate (missing file)": [*run, "task=evaluate", f"submission={missing}", f"answers={missing}",
                                              f"hydra.run.dir={tmp}/e"],
+            "task=evaluate (CSV without ImageID)": [*run, "task=evaluate", f"submission={bad}", f"answers={bad}",
+                                                    f"hydra.run.dir={tmp}/e"],
             "task=check (missing data root)": [*run, "task=check", "data=mask", f"data.root={tmp}/none",
                                                f"hydra.run.dir={tmp}/c"],
             "task=train (missing data root)": [*run, "data=mask", f"data.root={tmp}/none", f"hydra.run.dir={tmp}/t"],
         }
         rows = []
-        for name, cmd in cases.items():
+        for j, (name, cmd) in enumerate(cases.items()):
             times = []
             for i in range(repeats):
-                c = [a.replace(f"{tmp}/e", f"{tmp}/e{i}").replace(f"{tmp}/c", f"{tmp}/c{i}")
+                c = [a.replace(f"{tmp}/e", f"{tmp}/e{j}_{i}").replace(f"{tmp}/c", f"{tmp}/c{i}")
                      .replace(f"{tmp}/t", f"{tmp}/t{i}") for a in cmd]
                 times.append(first_output(c, tmp))
             rows.append((name, statistics.median(times)))
