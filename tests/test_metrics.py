@@ -34,3 +34,18 @@ def test_epoch_f1_is_not_the_mean_of_batch_f1():
     epoch = float(metric.compute())
     assert epoch == pytest.approx(f1_score(y, p, average="macro"), abs=1e-6)
     assert abs(epoch - np.mean(batch_f1)) > 1e-3
+
+
+def test_submission_csv_read_by_the_one_table_reader(tmp_path):
+    """BOM, spaces and blank lines as the training CSVs allow; errors give the file's line."""
+    from mask_cls.errors import DataError
+    from mask_cls.evaluation.submission import read_labels
+
+    ok = tmp_path / "sub.csv"
+    ok.write_text("\ufeffImageID, ans\n a.jpg ,3\n\nb.jpg, 17\n")
+    labels = read_labels(ok, "submission")
+    assert labels.to_dict() == {"a.jpg": 3, "b.jpg": 17}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ImageID,ans\na.jpg,3\n\nb.jpg,18\n")
+    with pytest.raises(DataError, match=r"bad\.csv:4: ans '18' is not a class in 0\.\.17"):
+        read_labels(bad, "submission")

@@ -25,25 +25,24 @@ def write_submission(info: pd.DataFrame, preds: np.ndarray, path: str | Path) ->
 
 def read_labels(path: str | Path, what: str) -> pd.Series:
     """ImageID -> ans from a submission or answer-key csv, checked."""
+    from mask_cls.data.layout import (
+        read_table,  # the one CSV reader: same rules, line numbers in errors
+    )
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: {what} file not found")
-    try:
-        df = pd.read_csv(path, dtype={"ImageID": str}, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
-        raise DataError(f"{path}: not a readable CSV") from None
-    for col in ("ImageID", "ans"):
-        if col not in df.columns:
-            raise DataError(f"{path}: missing column {col}")
+    df = read_table(path, ("ImageID", "ans"))
     if df.empty:
         raise DataError(f"{path}: no rows (only a header)")
-    if df["ImageID"].duplicated().any():
-        raise DataError(f"{path}: ImageID {df['ImageID'][df['ImageID'].duplicated()].iloc[0]} listed twice")
+    dup = df["ImageID"][df["ImageID"].duplicated()]
+    if len(dup):
+        raise DataError(f"{path}:{dup.index[0]}: ImageID {dup.iloc[0]} listed twice")
     ans = pd.to_numeric(df["ans"], errors="coerce")
     bad = ans.isna() | (ans < 0) | (ans >= NUM_CLASSES) | (ans != ans.round())
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{path}:{i + 2}: ans {df['ans'].iloc[i]!r} is not a class in 0..17")
+        line = bad[bad].index[0]
+        raise DataError(f"{path}:{line}: ans {df['ans'][line]!r} is not a class in 0..{NUM_CLASSES - 1}")
     return pd.Series(ans.astype(int).to_numpy(), index=df["ImageID"], name="ans")
 
 
