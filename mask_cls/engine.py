@@ -162,6 +162,8 @@ def eval_table(cfg: DictConfig):
         from mask_cls.data.synthetic import ensure
 
         ensure(cfg.data.root, plain(cfg.data.synth))
+    if cfg.data.get("layout", "competition") != "competition":  # other layouts: predict with images=FOLDER
+        return None
     if not cfg.task.get("predict") or not layout.has_eval(cfg.data.root):
         return None
     return layout.read_eval(cfg.data.root, check_images=cfg.data.get("check_images", True),

@@ -71,12 +71,18 @@ def test_every_option_builds(group, option, tiny_root, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     monkeypatch.chdir(tmp_path)  # loggers and callbacks that make folders make them here
     small = [f"model.backbone={SMALL_NET['model']}"] if group not in ("model", "experiment") else []
-    cfg = compose_cfg(f"{group}={option}", "data=mask", f"data.root={tiny_root}", *small, out=tmp_path / "run")
+    data = [] if group == "data" else ["data=mask", f"data.root={tiny_root}"]
+    cfg = compose_cfg(f"{group}={option}", *data, *small, out=tmp_path / "run")
     if group in MODULE_GROUPS:
         build_module(cfg)
     if group in DATA_GROUPS:
-        if group == "data" and option == "synthetic":
+        if group == "data" and option in ("synthetic", "mask"):
             cfg.data.root = str(tiny_root)  # the drawn default set's layout, without drawing it
+        if group == "data" and option == "table":  # the tiny set's images as one CSV
+            from tests.test_table_layout import _write_table
+
+            _write_table(tiny_root, tmp_path / "t.csv", absolute=True)
+            cfg.data.csv, cfg.data.root = str(tmp_path / "t.csv"), str(tiny_root)
         build_data(cfg, tmp_path)
     if group in ("trainer", "debug"):
         build_trainer(cfg)

@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, RandomSampler
 
 from mask_cls import labels as L
-from mask_cls.data import layout, pseudo, transforms
+from mask_cls.data import layout, layouts, pseudo, transforms
 from mask_cls.data.cache import ImageCache
 from mask_cls.data.datasets import ImageDataset, TwoViewDataset, collate_skipping, worker_init
 from mask_cls.data.folds import split
@@ -36,7 +36,7 @@ class MaskDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        root: str,
+        root: str | None,
         image_size: Sequence[int] = (256, 192),
         batch_size: int = 64,
         num_workers: int = 4,
@@ -59,9 +59,16 @@ class MaskDataModule(pl.LightningDataModule):
         pseudo_weight: float = 1.0,
         ssl: Mapping[str, Any] | None = None,
         max_image_pixels: int | None = None,
+        layout: str = "competition",
+        csv: str | None = None,
     ):
         super().__init__()
+        if root is None and csv:  # data=table: the images lie under the CSV's folder by default
+            root = Path(csv).parent
+        if root is None:
+            raise ConfigError("data.root is not set")
         self.root = Path(root)
+        self.layout, self.csv = layout, csv
         self.image_size = transforms.check_size(image_size)
         if int(batch_size) < 1:
             raise ConfigError(f"data.batch_size={batch_size}: must be at least 1")
@@ -110,7 +117,11 @@ class MaskDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_table is None:
-            table = layout.read_train(self.root, check_images=self.check_images, on_bad_image=self.on_bad_image)
+            table = layouts.read_train(self.layout, self.root, self.check_images, self.on_bad_image,
+                                       **({"csv": self.csv} if self.csv else {}))
+            if not table.attrs.get("ages_known", True) and (self.age_threshold != L.AGE_OLD_FROM or self.drop_ages):
+                raise ConfigError(f"{self.csv}: labels only, no ages: data.age_threshold and data.drop_ages "
+                                  "need an age column")
             # folds depend only on the persons as given and split_seed: a relabel, an age
             # threshold or a drop list never moves a person to another fold
             train, self.val_table = split(table, self.n_folds, self.fold, self.split_seed)

@@ -1,0 +1,83 @@
+"""data=table: any dataset as one CSV behind the layout seam, read to the same table as the
+competition layout, folds by person, errors naming the line; and the command as a user types it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mask_cls import labels as L
+from mask_cls.data import layouts
+from mask_cls.data.folds import split
+from mask_cls.errors import ConfigError, DataError
+from tests.conftest import FAST, run_cli
+
+COLUMNS = ["image", "person", "mask", "gender", "age", "label"]
+
+
+def _write_table(tiny_root: Path, path: Path, labels_only: bool = False, absolute: bool = False) -> pd.DataFrame:
+    """The tiny set's training images as one CSV (paths relative to its folder, or absolute)."""
+    ref = layouts.read_train("competition", tiny_root)
+    rows = pd.DataFrame({"path": [p if absolute else str(Path(p).relative_to(path.parent)) for p in ref["image"]]})
+    if labels_only:
+        rows["label"] = ref["label"]
+    else:
+        rows["mask"] = [L.MASK_NAMES[m] for m in ref["mask"]]
+        rows["gender"] = [L.GENDER_NAMES[g] for g in ref["gender"]]
+        rows["age"] = ref["age"]
+    rows.to_csv(path, index=False)
+    return ref
+
+
+def test_table_reads_to_the_competition_table(tiny_root):
+    csv = tiny_root / "train" / "as_table.csv"  # removed below: the session's tiny set stays as it was
+    try:
+        ref = _write_table(tiny_root, csv)
+        table = layouts.read_train("table", None, csv=str(csv))
+        ref_persons = ref["person"].map(lambda p: f"images/{p}")
+        got = table[COLUMNS].sort_values("image").reset_index(drop=True)
+        want = ref.assign(person=ref_persons)[COLUMNS].sort_values("image").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False)
+        train, val = split(table, n_folds=3, fold=1, seed=42)
+        assert not set(train.person) & set(val.person) and len(val) > 0
+        only = _write_table(tiny_root, csv, labels_only=True)
+        by_label = layouts.read_train("table", None, csv=str(csv))
+        assert sorted(by_label.label) == sorted(only.label) and not by_label.attrs["ages_known"]
+    finally:
+        csv.unlink(missing_ok=True)
+
+
+def test_table_errors_name_the_line(tiny_root, tmp_path):
+    image = next((tiny_root / "train" / "images").rglob("normal.*"))
+    csv = tmp_path / "t.csv"
+    csv.write_text(f"path,mask,gender,age\n{image},wear,male,30\n")
+    with pytest.raises(DataError, match=r"t\.csv:2: path .* is not inside data.root"):
+        layouts.read_train("table", None, csv=str(csv))  # absolute, outside the CSV's folder
+    inner = tmp_path / "a.jpg"
+    inner.write_bytes(image.read_bytes())
+    csv.write_text("path,mask,gender,age\na.jpg,wear,male,30\na.jpg,worn,male,30\n")
+    with pytest.raises(DataError, match=r"t\.csv:3: image a\.jpg listed twice"):
+        layouts.read_train("table", None, csv=str(csv))
+    csv.write_text("path,mask,gender,age\na.jpg,worn,male,30\n")
+    with pytest.raises(DataError, match=r"t\.csv:2: 'worn' is not a mask state"):
+        layouts.read_train("table", None, csv=str(csv))
+    csv.write_text("path,label\na.jpg,3\n")
+    from mask_cls.data.datamodule import MaskDataModule
+
+    with pytest.raises(ConfigError, match="labels only, no ages"):
+        MaskDataModule(None, csv=str(csv), layout="table", age_threshold=58, num_workers=0).setup("fit")
+
+
+def test_train_on_a_table_as_typed(tiny_root, tmp_path):
+    csv = tmp_path / "images.csv"
+    _write_table(tiny_root, csv, absolute=True)  # the CSV elsewhere, the images under data.root
+    r = run_cli("data=table", f"data.csv={csv}", f"data.root={tiny_root}", *FAST, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (run,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    report = json.loads((run / "report" / "scores.json").read_text())
+    assert metrics["val/f1_best"] == pytest.approx(report["f1"], abs=1e-6)
+    assert not (run / "submission.csv").exists()  # no eval set in a table: task=predict images=FOLDER
