@@ -81,3 +81,20 @@ def test_train_on_a_table_as_typed(tiny_root, tmp_path):
     report = json.loads((run / "report" / "scores.json").read_text())
     assert metrics["val/f1_best"] == pytest.approx(report["f1"], abs=1e-6)
     assert not (run / "submission.csv").exists()  # no eval set in a table: task=predict images=FOLDER
+
+
+def test_check_a_table_as_typed(tiny_root, tmp_path):
+    csv = tmp_path / "images.csv"
+    ref = _write_table(tiny_root, csv.parent / "images.csv", absolute=True)
+    r = run_cli("task=check", "data=table", f"data.csv={csv}", f"data.root={tiny_root}", "hydra.run.dir=ok",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((tmp_path / "ok" / "check.json").read_text())
+    assert report["usable"] and report["counts"]["images"] == len(ref)
+    # a half-written image inside the root: not usable, the file named
+    broken = tmp_path / "imgs" / "p1" / "x.jpg"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(Path(ref["image"][0]).read_bytes()[:300])
+    csv.write_text("path,mask,gender,age\nimgs/p1/x.jpg,wear,male,30\n")
+    r = run_cli("task=check", "data=table", f"data.csv={csv}", "hydra.run.dir=bad", cwd=tmp_path)
+    assert r.returncode == 1 and "x.jpg" in r.stdout + r.stderr
