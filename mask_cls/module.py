@@ -24,11 +24,11 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from mask_cls import labels as L
 from mask_cls import registry
 from mask_cls.data.batch_augment import BatchAugment
-from mask_cls.data.transforms import normalize
 from mask_cls.errors import ConfigError
 from mask_cls.losses import build_criterion
 from mask_cls.losses.consistency import uda_consistency
 from mask_cls.models.classifier import Classifier, build_classifier
+from mask_cls.models.preprocessor import Preprocessor
 from mask_cls.ssl.uda import UDA
 
 # Under run.py, Hydra's handlers on the root logger print every log line (screen and run.log);
@@ -73,10 +73,8 @@ class MaskClassifier(pl.LightningModule):
                               "(freeze with finetune.freeze_epochs)")
         self.total_steps = 1.0  # of this fit; set at its start, for the TSA and ramp schedules
         norm = cfg.get("normalize") or DEFAULT_NORMALIZE
-        self.mean, self.std = list(norm["mean"]), list(norm["std"])
-        # on the device with the module: no host-to-device copy (a sync) per batch; not saved
-        self.register_buffer("norm_mean", torch.tensor(self.mean), persistent=False)
-        self.register_buffer("norm_std", torch.tensor(self.std), persistent=False)
+        self.preprocess = Preprocessor(norm["mean"], norm["std"], self.channels_last)
+        self.mean, self.std = self.preprocess.mean, self.preprocess.std
         # nan_strategy="disable": the default checks every update for NaN with a host sync
         self.train_loss = MeanMetric(nan_strategy="disable")
         self.val_loss = MeanMetric(nan_strategy="disable")
@@ -96,21 +94,8 @@ class MaskClassifier(pl.LightningModule):
 
     # -- data on device -------------------------------------------------------------------
     def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
-        """uint8 images arrive from the workers; float conversion and normalisation run here.
-
-        A batch is (images, labels[, sample weights]), or under UDA a dict of the labelled
-        batch and the unlabeled views ({"weak": images, "strong": images})."""
-        if batch is None:
-            return None
-        if isinstance(batch, Mapping):
-            return {k: self.on_after_batch_transfer(v, dataloader_idx) for k, v in batch.items()}
-        if isinstance(batch, torch.Tensor):  # one unlabeled view
-            return self._prepare(batch)
-        return (self._prepare(batch[0]), *batch[1:])
-
-    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        x = normalize(x, self.norm_mean, self.norm_std)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        """uint8 images from the workers -> normalised floats on the device (``Preprocessor``)."""
+        return self.preprocess(batch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """18-class probabilities."""
