@@ -63,21 +63,13 @@ class MaskDataModule(pl.LightningDataModule):
         csv: str | None = None,
     ):
         super().__init__()
-        if root is None and csv:  # data=table: the images lie under the CSV's folder by default
-            root = Path(csv).parent
-        if root is None:
-            raise ConfigError("data.root is not set")
-        self.root = Path(root)
+        check_options(root or csv, batch_size, num_workers, on_bad_image, age_threshold)
+        # data=table: the images lie under the CSV's folder by default
+        self.root = Path(root) if root is not None else Path(csv).parent
         self.layout, self.csv = layout, csv
         self.image_size = transforms.check_size(image_size)
-        if int(batch_size) < 1:
-            raise ConfigError(f"data.batch_size={batch_size}: must be at least 1")
-        if int(num_workers) < 0:
-            raise ConfigError(f"data.num_workers={num_workers}: must be 0 or more")
         self.batch_size = batch_size
         self.num_workers = num_workers
-        if on_bad_image not in ("error", "skip"):
-            raise ConfigError(f"data.on_bad_image={on_bad_image!r}: choose error or skip")
         self.on_bad_image = on_bad_image
         set_max_pixels(max_image_pixels)
         self.n_folds, self.fold, self.split_seed = n_folds, fold, split_seed
@@ -89,8 +81,6 @@ class MaskDataModule(pl.LightningDataModule):
         self.check_images = check_images
         self.synth = synth
         self.age_threshold, self.drop_ages = int(age_threshold), [int(a) for a in drop_ages or ()]
-        if not 30 < self.age_threshold <= 60:
-            raise ConfigError(f"data.age_threshold={age_threshold}: must be in 31..60")
         self.relabel = relabel
         self.sampler_factory = sampler
         # never inside the data root: the data is read, never written
@@ -213,6 +203,20 @@ def default_cache_dir() -> Path:
     import os
 
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mask_cls"
+
+
+def check_options(root, batch_size, num_workers, on_bad_image: str, age_threshold) -> None:
+    """The DataModule's arguments that a typo makes wrong, each refused in one line."""
+    if root is None:
+        raise ConfigError("data.root is not set")
+    if int(batch_size) < 1:
+        raise ConfigError(f"data.batch_size={batch_size}: must be at least 1")
+    if int(num_workers) < 0:
+        raise ConfigError(f"data.num_workers={num_workers}: must be 0 or more")
+    if on_bad_image not in ("error", "skip"):
+        raise ConfigError(f"data.on_bad_image={on_bad_image!r}: choose error or skip")
+    if not 30 < int(age_threshold) <= 60:
+        raise ConfigError(f"data.age_threshold={age_threshold}: must be in 31..60")
 
 
 def training_labels(train: pd.DataFrame, age_threshold: int, drop_ages: Sequence[int]) -> pd.DataFrame:
