@@ -64,3 +64,10 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
     for arm, f1 in zip(results.arm, results.f1):
         sub = pd.read_csv(next((out / "runs" / "scratch" / arm).glob("seed0*")) / "submission.csv")
         assert f1 == pytest.approx(f1_score(key.loc[sub.ImageID], sub.ans, average="macro"), abs=1e-9)
+
+
+def test_bn_stats_quick(tiny_root):
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "bn_stats.py"), str(tiny_root), "--quick"],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "machine:" in r.stdout and "model=lite0_pretrained" in r.stdout
