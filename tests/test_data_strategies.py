@@ -104,6 +104,10 @@ def test_shipped_competition_fixes_and_bad_rows(tmp_path):
     bad.write_text("key,field,value\n000001,gender,robot\n")
     with pytest.raises(DataError, match=r"bad\.csv:2: cannot set gender='robot'"):
         read_fixes(str(bad))
+    # comments before the header and between rows: skipped, line numbers still the file's
+    bad.write_text("# fixes\nkey,field,value\n# a note\n000001,gender,male\n\n000002,age,old\n")
+    with pytest.raises(DataError, match=r"bad\.csv:6: cannot set age='old'"):
+        read_fixes(str(bad))
 
 
 def _persons(*folders: str) -> pd.DataFrame:

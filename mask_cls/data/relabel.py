@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from mask_cls import labels as L
+from mask_cls.data.layout import read_table
 from mask_cls.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,10 @@ def read_fixes(spec: str) -> pd.DataFrame:
     path = resolve(spec)
     if not path.is_file():
         raise DataError(f"{path}: relabel file not found")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#")
-    missing = {"key", "field", "value"} - set(df.columns)
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-    for i, r in enumerate(df.itertuples(index=False), start=2):
+    df = read_table(path, ("key", "field", "value"), comments=True)  # the one CSV reader
+    if "was" not in df.columns:
+        df["was"] = ""
+    for i, r in zip(df.index, df.itertuples(index=False)):
         ok = (r.field == "gender" and r.value in L.GENDER_CODES) or \
              (r.field == "age" and r.value.replace(".", "", 1).isdigit()) or \
              (r.field.startswith("mask:") and r.field[5:] in L.MASK_FILES and r.value in MASK_VALUES)
