@@ -56,6 +56,8 @@ ARMS: dict[str, list[str]] = {
     "cutmix": ["augment=seed_cutmix"],
     "ema": ["callbacks=ema"],
     "uda": ["ssl=uda", "unlabeled=eval"],
+    "pseudo": [],    # teacher (default) -> task=pseudo on the eval images (threshold 0.9) -> student with them
+    "ensemble": [],  # task=cv: the fold ensemble's submission (val figure: the out-of-fold cv/f1)
 }
 QUICK = ["data.image_size=[32,32]", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
          "trainer.limit_val_batches=2"]
@@ -75,14 +77,26 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
         subprocess.run(cmd, check=True, cwd=REPO)
         scores = json.loads((out / "scores.json").read_text())
     else:
-        cmd = [sys.executable, str(REPO / "run.py"), "data=mask", f"data.root={root}", f"seed={seed}",
-               f"data.split_seed={seed}", "data.num_workers=2", "trainer.enable_progress_bar=false",
-               f"hydra.run.dir={out}", *REGIMES[regime], *ARMS[arm], *(QUICK if quick else [])]
-        subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"})
-        sub = pd.read_csv(out / "submission.csv")
+        def mask_cls(run_dir: Path, *extra: str) -> None:
+            cmd = [sys.executable, str(REPO / "run.py"), "data=mask", f"data.root={root}", f"seed={seed}",
+                   f"data.split_seed={seed}", "data.num_workers=2", "trainer.enable_progress_bar=false",
+                   f"hydra.run.dir={run_dir}", *REGIMES[regime], *ARMS.get(arm, []), *extra,
+                   *(QUICK if quick else [])]
+            subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"})
+
+        if arm == "pseudo":  # the default model labels the eval images; a new model trains with them too
+            mask_cls(out / "teacher")
+            mask_cls(out / "labels", "task=pseudo", f"run_dir={out / 'teacher'}", "unlabeled=eval")
+            final = out / "student"
+            mask_cls(final, f"data.pseudo_csv={out / 'labels'}")
+        else:
+            final = out
+            mask_cls(final, *(["task=cv"] if arm == "ensemble" else []))
+        sub = pd.read_csv(final / "submission.csv")
         key = pd.read_csv(answers).set_index("ImageID").loc[sub.ImageID, "ans"].to_numpy()
         scores = task_f1(key, sub.ans.to_numpy())
-        scores["val_f1_best"] = json.loads((out / "metrics.json").read_text()).get("val/f1_best")
+        result = final / ("cv.json" if arm == "ensemble" else "metrics.json")
+        scores["val_f1_best"] = json.loads(result.read_text()).get("cv/f1" if arm == "ensemble" else "val/f1_best")
     return {"regime": regime, "arm": arm, "seed": seed, **{k: scores[k] for k in
             ("f1", "mask_f1", "gender_f1", "age_f1", "val_f1_best")},
             "seconds": round(time.perf_counter() - t0, 1)}

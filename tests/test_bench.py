@@ -55,14 +55,15 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
 
     out = tmp_path / "rec"
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "recipes.py"), str(tiny_root), "--answers",
-                        str(tiny_root / "eval_answers.csv"), "--out", str(out), "--arms", "default,plain",
+                        str(tiny_root / "eval_answers.csv"), "--out", str(out), "--arms", "default,plain,pseudo",
                         "--seeds", "0", "--quick"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     results = pd.read_csv(out / "results.csv")
-    assert sorted(results.arm) == ["default", "plain"] and "machine:" in r.stdout
+    assert sorted(results.arm) == ["default", "plain", "pseudo"] and "machine:" in r.stdout
     key = pd.read_csv(tiny_root / "eval_answers.csv").set_index("ImageID")["ans"]
     for arm, f1 in zip(results.arm, results.f1):
-        sub = pd.read_csv(next((out / "runs" / "scratch" / arm).glob("seed0*")) / "submission.csv")
+        run = next((out / "runs" / "scratch" / arm).glob("seed0*"))
+        sub = pd.read_csv((run / "student" if arm == "pseudo" else run) / "submission.csv")
         assert f1 == pytest.approx(f1_score(key.loc[sub.ImageID], sub.ans, average="macro"), abs=1e-9)
 
 
