@@ -13,14 +13,14 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from mask_cls.checkpoint_io import AtomicCheckpointIO
+from mask_cls.checkpoint_io import AtomicCheckpointIO, load_checkpoint, read_checkpoint
 from mask_cls.data import layout
 from mask_cls.data.datamodule import MaskDataModule
 from mask_cls.errors import ConfigError
 from mask_cls.inference.predict import pick_device
 from mask_cls.io import write_json
 from mask_cls.labels import NUM_CLASSES
-from mask_cls.module import MaskClassifier, load_checkpoint, read_checkpoint
+from mask_cls.module import MaskClassifier
 from mask_cls.tasks.common import (
     in_multirun,
     log,

@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
-from mask_cls.module import load_checkpoint
+from mask_cls.checkpoint_io import load_checkpoint
 from tests.conftest import FAST, run_cli
 
 

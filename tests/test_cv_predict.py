@@ -80,10 +80,10 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
     """task=pseudo on a cv run: the mean over both folds and both TTA views, computed here
     independently, decides labels and confidences; rows above the threshold are kept in
     info.csv order; the file then merges into training sides only."""
+    from mask_cls.checkpoint_io import load_checkpoint
     from mask_cls.data.datamodule import MaskDataModule
     from mask_cls.inference.predict import predict_paths
     from mask_cls.inference.runs import run_checkpoints
-    from mask_cls.module import load_checkpoint
 
     info = pd.read_csv(tiny_root / "eval" / "info.csv")
     paths = [str(tiny_root / "eval" / "images" / n) for n in info["ImageID"]]

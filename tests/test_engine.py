@@ -9,8 +9,8 @@ import torch
 import yaml
 from hydra import compose, initialize_config_dir
 
+from mask_cls.checkpoint_io import load_checkpoint
 from mask_cls.engine import checked
-from mask_cls.module import load_checkpoint
 from tests.conftest import FAST, ROOT, run_cli
 
 

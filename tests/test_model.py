@@ -7,9 +7,10 @@ import torch
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader, TensorDataset
 
+from mask_cls.checkpoint_io import load_checkpoint
 from mask_cls.errors import ConfigError
 from mask_cls.models.backbone import create_backbone
-from mask_cls.module import MaskClassifier, load_checkpoint
+from mask_cls.module import MaskClassifier
 from tests.conftest import conf_group as _conf
 from tests.conftest import module_config as _module_config
 

@@ -42,8 +42,8 @@ def ensemble_probs(runs: Sequence[str | Path], run_weights: Sequence[float], pat
                    **predict_kw) -> tuple[list[np.ndarray], list[float], list[str]]:
     """Every model of every run predicts ``paths`` (TTA views averaged): (per-model (N, 18)
     probabilities, per-model weights (a run's weight shared by its folds), checkpoint paths)."""
+    from mask_cls.checkpoint_io import load_checkpoint
     from mask_cls.inference.predict import predict_paths
-    from mask_cls.module import load_checkpoint
 
     checkpoints = [(run_checkpoints(run), w) for run, w in zip(runs, run_weights)]  # all found before any work
     probs, weights, models = [], [], []
