@@ -45,7 +45,7 @@ ARMS: dict[str, list[str]] = {
     "flip_only": ["augment=flip"],
     "augment_light": ["augment=light"],
     "plain_like": ["optim.lr=3e-3", "optim.weight_decay=0.05", "sched=onecycle", "augment=flip"],
-    "dropout_0.2": ["model.dropout=0.2"],  # what timm's own classifier of the plain loop has
+    "dropout_0.2": ["model.dropout=0.2"],
     "seed_arcface": ["head=arcface", "loss=focal", "loss.class_weights=inverse_log1p"],
     "smoothing": ["loss=smoothing"],
     "multitask": ["head=multitask"],
