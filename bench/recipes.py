@@ -108,8 +108,8 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (regime, arm), g in results.groupby(["regime", "arm"], sort=False):
         base = results[(results.regime == regime) & (results.arm == "default")].f1
-        se = math.sqrt(g.f1.var(ddof=1) / len(g) + base.var(ddof=1) / len(base)) if len(g) > 1 and len(base) > 1 \
-            else float("nan")
+        se = math.sqrt(g.f1.var(ddof=1) / len(g) + base.var(ddof=1) / len(base)) \
+            if len(g) > 1 and len(base) > 1 and arm != "default" else float("nan")
         rows.append({"regime": regime, "arm": arm, "n": len(g), "f1": g.f1.mean(), "sd": g.f1.std(ddof=1),
                      "diff": g.f1.mean() - base.mean() if len(base) else float("nan"), "se": se,
                      "mask": g.mask_f1.mean(), "gender": g.gender_f1.mean(), "age": g.age_f1.mean(),
