@@ -68,9 +68,7 @@ class MaskDataModule(pl.LightningDataModule):
         self.root = Path(root) if root is not None else Path(csv).parent
         self.layout, self.csv = layout, csv
         self.image_size = transforms.check_size(image_size)
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.on_bad_image = on_bad_image
+        self.batch_size, self.num_workers, self.on_bad_image = batch_size, num_workers, on_bad_image
         set_max_pixels(max_image_pixels)
         self.n_folds, self.fold, self.split_seed = n_folds, fold, split_seed
         augment = augment or {}
@@ -81,8 +79,7 @@ class MaskDataModule(pl.LightningDataModule):
         self.check_images = check_images
         self.synth = synth
         self.age_threshold, self.drop_ages = int(age_threshold), [int(a) for a in drop_ages or ()]
-        self.relabel = relabel
-        self.sampler_factory = sampler
+        self.relabel, self.sampler_factory = relabel, sampler
         # never inside the data root: the data is read, never written
         self.cache = ImageCache(cache_dir or default_cache_dir(), self.image_size) if cache else None
         self.pseudo_csv, self.pseudo_weight = pseudo_csv, float(pseudo_weight)
