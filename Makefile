@@ -28,7 +28,7 @@ demo: install
 test: install
 	WANDB_MODE=disabled $(PY) -m pytest -n 2   # the end-to-end runs in two processes (2 cores)
 
-test-fast: install  # development: the tests that start no command (-m "not slow"), about a minute
+test-fast: install  # development: the tests that start no command (-m "not slow"), about 3 minutes
 	WANDB_MODE=disabled $(PY) -m pytest -n 2 -m "not slow"
 
 gpu-check: install  # the CUDA path end to end (demo bf16 + compile, 16-mixed, predict, syncs, bench/gpu.py)
