@@ -74,7 +74,7 @@ def person_images(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _check_image_header(path: Path, on_bad_image: str = "error") -> bool:
+def check_image_header(path: Path, on_bad_image: str = "error") -> bool:
     """Cheap readability check (header only, the pixel limit included): catches empty, text,
     foreign and oversized files early. False (a counted warning) for a bad image under
     ``on_bad_image=skip``; the error otherwise."""
@@ -127,7 +127,7 @@ def read_train(root: str | Path, check_images: bool = True, on_bad_image: str = 
         if missing:
             raise DataError(f"{folder}: missing image(s) {', '.join(missing)}")
         for stem, path in images.items():
-            if check_images and not _check_image_header(path, on_bad_image):
+            if check_images and not check_image_header(path, on_bad_image):
                 continue  # skipped: the image leaves the table (counted in the log)
             mask = L.MASK_FILES[stem]
             g = L.GENDER_CODES[gender]
@@ -154,7 +154,7 @@ def read_eval(root: str | Path, check_images: bool = True, on_bad_image: str = "
         if not name or not p.is_file():
             raise DataError(f"{csv}:{i}: image {name!r} not found in {img_root}")
         if check_images:  # a skipped eval image keeps its row: prediction fills and counts it
-            _check_image_header(p, on_bad_image)
+            check_image_header(p, on_bad_image)
         paths.append(str(p))
     df["image"] = paths
     return df

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mask_cls import labels as L
-from mask_cls.data.layout import _check_image_header, read_table
+from mask_cls.data.layout import check_image_header, read_table
 from mask_cls.errors import DataError
 
 MASK_VALUES = {**{name: i for i, name in enumerate(L.MASK_NAMES)}, "0": 0, "1": 1, "2": 2}
@@ -32,9 +32,14 @@ def _image(csv: Path, root: Path, line: int, value: str) -> Path:
     return path
 
 
+def labels_only(df: pd.DataFrame) -> bool:
+    """A table with one ``label`` column instead of mask, gender and age (its ages are unknown)."""
+    return "label" in df.columns and not {"mask", "gender", "age"} <= set(df.columns)
+
+
 def _labels(csv: Path, df: pd.DataFrame) -> pd.DataFrame:
     """mask, gender, age, label of every row, checked; ``age`` from the label's group when absent."""
-    if "label" in df.columns and not {"mask", "gender", "age"} <= set(df.columns):
+    if labels_only(df):
         y = pd.to_numeric(df["label"], errors="coerce")
         bad = y.isna() | (y < 0) | (y >= L.NUM_CLASSES) | (y != y.round())
         if bad.any():
@@ -81,7 +86,7 @@ def read_train(root: str | Path | None, check_images: bool = True, on_bad_image:
                           **{c: values[c].to_numpy() for c in ("mask", "gender", "age")}})
     table["label"] = L.encode(table["mask"].to_numpy(), table["gender"].to_numpy(), L.age_group(table["age"].to_numpy()))
     if check_images:
-        keep = [_check_image_header(Path(p), on_bad_image) for p in table["image"]]
+        keep = [check_image_header(Path(p), on_bad_image) for p in table["image"]]
         table = table[keep].reset_index(drop=True)
-    table.attrs["ages_known"] = "label" not in df.columns or {"mask", "gender", "age"} <= set(df.columns)
+    table.attrs["ages_known"] = not labels_only(df)
     return table
