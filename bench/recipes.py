@@ -86,8 +86,11 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
             subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"})
 
         if arm == "pseudo":  # the default model labels the eval images; a new model trains with them too
-            mask_cls(out / "teacher")
-            mask_cls(out / "labels", "task=pseudo", f"run_dir={out / 'teacher'}", "unlabeled=eval")
+            teacher = default_run(out, seed)
+            if teacher is None:
+                teacher = out / "teacher"
+                mask_cls(teacher)
+            mask_cls(out / "labels", "task=pseudo", f"run_dir={teacher}", "unlabeled=eval")
             final = out / "student"
             mask_cls(final, f"data.pseudo_csv={out / 'labels'}")
         else:
@@ -101,6 +104,14 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
     return {"regime": regime, "arm": arm, "seed": seed, **{k: scores[k] for k in
             ("f1", "mask_f1", "gender_f1", "age_f1", "val_f1_best")},
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def default_run(out: Path, seed: int) -> Path | None:
+    """The finished ``default`` arm of this regime and seed (it is the pseudo arm's teacher), if any."""
+    for run in sorted((out.parents[1] / "default").glob(f"seed{seed}*")):
+        if (run / "submission.csv").is_file() and (run / "checkpoints").is_dir():
+            return run
+    return None
 
 
 def table(results: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from mask_cls.checkpoint_io import AtomicCheckpointIO, load_checkpoint, read_checkpoint
-from mask_cls.data import layout
+from mask_cls.data import layouts
 from mask_cls.data.datamodule import MaskDataModule
 from mask_cls.errors import ConfigError
 from mask_cls.inference.predict import pick_device
@@ -162,12 +162,11 @@ def eval_table(cfg: DictConfig):
         from mask_cls.data.synthetic import ensure
 
         ensure(cfg.data.root, plain(cfg.data.synth))
-    if cfg.data.get("layout", "competition") != "competition":  # other layouts: predict with images=FOLDER
+    if not cfg.task.get("predict"):
         return None
-    if not cfg.task.get("predict") or not layout.has_eval(cfg.data.root):
-        return None
-    return layout.read_eval(cfg.data.root, check_images=cfg.data.get("check_images", True),
-                            on_bad_image=cfg.data.get("on_bad_image", "error"))
+    name, root, options = layouts.options(cfg.data)
+    return layouts.read_eval(name, root, cfg.data.get("check_images", True), cfg.data.get("on_bad_image", "error"),
+                             **options)
 
 
 def predict_kwargs(cfg: DictConfig) -> dict:

@@ -62,7 +62,7 @@ def test_table_errors_name_the_line(tiny_root, tmp_path):
     with pytest.raises(DataError, match=r"t\.csv:3: image a\.jpg listed twice"):
         layouts.read_train("table", None, csv=str(csv))
     csv.write_text("path,mask,gender,age\na.jpg,worn,male,30\n")
-    with pytest.raises(DataError, match=r"t\.csv:2: 'worn' is not a mask state"):
+    with pytest.raises(DataError, match=r"t\.csv:2: mask 'worn' is not a mask state"):
         layouts.read_train("table", None, csv=str(csv))
     csv.write_text("path,label\na.jpg,3\n")
     from mask_cls.data.datamodule import MaskDataModule
@@ -98,3 +98,53 @@ def test_check_a_table_as_typed(tiny_root, tmp_path):
     csv.write_text("path,mask,gender,age\nimgs/p1/x.jpg,wear,male,30\n")
     r = run_cli("task=check", "data=table", f"data.csv={csv}", "hydra.run.dir=bad", cwd=tmp_path)
     assert r.returncode == 1 and "x.jpg" in r.stdout + r.stderr
+
+
+def test_check_lists_every_problem_of_a_table_with_the_readers_rules(tiny_root, tmp_path):
+    """task=check on a table collects each row's problem (line named) and each broken image; the
+    first of them is exactly what training stops at: one set of rules."""
+    from mask_cls.data.report import Report
+
+    good = next((tiny_root / "train" / "images").rglob("normal.*"))
+    (tmp_path / "p").mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / "p" / name).write_bytes(good.read_bytes())
+    (tmp_path / "p" / "half.jpg").write_bytes(good.read_bytes()[:300])
+    csv = tmp_path / "t.csv"
+    csv.write_text("path,mask,gender,age\n"
+                   "p/a.jpg,wear,male,30\n"        # 2 fine
+                   "p/b.jpg,worn,male,30\n"        # 3 mask
+                   "p/c.jpg,wear,other,200\n"      # 4 gender and age
+                   "p/missing.jpg,wear,male,30\n"  # 5 not found
+                   f"{good},wear,male,30\n"        # 6 outside data.root
+                   "p/a.jpg,wear,male,30\n"        # 7 listed twice
+                   "p/half.jpg,wear,male,30\n")    # 8 truncated image (only a full decode sees it)
+    report = Report()
+    layouts.check("table", None, report, lambda items, n: items, csv=str(csv))
+    lines = [(f.file.rsplit(":", 1)[-1] if f.file.startswith(str(csv)) else Path(f.file).name) for f in report.findings]
+    assert lines == ["3", "4", "4", "5", "6", "7", "half.jpg"], report.findings
+    assert "mask 'worn'" in report.findings[0].message and "age '200'" in report.findings[2].message
+    assert not report.usable and report.counts["images"] == 4  # a, b, c, a decoded; half.jpg refused
+    with pytest.raises(DataError) as first:
+        layouts.read_train("table", None, csv=str(csv))
+    assert str(first.value) == f"{report.findings[0].file}: {report.findings[0].message}"
+
+
+def test_prepare_crops_a_table_and_writes_its_csv_beside_the_copy(tiny_root, tmp_path):
+    data = tmp_path / "data"
+    (data / "imgs").mkdir(parents=True)
+    ref = layouts.read_train("competition", tiny_root).groupby("person").head(2).head(6)
+    for i, p in enumerate(ref["image"]):
+        (data / "imgs" / f"{i}{Path(p).suffix}").write_bytes(Path(p).read_bytes())
+    csv = data / "lists" / "train.csv"
+    csv.parent.mkdir()
+    pd.DataFrame({"path": [f"../imgs/{i}{Path(p).suffix}" for i, p in enumerate(ref["image"])],
+                  "label": ref["label"].to_numpy(), "person": ref["person"].to_numpy()}).to_csv(csv, index=False)
+    out = tmp_path / "crop"
+    r = run_cli("task=prepare", "data=table", f"data.csv={csv}", f"data.root={data}", f"task.out={out}",
+                "task.workers=1", f"hydra.run.dir={tmp_path / 'run'}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    copied = layouts.read_train("table", out, csv=str(out / "lists" / "train.csv"))
+    assert list(copied["label"]) == list(ref["label"]) and list(copied["person"]) == list(ref["person"])
+    assert all(Path(p).is_relative_to(out.resolve()) and Path(p).is_file() for p in copied["image"])
+    assert json.loads((out / "prepare.json").read_text())["images"] == len(ref)

@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, RandomSampler
 
 from mask_cls import labels as L
-from mask_cls.data import layout, layouts, pseudo, transforms
+from mask_cls.data import layouts, pseudo, transforms
 from mask_cls.data.cache import ImageCache
 from mask_cls.data.datasets import ImageDataset, TwoViewDataset, collate_skipping, worker_init
 from mask_cls.data.folds import split
@@ -67,6 +67,7 @@ class MaskDataModule(pl.LightningDataModule):
         # data=table: the images lie under the CSV's folder by default
         self.root = Path(root) if root is not None else Path(csv).parent
         self.layout, self.csv = layout, csv
+        self.layout_options = {"csv": csv} if csv else {}  # what the layout reads besides data.root
         self.image_size = transforms.check_size(image_size)
         self.batch_size, self.num_workers, self.on_bad_image = batch_size, num_workers, on_bad_image
         set_max_pixels(max_image_pixels)
@@ -105,7 +106,7 @@ class MaskDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_table is None:
             table = layouts.read_train(self.layout, self.root, self.check_images, self.on_bad_image,
-                                       **({"csv": self.csv} if self.csv else {}))
+                                       **self.layout_options)
             if not table.attrs.get("ages_known", True) and (self.age_threshold != L.AGE_OLD_FROM or self.drop_ages):
                 raise ConfigError(f"{self.csv}: labels only, no ages: data.age_threshold and data.drop_ages "
                                   "need an age column")
@@ -123,12 +124,13 @@ class MaskDataModule(pl.LightningDataModule):
                                                 source=str(csv))
             if self.ssl is not None:
                 unlabeled = unlabeled_images(self.ssl.get("unlabeled", "eval"), self.root, self.check_images,
-                                             self.on_bad_image)
+                                             self.on_bad_image, self.layout, **self.layout_options)
                 self.unlabeled = without_validation(unlabeled, self.val_table)
         if stage in (None, "predict") and self.eval_table is None:
-            if not layout.has_eval(self.root):
+            self.eval_table = layouts.read_eval(self.layout, self.root, self.check_images, self.on_bad_image,
+                                                **self.layout_options)
+            if self.eval_table is None:
                 raise DataError(f"{self.root / 'eval' / 'info.csv'}: no eval set to predict")
-            self.eval_table = layout.read_eval(self.root, check_images=self.check_images, on_bad_image=self.on_bad_image)
 
     def _loader(self, ds: ImageDataset, shuffle: bool, sampler=None, batch_size: int | None = None,
                 drop_single: bool = False) -> DataLoader:

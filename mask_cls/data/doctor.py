@@ -20,6 +20,7 @@ from mask_cls.data.layout import (
     IMAGE_EXTENSIONS,
     TRAIN_COLUMNS,
     is_hidden,
+    person_row_problems,
     read_table,
 )
 from mask_cls.data.report import Finding, Report  # noqa: F401  (re-exported)
@@ -92,20 +93,11 @@ def check_train(root: Path, report: Report, progress: Callable[[Iterable, int], 
     rows = list(df.itertuples(index=False))
     for i, r in progress(list(zip(df.index, rows)), len(rows)):
         where = f"{csv}:{i}"
-        gender = r.gender.lower()
-        valid = gender in L.GENDER_CODES
-        if not valid:
-            report.error(where, f"unknown gender {r.gender!r} (expected male or female)")
-        try:
-            age = float(r.age)
-            if not 0 <= age <= L.MAX_AGE:
-                report.error(where, f"age {r.age!r} is out of range 0..{L.MAX_AGE}")
-                valid = False
-        except ValueError:
-            report.error(where, f"age {r.age!r} is not a number")
-            valid = False
+        problems = person_row_problems(r.gender, r.age)  # the training reader's own rules
+        for problem in problems:
+            report.error(where, problem)
         m = FOLDER_RE.match(r.path)
-        if valid and m and (m["gender"].lower() != gender or m["age"] != r.age or m["id"] != r.id):
+        if not problems and m and (m["gender"].lower() != r.gender.lower() or m["age"] != r.age or m["id"] != r.id):
             report.error(where, f"folder {r.path} disagrees with the row ({r.id}, {r.gender}, {r.age})")
         if r.path not in folders:
             report.error(where, f"folder {r.path} not found")

@@ -90,6 +90,21 @@ def check_image_header(path: Path, on_bad_image: str = "error") -> bool:
     return True
 
 
+def person_row_problems(gender: str, age: str) -> list[str]:
+    """What is wrong with a train.csv row's gender and age: the one set of rules that training
+    (which stops at the first) and ``task=check`` (which lists them all) share."""
+    problems = []
+    if gender.lower() not in L.GENDER_CODES:
+        problems.append(f"unknown gender {gender!r} (expected male or female)")
+    try:
+        value = float(age)
+    except ValueError:
+        return [*problems, f"age {age!r} is not a number"]
+    if not np.isfinite(value) or not 0 <= value <= L.MAX_AGE:
+        problems.append(f"age {age!r} is out of range 0..{L.MAX_AGE}")
+    return problems
+
+
 def read_train(root: str | Path, check_images: bool = True, on_bad_image: str = "error") -> pd.DataFrame:
     """train.csv + person folders -> one row per image.
 
@@ -108,15 +123,10 @@ def read_train(root: str | Path, check_images: bool = True, on_bad_image: str = 
         raise DataError(f"{csv}: folder {dup.iloc[0]} listed twice")
     rows = []
     for i, r in zip(df.index, df.itertuples(index=False)):  # the index is the line number
-        gender = r.gender.lower()
-        if gender not in L.GENDER_CODES:
-            raise DataError(f"{csv}:{i}: unknown gender {r.gender!r} (expected male or female)")
-        try:
-            age = float(r.age)
-        except ValueError:
-            raise DataError(f"{csv}:{i}: age {r.age!r} is not a number") from None
-        if not np.isfinite(age) or age < 0 or age > L.MAX_AGE:
-            raise DataError(f"{csv}:{i}: age {r.age!r} is out of range")
+        problems = person_row_problems(r.gender, r.age)
+        if problems:
+            raise DataError(f"{csv}:{i}: {problems[0]}")
+        gender, age = r.gender.lower(), float(r.age)
         folder = inside(img_root, r.path, f"{csv}:{i}") if r.path else img_root / r.path
         if not r.path or not folder.is_dir():
             raise DataError(f"{folder}: person folder of {csv.name} line {i} not found")

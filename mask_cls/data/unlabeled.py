@@ -1,6 +1,6 @@
 """Unlabeled images for pseudo-labels and UDA: the eval set's, or every image under a folder.
 
-``source``: ``eval`` (the images listed in ROOT/eval/info.csv, in its order) or a folder,
+``source``: ``eval`` (the layout's eval images, in their order) or a folder,
 searched recursively: any sub-folders, .jpg/.jpeg/.png in any case, hidden files and folders
 (``._x``, ``.DS_Store``, ``.ipynb_checkpoints``) skipped, in sorted path order.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mask_cls.data import layout
+from mask_cls.data import layout, layouts
 from mask_cls.errors import DataError
 
 
@@ -27,11 +27,13 @@ def folder_images(folder: str | Path) -> list[str]:
     return found
 
 
-def unlabeled_images(source: str, root: str | Path, check_images: bool = True,
-                     on_bad_image: str = "error") -> list[str]:
+def unlabeled_images(source: str, root: str | Path, check_images: bool = True, on_bad_image: str = "error",
+                     layout_name: str = "competition", **options) -> list[str]:
     """The image paths of ``source`` (``eval`` or a folder) as strings."""
     if str(source) == "eval":
-        if not layout.has_eval(root):
-            raise DataError(f"{Path(root) / 'eval' / 'info.csv'}: unlabeled=eval, but there is no eval set")
-        return list(layout.read_eval(root, check_images=check_images, on_bad_image=on_bad_image)["image"])
+        info = layouts.read_eval(layout_name, root, check_images, on_bad_image, **options)
+        if info is None:
+            raise DataError(f"{options.get('csv') or Path(root) / 'eval' / 'info.csv'}: unlabeled=eval, but there "
+                            "is no eval set (give unlabeled=FOLDER)")
+        return list(info["image"])
     return folder_images(source)

@@ -19,43 +19,24 @@ from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir
 
 
-def check_table(layout_name: str, root: Path, csv: str | None) -> Report:
-    """Another layout, read through the seam with every image decoded: the first problem (the
-    reader stops there) or the counts of a usable table."""
-    from mask_cls.data import layouts
-    from mask_cls.data.images import read_rgb
-    from mask_cls.errors import DataError
-
-    report = Report()
-    try:
-        table = layouts.read_train(layout_name, root, check_images=True, **({"csv": csv} if csv else {}))
-        for path in table["image"]:
-            read_rgb(path)  # the full decode, as training does
-    except DataError as e:
-        report.error(csv or root, str(e))
-        return report
-    report.counts.update({"images": len(table), "persons": table["person"].nunique()})
-    report.counts.update({f"class {c}": int(n) for c, n in table["label"].value_counts().sort_index().items()})
-    return report
-
-
 @register("check")
 def check(cfg: DictConfig) -> int:
     out = fresh_run_dir(cfg)
-    layout_name = cfg.data.get("layout", "competition")
-    root = Path(cfg.data.root or Path(str(cfg.data.get("csv"))).parent)
+    csv = cfg.data.get("csv")
+    root = Path(cfg.data.root or Path(str(csv)).parent)  # data=table: the CSV's folder by default
 
     def progress(items, n):
         return track(items, description=f"checking {n} entries", total=n) if n > 500 else items
 
-    if layout_name != "competition":
-        report = check_table(layout_name, root, cfg.data.get("csv"))
+    report = Report()
+    if csv and not Path(csv).is_file():
+        report.error(csv, "data.csv not found")
     elif root.is_dir():  # pandas and the readers load only for a real folder
-        from mask_cls.data.doctor import check_dataset
+        from mask_cls.data import layouts
 
-        report = check_dataset(root, progress)
+        name, _, options = layouts.options(cfg.data)
+        layouts.check(name, root, report, progress, **options)
     else:
-        report = Report()
         report.error(root, "data.root not found")
     write_json(report.as_dict(), out / "check.json")
     console = Console(stderr=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, ListConfig
 
-from mask_cls.data import layout
+from mask_cls.data import layouts
 from mask_cls.engine import predict_kwargs
 from mask_cls.errors import ConfigError
 from mask_cls.evaluation.submission import write_submission
@@ -38,9 +38,10 @@ def predict(cfg: DictConfig) -> None:
         raise ConfigError(f"task.vote={cfg.task.vote!r}: choose soft or hard")
     if cfg.get("images"):
         return predict_folder(cfg, runs, run_weights)
-    if not layout.has_eval(cfg.data.root):
-        raise ConfigError(f"{cfg.data.root}: no eval set (eval/info.csv) to predict")
-    info = layout.read_eval(cfg.data.root, on_bad_image=cfg.data.get("on_bad_image", "error"))
+    name, root, options = layouts.options(cfg.data)
+    info = layouts.read_eval(name, root, True, cfg.data.get("on_bad_image", "error"), **options)
+    if info is None:
+        raise ConfigError(f"{root}: no eval set (eval/info.csv) to predict; images=FOLDER predicts any images")
     out = fresh_run_dir(cfg)
     probs, weights, models = ensemble_probs(runs, run_weights, info["image"], cfg.tta,
                                             cfg.get("allow_unsafe_checkpoint", False), **predict_kwargs(cfg))

@@ -1,17 +1,19 @@
-"""``task=prepare``: a face-cropped copy of a dataset in the same layout, in parallel, resumable."""
+"""``task=prepare``: a face-cropped copy of a dataset in the same layout, in parallel, resumable.
+
+Any layout of the seam: its training and eval images are cropped to the same place under
+``task.out``, then its tables are written beside them (last, so a copy with tables is complete)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from multiprocessing import get_context
 from pathlib import Path
 
 from omegaconf import DictConfig
 from rich.progress import track
 
-from mask_cls.data import layout
+from mask_cls.data import layouts
 from mask_cls.data.facecrop import crop_file
 from mask_cls.errors import ConfigError
 from mask_cls.io import inside, write_json
@@ -30,14 +32,17 @@ def _done(src: Path, dst: Path) -> bool:
 
 @register("prepare")
 def prepare(cfg: DictConfig) -> float:
-    src_root, out = Path(cfg.data.root), Path(cfg.task.out)
+    name, root, options = layouts.options(cfg.data)
+    src_root = Path(root or Path(options["csv"]).parent)  # data=table: the CSV's folder by default
+    out = Path(cfg.task.out)
     if out.resolve() == src_root.resolve():
         raise ConfigError(f"task.out={out}: must differ from data.root")
-    images = list(layout.read_train(src_root, check_images=False)["image"])
-    if layout.has_eval(src_root):
-        images += list(layout.read_eval(src_root, check_images=False)["image"])
-    # read_train / read_eval keep every path inside data.root, so each output stays inside task.out
-    pairs = [(Path(p), inside(out, str(Path(p).relative_to(src_root)), "task.out")) for p in images]
+    images = list(layouts.read_train(name, src_root, check_images=False, **options)["image"])
+    info = layouts.read_eval(name, src_root, check_images=False, **options)
+    images += [] if info is None else list(info["image"])
+    # the readers keep every path inside data.root, so each output stays inside task.out
+    real = src_root.resolve()
+    pairs = [(Path(p), inside(out, str(Path(p).resolve().relative_to(real)), "task.out")) for p in images]
     todo = [(str(s), str(d), cfg.task.margin, cfg.task.aspect, cfg.task.min_face) for s, d in pairs if not _done(s, d)]
     skipped = len(pairs) - len(todo)
     log.info("face crop: %d images, %d already done, %d to crop -> %s", len(pairs), skipped, len(todo), out)
@@ -47,10 +52,9 @@ def prepare(cfg: DictConfig) -> float:
         with get_context("fork").Pool(workers) as pool:
             for _, hit in track(pool.imap_unordered(_job, todo, chunksize=16), total=len(todo), description="cropping faces"):
                 found += bool(hit)
-    for rel in ("train/train.csv", "eval/info.csv"):  # the tables last: the copy is complete when they exist
-        if (src_root / rel).is_file():
-            (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src_root / rel, out / rel)
+    table = layouts.copy_tables(name, src_root, out, **options)  # last: the copy is complete when it exists
+    log.info("face-cropped copy: %s (train with data.%s=%s)", table, "csv" if "csv" in options else "root",
+             table if "csv" in options else out)
     previous = out / "prepare.json"
     if not todo and previous.is_file():  # a re-run with nothing left to crop keeps the first figures
         log.info("face crop: every image was already cropped; %s kept as it was", previous)

@@ -17,7 +17,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from mask_cls import labels as L
-from mask_cls.data import pseudo
+from mask_cls.data import layouts, pseudo
 from mask_cls.data.unlabeled import unlabeled_images
 from mask_cls.engine import predict_kwargs
 from mask_cls.evaluation.figures import class_histogram_figure
@@ -65,8 +65,9 @@ def pseudo_labels(cfg: DictConfig) -> None:
     runs, run_weights = runs_and_weights(cfg)
     threshold, top_share = float(cfg.task.threshold), cfg.task.get("top_share")
     pseudo.check_selection(threshold, top_share)
-    paths = unlabeled_images(cfg.unlabeled, cfg.data.root, cfg.data.get("check_images", True),
-                             cfg.data.get("on_bad_image", "error"))
+    name, root, options = layouts.options(cfg.data)
+    paths = unlabeled_images(cfg.unlabeled, root, cfg.data.get("check_images", True),
+                             cfg.data.get("on_bad_image", "error"), name, **options)
     out = fresh_run_dir(cfg)
     log.info("pseudo-labelling %d image(s) of unlabeled=%s", len(paths), cfg.unlabeled)
     probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta,

@@ -1,30 +1,65 @@
-"""Dataset layouts behind one seam: ``read_train(layout, root, ...)`` -> the image table that
-folds, samplers, relabels, pseudo rows and the DataModule use: one row per image with
-``person, id, image`` (absolute path), ``mask, gender, age, label``.
+"""Dataset layouts behind one seam. Each layout is one module with four functions:
 
-A new layout is one file here (a ``read_train(root, check_images, on_bad_image, **options)``)
-plus one entry in ``READERS`` and one ``conf/data/<name>.yaml`` with ``layout: <name>``."""
+- ``read_train(root, check_images, on_bad_image, **options)``: the image table that folds,
+  samplers, relabels, pseudo rows and the DataModule use, one row per image with
+  ``person, id, image`` (absolute path), ``mask, gender, age, label``;
+- ``read_eval(root, check_images, on_bad_image, **options)``: the eval images to predict
+  (``ImageID, image``), or None when the layout has none (then ``images=FOLDER``);
+- ``check(root, report, progress, **options)``: every problem, for ``task=check``;
+- ``copy_tables(root, out, **options)``: ``task=prepare``, the tables beside copied images.
+
+A new layout is that module plus one entry in ``LAYOUTS`` and one ``conf/data/<name>.yaml``
+with ``layout: <name>`` (its own options, e.g. ``csv``, are keys of ``data``)."""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-
-import pandas as pd
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from mask_cls.errors import ConfigError
 
-#: layout name -> module holding its ``read_train``
-READERS = {"competition": "mask_cls.data.layout", "table": "mask_cls.data.layouts.table"}
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: layout name -> its module, and the ``data.*`` keys it takes as options
+LAYOUTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "competition": ("mask_cls.data.layouts.competition", ()),
+    "table": ("mask_cls.data.layouts.table", ("csv",)),
+}
 COLUMNS = ("person", "id", "image", "mask", "gender", "age", "label")
 
 
+def module(name: str) -> ModuleType:
+    if name not in LAYOUTS:
+        raise ConfigError(f"data.layout={name!r} is unknown (known: {', '.join(LAYOUTS)})")
+    return importlib.import_module(LAYOUTS[name][0])
+
+
+def options(data: Mapping[str, Any]) -> tuple[str, Any, dict]:
+    """(layout name, root, the layout's own options) of a ``data`` config."""
+    name = data.get("layout", "competition")
+    module(name)
+    return name, data.get("root"), {k: data[k] for k in LAYOUTS[name][1] if data.get(k) is not None}
+
+
 def read_train(layout: str, root: str | Path, check_images: bool = True, on_bad_image: str = "error",
-               **options) -> pd.DataFrame:
-    if layout not in READERS:
-        raise ConfigError(f"data.layout={layout!r} is unknown (known: {', '.join(READERS)})")
-    table = importlib.import_module(READERS[layout]).read_train(root, check_images=check_images,
-                                                                on_bad_image=on_bad_image, **options)
+               **opts) -> pd.DataFrame:
+    table = module(layout).read_train(root, check_images=check_images, on_bad_image=on_bad_image, **opts)
     missing = [c for c in COLUMNS if c not in table.columns]
     assert not missing, f"layout {layout} gave no column(s) {missing}"  # a reader's bug, not the user's
     return table
+
+
+def read_eval(layout: str, root: str | Path, check_images: bool = True, on_bad_image: str = "error", **opts):
+    return module(layout).read_eval(root, check_images=check_images, on_bad_image=on_bad_image, **opts)
+
+
+def check(layout: str, root: str | Path, report, progress: Callable[[Iterable, int], Iterable], **opts) -> None:
+    module(layout).check(root, report, progress, **opts)
+
+
+def copy_tables(layout: str, root: str | Path, out: Path, **opts) -> Path:
+    return module(layout).copy_tables(root, out, **opts)

@@ -9,27 +9,35 @@ only, ages are unknown: ``data.age_threshold`` and ``data.drop_ages`` are refuse
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mask_cls import labels as L
+from mask_cls.data.doctor import check_image
 from mask_cls.data.layout import check_image_header, read_table
+from mask_cls.data.report import Report
 from mask_cls.errors import DataError
+from mask_cls.io import write_csv
+
+Progress = Callable[[Iterable, int], Iterable]
 
 MASK_VALUES = {**{name: i for i, name in enumerate(L.MASK_NAMES)}, "0": 0, "1": 1, "2": 2}
 #: the age standing for each group when a table gives labels only (folds stratify on it)
 GROUP_AGE = {0: 25, 1: 45, 2: L.AGE_OLD_FROM}
 
 
-def _image(csv: Path, root: Path, line: int, value: str) -> Path:
+def _image(csv: Path, root: Path, value: str) -> tuple[Path, str | None]:
+    """The image a ``path`` value names, and what is wrong with it (None when nothing)."""
     path = Path(value) if Path(value).is_absolute() else csv.parent / value
     if not value or not path.resolve().is_relative_to(root.resolve()):
-        raise DataError(f"{csv}:{line}: path {value!r} is not inside data.root={root}")
+        return path, f"path {value!r} is not inside data.root={root}"
     if not path.is_file():
-        raise DataError(f"{csv}:{line}: image {value!r} not found")
-    return path
+        return path, f"image {value!r} not found"
+    return path, None
 
 
 def labels_only(df: pd.DataFrame) -> bool:
@@ -37,56 +45,120 @@ def labels_only(df: pd.DataFrame) -> bool:
     return "label" in df.columns and not {"mask", "gender", "age"} <= set(df.columns)
 
 
-def _labels(csv: Path, df: pd.DataFrame) -> pd.DataFrame:
-    """mask, gender, age, label of every row, checked; ``age`` from the label's group when absent."""
+def _labels(df: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int | None, str]]]:
+    """mask, gender, age of every row (NaN where invalid; ``age`` from the label's group when
+    absent) and every problem as (line, message); line None for the whole file."""
+    out = pd.DataFrame(index=df.index)
     if labels_only(df):
         y = pd.to_numeric(df["label"], errors="coerce")
         bad = y.isna() | (y < 0) | (y >= L.NUM_CLASSES) | (y != y.round())
-        if bad.any():
-            line = bad[bad].index[0]
-            raise DataError(f"{csv}:{line}: label {df['label'][line]!r} is not a class in 0..{L.NUM_CLASSES - 1}")
-        m, g, a = L.decode(y.astype(int).to_numpy())
-        return pd.DataFrame({"mask": m, "gender": g, "age": [GROUP_AGE[int(v)] for v in a]}, index=df.index)
+        problems = [(i, f"label {df['label'][i]!r} is not a class in 0..{L.NUM_CLASSES - 1}") for i in df.index[bad]]
+        m, g, a = L.decode(y.where(~bad, 0).astype(int).to_numpy())
+        out["mask"], out["gender"] = m, g
+        out["age"] = [GROUP_AGE[int(v)] for v in a]
+        out.loc[bad.to_numpy()] = np.nan
+        return out, problems
     missing = [c for c in ("mask", "gender", "age") if c not in df.columns]
     if missing:
-        raise DataError(f"{csv}: missing column(s) {', '.join(missing)} (or one label column instead)")
-    out = pd.DataFrame(index=df.index)
+        return out, [(None, f"missing column(s) {', '.join(missing)} (or one label column instead)")]
     out["mask"] = df["mask"].str.lower().map(MASK_VALUES)
     out["gender"] = df["gender"].str.lower().map(L.GENDER_CODES)
     out["age"] = pd.to_numeric(df["age"], errors="coerce")
-    for col, what in (("mask", "mask state (wear, incorrect, not_wear or 0/1/2)"),
-                      ("gender", "gender (male or female)")):
-        if out[col].isna().any():
-            line = out.index[out[col].isna()][0]
-            raise DataError(f"{csv}:{line}: {df[col][line]!r} is not a {what}")
-    bad = ~np.isfinite(out["age"]) | (out["age"] < 0) | (out["age"] > L.MAX_AGE)
-    if bad.any():
-        line = bad[bad].index[0]
-        raise DataError(f"{csv}:{line}: age {df['age'][line]!r} is out of range 0..{L.MAX_AGE}")
-    return out.astype({"mask": int, "gender": int, "age": int})
+    out.loc[~np.isfinite(out["age"]) | (out["age"] < 0) | (out["age"] > L.MAX_AGE), "age"] = np.nan
+    what = {"mask": "is not a mask state (wear, incorrect, not_wear or 0/1/2)",
+            "gender": "is not a gender (male or female)", "age": f"is not an age in 0..{L.MAX_AGE}"}
+    problems = [(i, f"{c} {df[c][i]!r} {what[c]}") for i in df.index for c in what if pd.isna(out[c][i])]
+    return out, problems
+
+
+Problems = list[tuple[int | None, str]]
+
+
+def read_rows(csv: Path, root: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[Path], Problems]:
+    """The CSV as read, its mask / gender / age, its images and every problem (line, message)
+    in line order: the one set of rules of training (which stops at the first) and of
+    ``task=check`` (which lists them all)."""
+    df = read_table(csv, ("path",))
+    if df.empty:
+        return df, df, [], [(None, "no rows")]
+    values, label_problems = _labels(df)
+    problems = [(i, f"image {v} listed twice") for i, v in df["path"][df["path"].duplicated()].items()]
+    problems += label_problems
+    images = []
+    for line, value in df["path"].items():
+        path, problem = _image(csv, root, value)
+        images.append(path)
+        if problem:
+            problems.append((line, problem))
+    problems.sort(key=lambda p: -1 if p[0] is None else p[0])
+    return df, values, images, problems
+
+
+def _where(csv: Path, line: int | None) -> str:
+    return f"{csv}" if line is None else f"{csv}:{line}"
+
+
+def _paths(root: str | Path | None, csv: str | None) -> tuple[Path, Path]:
+    if not csv:
+        raise DataError("data=table needs data.csv=FILE (a row per image: path, mask, gender, age or label)")
+    return Path(csv), Path(root) if root else Path(csv).parent
 
 
 def read_train(root: str | Path | None, check_images: bool = True, on_bad_image: str = "error",
                csv: str | None = None) -> pd.DataFrame:
-    if not csv:
-        raise DataError("data=table needs data.csv=FILE (a row per image: path, mask, gender, age or label)")
-    csv = Path(csv)
-    root = Path(root) if root else csv.parent
-    df = read_table(csv, ("path",))
-    if df.empty:
-        raise DataError(f"{csv}: no rows")
-    dup = df["path"][df["path"].duplicated()]
-    if len(dup):
-        raise DataError(f"{csv}:{dup.index[0]}: image {dup.iloc[0]} listed twice")
-    values = _labels(csv, df)
-    images = [_image(csv, root, line, v) for line, v in df["path"].items()]
+    csv, root = _paths(root, csv)
+    df, values, images, problems = read_rows(csv, root)
+    if problems:
+        line, message = problems[0]
+        raise DataError(f"{_where(csv, line)}: {message}")
     person = df["person"] if "person" in df.columns else pd.Series(
         [str(p.parent.resolve().relative_to(root.resolve())) for p in images], index=df.index)
     table = pd.DataFrame({"person": person.to_numpy(), "id": person.to_numpy(), "image": [str(p) for p in images],
-                          **{c: values[c].to_numpy() for c in ("mask", "gender", "age")}})
+                          **{c: values[c].astype(int).to_numpy() for c in ("mask", "gender", "age")}})
     table["label"] = L.encode(table["mask"].to_numpy(), table["gender"].to_numpy(), L.age_group(table["age"].to_numpy()))
     if check_images:
         keep = [check_image_header(Path(p), on_bad_image) for p in table["image"]]
         table = table[keep].reset_index(drop=True)
     table.attrs["ages_known"] = not labels_only(df)
     return table
+
+
+def read_eval(root: str | Path | None, check_images: bool = True, on_bad_image: str = "error",
+              csv: str | None = None) -> None:
+    """A table has no eval set: predictions for other images come from ``images=FOLDER``."""
+    return None
+
+
+def check(root: str | Path | None, report: Report, progress: Progress, csv: str | None = None) -> None:
+    """Every problem of the table (each row's labels and path) and of each image (fully decoded)."""
+    csv, root = _paths(root, csv)
+    try:
+        df, _, images, problems = read_rows(csv, root)
+    except DataError as e:
+        report.error(csv, str(e).removeprefix(f"{csv}: "))
+        return
+    for line, message in problems:
+        report.error(_where(csv, line), message)
+    report.counts["images listed"] = len(df)
+    if "person" in df.columns:
+        report.counts["persons"] = df["person"].nunique()
+    for path in progress(images, len(images)):
+        if path.is_file() and not _outside(path, root):
+            check_image(path, report)
+
+
+def _outside(path: Path, root: Path) -> bool:
+    return not path.resolve().is_relative_to(root.resolve())
+
+
+def copy_tables(root: str | Path | None, out: Path, csv: str | None = None) -> Path:
+    """``task=prepare``: the CSV beside the copied images, every ``path`` made relative to it."""
+    csv, root = _paths(root, csv)
+    df, _, images, problems = read_rows(csv, root)
+    if problems:
+        line, message = problems[0]
+        raise DataError(f"{_where(csv, line)}: {message}")
+    target = out / (csv.resolve().relative_to(root.resolve()) if not _outside(csv, root) else csv.name)
+    copied = [out / p.resolve().relative_to(root.resolve()) for p in images]
+    write_csv(df.assign(path=[os.path.relpath(p, target.parent) for p in copied]), target)
+    return target
