@@ -219,10 +219,6 @@ class MaskClassifier(pl.LightningModule):
         for m in (self.val_f1, self.val_acc, self.val_loss, *self.val_task_f1.values()):
             m.reset()
 
-    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
-        x, _ = batch
-        return self.net.probs(x)
-
     # -- optimisation -----------------------------------------------------------------------
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
         """Adaptive gradient clipping (AGC, as NFNets need) when ``engine.agc`` is set, else Lightning's."""

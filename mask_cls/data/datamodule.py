@@ -175,9 +175,6 @@ class MaskDataModule(pl.LightningDataModule):
             return self._loader(ds, False, sampler)
         return self._loader(ds, False)
 
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self._dataset(self.eval_table["image"], None, self.val_tf), shuffle=False)
-
     def _dataset(self, paths, labels, tf, weights=None) -> ImageDataset:
         return ImageDataset(paths, labels, tf, self.cache, self.on_bad_image, weights, target_size=self.image_size)
 

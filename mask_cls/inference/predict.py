@@ -47,7 +47,7 @@ def predict_paths(module: MaskClassifier, paths: Sequence[str], tta: Sequence[st
     for batch in loader:
         if batch is None:
             continue
-        x, _ = module.on_after_batch_transfer((batch[0].to(device, non_blocking=True), None), 0)
+        x = module.preprocess(batch[0].to(device, non_blocking=True))  # training's own device step
         out[batch[1].numpy()] = tta_probs(module, x, views).float().cpu().numpy()
     return out
 
