@@ -58,8 +58,12 @@ ARMS: dict[str, list[str]] = {
     "ema": ["callbacks=ema"],
     "uda": ["ssl=uda", "unlabeled=eval"],
     "pseudo": [],    # teacher (default) -> task=pseudo on the eval images (threshold 0.9) -> student with them
+    "real_best": ["experiment=real_best"],  # its teacher (= the age58 arm) -> pseudo-labels -> student
     "ensemble": [],  # task=cv: the fold ensemble's submission (val figure: the out-of-fold cv/f1)
 }
+#: arms that are a pseudo-label round: the arm whose run of the same seed is the teacher (the
+#: same options as the arm, so a finished run of it is reused)
+PSEUDO_ROUNDS = {"pseudo": "default", "real_best": "age58"}
 QUICK = ["data.image_size=[32,32]", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
          "trainer.limit_val_batches=2"]
 
@@ -85,8 +89,8 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
                    *(QUICK if quick else [])]
             subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"})
 
-        if arm == "pseudo":  # the default model labels the eval images; a new model trains with them too
-            teacher = default_run(out, seed)
+        if arm in PSEUDO_ROUNDS:  # the teacher labels the eval images; a new model trains with them too
+            teacher = finished_run(out, PSEUDO_ROUNDS[arm], seed)
             if teacher is None:
                 teacher = out / "teacher"
                 mask_cls(teacher)
@@ -106,9 +110,9 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def default_run(out: Path, seed: int) -> Path | None:
-    """The finished ``default`` arm of this regime and seed (it is the pseudo arm's teacher), if any."""
-    for run in sorted((out.parents[1] / "default").glob(f"seed{seed}*")):
+def finished_run(out: Path, arm: str, seed: int) -> Path | None:
+    """The finished run of ``arm`` in this regime with this seed (a pseudo round's teacher), if any."""
+    for run in sorted((out.parents[1] / arm).glob(f"seed{seed}*")):
         if (run / "submission.csv").is_file() and (run / "checkpoints").is_dir():
             return run
     return None

@@ -1,7 +1,9 @@
 """The benchmarks run (tiny mode) so they cannot rot; speed is never asserted here."""
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import albumentations as A
 import cv2
@@ -65,6 +67,11 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
         run = next((out / "runs" / "scratch" / arm).glob("seed0*"))
         sub = pd.read_csv((run / "student" if arm == "pseudo" else run) / "submission.csv")
         assert f1 == pytest.approx(f1_score(key.loc[sub.ImageID], sub.ans, average="macro"), abs=1e-9)
+    # the pseudo round's teacher is the default arm's run of the same seed, not a second training
+    pseudo_run = next((out / "runs" / "scratch" / "pseudo").glob("seed0*"))
+    models = json.loads((pseudo_run / "labels" / "pseudo.json").read_text())["models"]
+    assert not (pseudo_run / "teacher").exists() and models
+    assert all(Path(m).resolve().is_relative_to((out / "runs" / "scratch" / "default").resolve()) for m in models)
 
 
 def test_bn_stats_quick(tiny_root):
