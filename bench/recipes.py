@@ -5,8 +5,8 @@ trained on the persons of ROOT/train (model selection on one fold of validation 
 by ``data.split_seed`` = the seed), then scored on the eval answers: macro F1 of the 18 classes
 and of each task. ``plain`` is bench/plain_loop.py, written without mask_cls. Rows are appended
 to OUT/results.csv as they finish, so a stopped benchmark continues where it stopped; the table
-shows each arm's mean and spread over seeds, and its difference to the ``default`` arm with the
-standard error of that difference.
+shows each arm's mean and spread over seeds, and its difference to the ``default`` arm paired by
+seed, with the standard error of that difference.
 
     python bench/recipes.py ROOT --answers KEY --out DIR [--regime scratch|pretrained]
         [--arms default,plain,...] [--seeds 0 1 2] [--quick]
@@ -119,14 +119,17 @@ def finished_run(out: Path, arm: str, seed: int) -> Path | None:
 
 
 def table(results: pd.DataFrame) -> pd.DataFrame:
-    """Per regime and arm: mean and sd over seeds, difference to default +- its standard error."""
+    """Per regime and arm: mean and sd over seeds, and the difference to ``default`` paired by
+    seed (the same seed = the same validation persons and initial head) with its standard error,
+    sd of the per-seed differences / sqrt(n): seeds move every arm together, so pairing removes
+    the split's luck from the comparison."""
     rows = []
     for (regime, arm), g in results.groupby(["regime", "arm"], sort=False):
-        base = results[(results.regime == regime) & (results.arm == "default")].f1
-        se = math.sqrt(g.f1.var(ddof=1) / len(g) + base.var(ddof=1) / len(base)) \
-            if len(g) > 1 and len(base) > 1 and arm != "default" else float("nan")
+        base = results[(results.regime == regime) & (results.arm == "default")].set_index("seed").f1
+        diffs = (g.set_index("seed").f1 - base).dropna()
+        se = diffs.std(ddof=1) / math.sqrt(len(diffs)) if len(diffs) > 1 and arm != "default" else float("nan")
         rows.append({"regime": regime, "arm": arm, "n": len(g), "f1": g.f1.mean(), "sd": g.f1.std(ddof=1),
-                     "diff": g.f1.mean() - base.mean() if len(base) else float("nan"), "se": se,
+                     "diff": diffs.mean() if len(diffs) else float("nan"), "se": se,
                      "mask": g.mask_f1.mean(), "gender": g.gender_f1.mean(), "age": g.age_f1.mean(),
                      "seconds": g.seconds.mean()})
     return pd.DataFrame(rows)

@@ -21,12 +21,11 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from mask_cls import labels as L
 from mask_cls import registry
-from mask_cls.data.batch_augment import BatchAugment
 from mask_cls.errors import ConfigError
 from mask_cls.losses import build_criterion
 from mask_cls.losses.consistency import uda_consistency
 from mask_cls.models.classifier import Classifier, build_classifier
-from mask_cls.models.preprocessor import Preprocessor
+from mask_cls.models.preprocessor import Labelled, Preprocessor
 from mask_cls.ssl.uda import UDA
 
 # Under run.py, Hydra's handlers on the root logger print every log line (screen and run.log);
@@ -61,7 +60,6 @@ class MaskClassifier(pl.LightningModule):
         self.channels_last = bool(cfg["model"].get("channels_last", False))
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.batch_augment = BatchAugment(cfg.get("augment_batch"))
         self.uda = UDA.from_config(cfg.get("ssl"))
         finetune = cfg.get("finetune") or {}
         self.backbone_lr_mult = float(finetune.get("backbone_lr_mult", 1.0))
@@ -71,7 +69,7 @@ class MaskClassifier(pl.LightningModule):
                               "(freeze with finetune.freeze_epochs)")
         self.total_steps = 1.0  # of this fit; set at its start, for the TSA and ramp schedules
         norm = cfg.get("normalize") or DEFAULT_NORMALIZE
-        self.preprocess = Preprocessor(norm["mean"], norm["std"], self.channels_last)
+        self.preprocess = Preprocessor(norm["mean"], norm["std"], self.channels_last, cfg.get("augment_batch"))
         self.mean, self.std = self.preprocess.mean, self.preprocess.std
         # nan_strategy="disable": the default checks every update for NaN with a host sync
         self.train_loss = MeanMetric(nan_strategy="disable")
@@ -92,8 +90,9 @@ class MaskClassifier(pl.LightningModule):
 
     # -- data on device -------------------------------------------------------------------
     def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
-        """uint8 images from the workers -> normalised floats on the device (``Preprocessor``)."""
-        return self.preprocess(batch)
+        """uint8 images from the workers -> normalised floats on the device, batch-augmented
+        while training (``Preprocessor``)."""
+        return self.preprocess(batch, augment=self._trainer is not None and self.trainer.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """18-class probabilities."""
@@ -109,15 +108,15 @@ class MaskClassifier(pl.LightningModule):
                  for lw, crit, t, o, k in zip(head.loss_weights, self.criteria, head.outputs, outs, keep)]
         return torch.stack(parts).sum()
 
-    def supervised_loss(self, outs, y, partner, lam, weight=None, keep=None, outs_partner=None) -> torch.Tensor:
+    def supervised_loss(self, outs, b: Labelled, keep=None, outs_partner=None) -> torch.Tensor:
         """The loss of a labelled batch, CutMix's two labels weighted by ``lam``; a margin head
         gives the partner term its own logits (the margin on the partner's class)."""
-        loss = self.loss(outs, y, weight, keep)
-        if partner is None:
+        loss = self.loss(outs, b.y, b.weight, keep)
+        if b.partner is None:
             return loss
-        w2 = weight[partner] if weight is not None else None
+        w2 = b.weight[b.partner] if b.weight is not None else None
         partner_outs = outs if outs_partner is None else outs_partner
-        return lam * loss + (1 - lam) * self.loss(partner_outs, y[partner], w2, keep)
+        return b.lam * loss + (1 - b.lam) * self.loss(partner_outs, b.y[b.partner], w2, keep)
 
     def labelled_outputs(self, f: torch.Tensor, y: torch.Tensor, partner) -> tuple[tuple, tuple | None, tuple]:
         """(logits for y, logits for the CutMix partner's labels or None, logits without any
@@ -130,15 +129,15 @@ class MaskClassifier(pl.LightningModule):
 
     # -- steps ------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
+        """``batch``: a ``Labelled`` (or, under UDA, labelled + unlabeled views) from the
+        Preprocessor: normalised and batch-augmented already."""
         if batch is None or (isinstance(batch, Mapping) and any(v is None for v in batch.values())):
             return None  # every image of the batch was unreadable and skipped: no step
         if isinstance(batch, Mapping):
             loss = self.uda_step(batch["labeled"], batch["unlabeled"])
         else:
-            x, y, *w = batch
-            x, partner, lam = self.batch_augment(x, y)
-            outs, outs_partner, _ = self.labelled_outputs(self.net.features(x), y, partner)
-            loss = self.supervised_loss(outs, y, partner, lam, w[0] if w else None, outs_partner=outs_partner)
+            outs, outs_partner, _ = self.labelled_outputs(self.net.features(batch.x), batch.y, batch.partner)
+            loss = self.supervised_loss(outs, batch, outs_partner=outs_partner)
         self.train_loss(loss.detach())
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
@@ -162,12 +161,11 @@ class MaskClassifier(pl.LightningModule):
             logs |= {f"ssl/tsa_threshold{suffix}": thr, f"ssl/labeled_kept{suffix}": keep.mean()}
         return tuple(masks), logs
 
-    def uda_step(self, labeled, unlabeled) -> torch.Tensor:
+    def uda_step(self, labeled: Labelled, unlabeled) -> torch.Tensor:
         """Supervised loss (TSA) + lambda(t) * consistency; labelled, weak and strong images in
         one forward pass."""
-        x, y, *w = labeled
+        x, y, partner = labeled.x, labeled.y, labeled.partner
         weak, strong = unlabeled["weak"], unlabeled["strong"]
-        x, partner, lam = self.batch_augment(x, y)
         # one backbone pass over labelled and unlabeled rows (batch-norm statistics over all);
         # only labelled rows see a target, so an unlabeled image never meets a margin
         f = self.net.features(torch.cat([x, weak, strong]))
@@ -177,7 +175,7 @@ class MaskClassifier(pl.LightningModule):
         t = self.progress()
         keep, logs = self.tsa_masks(plain, y, t)  # the true-class probability without the margin
         # (with CutMix, the TSA mask of an image's own label applies to both its terms)
-        sup = self.supervised_loss(outs, y, partner, lam, w[0] if w else None, keep, outs_partner)
+        sup = self.supervised_loss(outs, labeled, keep, outs_partner)
         logp = self.net.head.log_probs(outs_u)
         cons, confident = uda_consistency(logp[: len(weak)], logp[len(weak):], self.uda.beta, self.uda.tau)
         max_epochs = self._trainer.max_epochs if self._trainer else 0
@@ -196,7 +194,7 @@ class MaskClassifier(pl.LightningModule):
     def validation_step(self, batch, batch_idx: int) -> None:
         if batch is None:  # all skipped as unreadable
             return
-        x, y = batch
+        x, y = batch.x, batch.y
         outs = self.net(x)
         self.val_loss(self.loss(outs, y))
         preds = self.net.head.probs(outs).argmax(dim=1)

@@ -93,21 +93,43 @@ def _torch_optimizer(target: str) -> Callable | None:
     return _checked_optimizer(obj) if inspect.isclass(obj) and issubclass(obj, torch.optim.Optimizer) else None
 
 
+def subclass_in(package: str, base: type) -> Callable[[str], type | None]:
+    """A lookup of ``<package>.<module>.<Class>`` that only imports a module of ``package``
+    (one of this project's files) and only returns a subclass of ``base``: a new loss or head is
+    its file and its config, with no list to extend, and a file's ``_target_`` reaches nothing else."""
+    import importlib
+    import importlib.util
+
+    def lookup(target: str) -> type | None:
+        module, _, name = target.rpartition(".")
+        if not module.startswith(package + ".") or not all(p.isidentifier() for p in target.split(".")):
+            return None
+        try:
+            if importlib.util.find_spec(module) is None:
+                return None
+        except (ImportError, ValueError):  # a parent that is a module, not a package
+            return None
+        obj = getattr(importlib.import_module(module), name, None)
+        return obj if inspect.isclass(obj) and issubclass(obj, base) and obj is not base else None
+
+    return lookup
+
+
 def heads() -> Registry:
     from mask_cls.models import heads as h
 
-    return Registry("head", {f"mask_cls.models.heads.{c.__name__}": c
-                             for c in h.HEADS})
+    return Registry("head", {f"mask_cls.models.heads.{c.__name__}": c for c in h.HEADS},
+                    extra=subclass_in("mask_cls.models.heads", h.Head))
 
 
 def losses() -> Registry:
+    from mask_cls.losses.base import Criterion
     from mask_cls.losses.ce import CrossEntropy
     from mask_cls.losses.focal import FocalLoss
     from mask_cls.losses.smoothing import SmoothingCrossEntropy
 
-    return Registry("loss", {"mask_cls.losses.ce.CrossEntropy": CrossEntropy,
-                             "mask_cls.losses.focal.FocalLoss": FocalLoss,
-                             "mask_cls.losses.smoothing.SmoothingCrossEntropy": SmoothingCrossEntropy})
+    known = {f"{c.__module__}.{c.__name__}": c for c in (CrossEntropy, FocalLoss, SmoothingCrossEntropy)}
+    return Registry("loss", known, extra=subclass_in("mask_cls.losses", Criterion))
 
 
 def optimizers() -> Registry:

@@ -58,7 +58,8 @@ def test_vertical_cutmix_labels_and_lam_agree_with_pixels():
 
 
 def test_training_step_weights_cutmix_terms_by_lam():
-    """The module's own step: lam on the image's label, 1 - lam on the partner's (lam != 1/2)."""
+    """The module's own step on the Preprocessor's training batch: lam on the image's label,
+    1 - lam on the partner's (lam != 1/2); outside training the Preprocessor never mixes."""
     from mask_cls.module import MaskClassifier
     from tests.conftest import module_config as _module_config
 
@@ -69,21 +70,18 @@ def test_training_step_weights_cutmix_terms_by_lam():
     with torch.no_grad():  # a confident head: the two labels' losses differ clearly
         for p in module.net.head.parameters():
             p.normal_(0, 3)
-    seen = {}
-    augment = module.batch_augment
-
-    def recording(x, y):
-        seen["x"], seen["partner"], seen["lam"] = augment(x, y)
-        return seen["x"], seen["partner"], seen["lam"]
-
-    module.batch_augment = recording
     torch.manual_seed(0)
-    x, y = torch.randn(6, 3, 64, 48), torch.tensor([0, 1, 2, 3, 4, 5])
-    loss = module.training_step((x, y), 0)
-    lam, partner = seen["lam"], seen["partner"]
+    x, y = torch.randint(0, 256, (6, 3, 64, 48), dtype=torch.uint8), torch.tensor([0, 1, 2, 3, 4, 5])
+    plain = module.on_after_batch_transfer((x, y))  # no trainer, so not training: never mixed
+    assert plain.partner is None and plain.lam == 1.0
+    batch = module.preprocess((x, y), augment=True)
+    assert torch.equal(batch.x[..., :12], plain.x[..., :12])  # the left 12 columns: the image's own
+    loss = module.training_step(batch, 0)
+    lam, partner = batch.lam, batch.partner
     assert lam == 12 / 48 and not torch.equal(y, y[partner])
+    assert torch.equal(batch.x[..., 12:], plain.x[partner][..., 12:])
     with torch.no_grad():
-        logits = module.net.head_outputs(module.net.features(seen["x"]))[0]
+        logits = module.net.head_outputs(module.net.features(batch.x))[0]
     F = torch.nn.functional
     ref = lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[partner])
     swapped = (1 - lam) * F.cross_entropy(logits, y) + lam * F.cross_entropy(logits, y[partner])

@@ -126,3 +126,39 @@ def _yaml(path: Path) -> dict:
     import yaml
 
     return yaml.safe_load(path.read_text())
+
+
+def test_a_new_loss_or_head_is_one_file_and_one_config(tmp_path, monkeypatch):
+    """A file dropped into mask_cls/losses (here: a folder added to the package's path) is
+    found by its config's _target_ with no list to extend; anything that is not a criterion of
+    that package (its base, a module, a name outside it) is still refused."""
+    import sys
+
+    import torch.nn.functional as F
+
+    import mask_cls.losses
+    from mask_cls.errors import ConfigError
+    from mask_cls.losses import build_criterion
+    from mask_cls.registry import heads
+
+    (tmp_path / "half_ce.py").write_text(
+        "from mask_cls.losses.ce import CrossEntropy\n\n\n"
+        "class HalfCE(CrossEntropy):\n"
+        "    def per_example(self, logits, target):\n"
+        "        loss, norm = super().per_example(logits, target)\n"
+        "        return loss / 2, norm\n")
+    monkeypatch.setattr(mask_cls.losses, "__path__", [*mask_cls.losses.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "mask_cls.losses.half_ce", raising=False)
+    logits, y = torch.randn(5, 18, generator=torch.Generator().manual_seed(0)), torch.arange(5)
+    loss = build_criterion({"_target_": "mask_cls.losses.half_ce.HalfCE"}, None)(logits, y)
+    assert loss.item() == pytest.approx(F.cross_entropy(logits, y).item() / 2, rel=1e-6)
+    for target in ("mask_cls.losses.base.Criterion", "mask_cls.losses.half_ce.F", "mask_cls.losses.ce.torch",
+                   "os.system", "mask_cls.losses.ce.CrossEntropy.__init__", "mask_cls.module.MaskClassifier"):
+        with pytest.raises(ConfigError, match="not one of this project's loss options"):
+            build_criterion({"_target_": target}, None)
+    # heads by file path too: the same class as the shipped name
+    from mask_cls.models.heads import ArcFaceHead
+
+    assert heads().lookup("mask_cls.models.heads.arcface.ArcFaceHead") is ArcFaceHead
+    with pytest.raises(ConfigError):
+        heads().lookup("mask_cls.models.heads.base.Head")

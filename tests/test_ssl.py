@@ -144,7 +144,9 @@ def _simple_backbone(module) -> None:
 def _batches(n=4, nu=6, seed=0):
     g = torch.Generator().manual_seed(seed)
     img = lambda m: torch.randn(m, 3, 64, 48, generator=g)  # noqa: E731  (already normalised)
-    return (img(n), torch.randint(0, 18, (n,), generator=g)), {"weak": img(nu), "strong": img(nu)}
+    from mask_cls.models.preprocessor import Labelled
+
+    return Labelled(img(n), torch.randint(0, 18, (n,), generator=g)), {"weak": img(nu), "strong": img(nu)}
 
 
 def test_uda_step_equals_separate_passes():
@@ -155,7 +157,7 @@ def test_uda_step_equals_separate_passes():
     labeled, unlabeled = _batches()
     with torch.no_grad():
         total = module.uda_step(labeled, unlabeled)
-        x, y = labeled
+        x, y = labeled.x, labeled.y
         sup = F.cross_entropy(module.net(x)[0], y)
         weak, strong = module.net(unlabeled["weak"])[0], module.net(unlabeled["strong"])[0]
     cons = reference_consistency(weak, strong, beta=0.0, tau=0.5)
@@ -184,7 +186,7 @@ def test_uda_step_with_other_heads(head):
     module = _uda_module(head, tsa="linear").eval()
     _simple_backbone(module)
     labeled, unlabeled = _batches()
-    x, y = labeled
+    x, y = labeled.x, labeled.y
     with torch.no_grad():
         total = module.uda_step(labeled, unlabeled)
         outs = module.net(x, y)
@@ -204,7 +206,7 @@ def test_arcface_margin_never_touches_unlabeled_rows():
     net = module.net.eval()
     net.head.train()  # margins on, batch norm on running statistics: rows independent
     labeled, unlabeled = _batches(n=4, nu=3)
-    x, y = labeled
+    x, y = labeled.x, labeled.y
     with torch.no_grad():
         outs_l, outs_u = net.forward_split(torch.cat([x, unlabeled["weak"]]), y)
         plain_u = net.head(net.features(unlabeled["weak"]))[0]

@@ -1,4 +1,7 @@
-"""Criteria (``loss=ce|smoothing|focal``), each with class weights from training counts."""
+"""Criteria (``loss=ce|smoothing|focal``), each with class weights from training counts.
+
+A new loss is one file here (a ``base.Criterion`` subclass) and one ``conf/loss/<name>.yaml``
+with ``_target_: mask_cls.losses.<file>.<Class>``: the registry finds it by that path."""
 
 from __future__ import annotations
 

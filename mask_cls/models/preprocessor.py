@@ -2,24 +2,43 @@
 
 uint8 images arrive from the DataLoader workers (a quarter of the bytes of floats); here they
 become normalised floats, in NHWC when ``channels_last`` (faster convolutions on CPU and on
-tensor-core GPUs). A batch is (images, labels[, sample weights]), one image tensor (a view),
-or, under UDA, a mapping of those; labels and weights pass through untouched."""
+tensor-core GPUs), and, for training batches, get the batch augmentation (CutMix, grid
+shuffle), so that the LightningModule's steps see ready batches and read as the algorithm.
+
+A labelled batch (images, labels[, sample weights]) becomes a ``Labelled``; one image tensor
+(a view) becomes the normalised tensor; under UDA a mapping of those keeps its keys."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from mask_cls.data.batch_augment import BatchAugment
 from mask_cls.data.transforms import normalize
 
 
+@dataclass
+class Labelled:
+    """A labelled batch on the device. ``partner``: the row each image's right part came from
+    (CutMix), None when no CutMix ran; ``lam``: the share of the image's own label."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    weight: torch.Tensor | None = None
+    partner: torch.Tensor | None = None
+    lam: float = 1.0
+
+
 class Preprocessor(nn.Module):
-    def __init__(self, mean: Sequence[float], std: Sequence[float], channels_last: bool = False):
+    def __init__(self, mean: Sequence[float], std: Sequence[float], channels_last: bool = False,
+                 batch_augment: Mapping | None = None):
         super().__init__()
         self.mean, self.std = list(mean), list(std)
         self.channels_last = bool(channels_last)
+        self.batch_augment = BatchAugment(batch_augment)
         # on the device with the module: no host-to-device copy (a sync) per batch; not saved
         self.register_buffer("mean_t", torch.tensor(self.mean), persistent=False)
         self.register_buffer("std_t", torch.tensor(self.std), persistent=False)
@@ -28,11 +47,21 @@ class Preprocessor(nn.Module):
         x = normalize(x, self.mean_t, self.std_t)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def forward(self, batch):
+    def labelled(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None,
+                 augment: bool = False) -> Labelled:
+        """Normalised images; with ``augment`` (training), the batch augmentation on them."""
+        if not augment:
+            return Labelled(x, y, weight)
+        x, partner, lam = self.batch_augment(x, y)
+        return Labelled(x, y, weight, partner, lam)
+
+    def forward(self, batch, augment: bool = False):
         if batch is None:
             return None
-        if isinstance(batch, Mapping):
-            return {k: self(v) for k, v in batch.items()}
         if isinstance(batch, torch.Tensor):
             return self.images(batch)
-        return (self.images(batch[0]), *batch[1:])
+        if isinstance(batch, Mapping):  # UDA: labelled batch + unlabeled views (never batch-augmented)
+            return {k: self(v, augment and k == "labeled") if not isinstance(v, Mapping)
+                    else {name: self(view) for name, view in v.items()} for k, v in batch.items()}
+        x, y, *w = batch
+        return self.labelled(self.images(x), y, w[0] if w else None, augment)

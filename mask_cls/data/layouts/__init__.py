@@ -8,12 +8,13 @@
 - ``check(root, report, progress, **options)``: every problem, for ``task=check``;
 - ``copy_tables(root, out, **options)``: ``task=prepare``, the tables beside copied images.
 
-A new layout is that module plus one entry in ``LAYOUTS`` and one ``conf/data/<name>.yaml``
-with ``layout: <name>`` (its own options, e.g. ``csv``, are keys of ``data``)."""
+A new layout is that module (found by its file name; ``OPTIONS`` names the ``data.*`` keys it
+takes besides ``root``, e.g. ``csv``) and one ``conf/data/<name>.yaml`` with ``layout: <name>``."""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -24,25 +25,24 @@ from mask_cls.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-#: layout name -> its module, and the ``data.*`` keys it takes as options
-LAYOUTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "competition": ("mask_cls.data.layouts.competition", ()),
-    "table": ("mask_cls.data.layouts.table", ("csv",)),
-}
 COLUMNS = ("person", "id", "image", "mask", "gender", "age", "label")
 
 
+def known() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
 def module(name: str) -> ModuleType:
-    if name not in LAYOUTS:
-        raise ConfigError(f"data.layout={name!r} is unknown (known: {', '.join(LAYOUTS)})")
-    return importlib.import_module(LAYOUTS[name][0])
+    if not isinstance(name, str) or not name.isidentifier() or name not in known():
+        raise ConfigError(f"data.layout={name!r} is unknown (known: {', '.join(known())})")
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 def options(data: Mapping[str, Any]) -> tuple[str, Any, dict]:
     """(layout name, root, the layout's own options) of a ``data`` config."""
     name = data.get("layout", "competition")
-    module(name)
-    return name, data.get("root"), {k: data[k] for k in LAYOUTS[name][1] if data.get(k) is not None}
+    keys = getattr(module(name), "OPTIONS", ())
+    return name, data.get("root"), {k: data[k] for k in keys if data.get(k) is not None}
 
 
 def read_train(layout: str, root: str | Path, check_images: bool = True, on_bad_image: str = "error",

@@ -24,6 +24,7 @@ from mask_cls.errors import DataError
 from mask_cls.io import write_csv
 
 Progress = Callable[[Iterable, int], Iterable]
+OPTIONS = ("csv",)  # the data.* keys this layout reads besides data.root
 
 MASK_VALUES = {**{name: i for i, name in enumerate(L.MASK_NAMES)}, "0": 0, "1": 1, "2": 2}
 #: the age standing for each group when a table gives labels only (folds stratify on it)

@@ -1,5 +1,6 @@
 """Heads on pooled features: one file each, one contract (``base.Head``). A new head is one
-file here, one entry in ``HEADS`` and one ``conf/head/<name>.yaml``."""
+file here (a ``Head`` subclass) and one ``conf/head/<name>.yaml`` whose ``_target_`` is
+``mask_cls.models.heads.<file>.<Class>`` (the registry finds it; ``HEADS`` lists the shipped ones)."""
 
 from mask_cls.models.heads.arcface import ArcFaceHead
 from mask_cls.models.heads.base import Head
