@@ -116,6 +116,8 @@ def test_zero_weight_rows_equal_no_rows():
 
 # 8. ArcFace + CutMix: each term carries its own target's margin; TSA reads logits without it
 def test_arcface_cutmix_partner_term_has_its_own_margin():
+    from mask_cls.models.preprocessor import Labelled
+
     torch.manual_seed(0)
     cfg = _module_config() | {"head": _conf("head", "arcface") | {"s": 10.0, "m": 0.4}}
     module = MaskClassifier(cfg).train()
@@ -124,7 +126,7 @@ def test_arcface_cutmix_partner_term_has_its_own_margin():
     partner = torch.tensor([3, 4, 5, 0, 1, 2])
     lam = 0.3
     outs, outs_partner, plain = module.labelled_outputs(f, y, partner)
-    loss = module.supervised_loss(outs, y, partner, lam, outs_partner=outs_partner)
+    loss = module.supervised_loss(outs, Labelled(f, y, None, partner, lam), outs_partner=outs_partner)
 
     cos = F.linear(F.normalize(f), F.normalize(module.net.head.weight)).clamp(-1 + 1e-7, 1 - 1e-7)
 
