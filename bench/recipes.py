@@ -64,6 +64,9 @@ ARMS: dict[str, list[str]] = {
 #: arms that are a pseudo-label round: the arm whose run of the same seed is the teacher (the
 #: same options as the arm, so a finished run of it is reused)
 PSEUDO_ROUNDS = {"pseudo": "default", "real_best": "age58"}
+#: arms that differ from another arm only at prediction: its finished run of the same seed
+#: predicts again with the arm's options (the same trained model, so the difference is exact)
+PREDICT_ONLY = {"no_tta": "default"}
 QUICK = ["data.image_size=[32,32]", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
          "trainer.limit_val_batches=2"]
 
@@ -97,6 +100,9 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
             mask_cls(out / "labels", "task=pseudo", f"run_dir={teacher}", "unlabeled=eval")
             final = out / "student"
             mask_cls(final, f"data.pseudo_csv={out / 'labels'}")
+        elif arm in PREDICT_ONLY and (trained := finished_run(out, PREDICT_ONLY[arm], seed)) is not None:
+            final = out
+            mask_cls(final, "task=predict", f"run_dir={trained}")
         else:
             final = out
             mask_cls(final, *(["task=cv"] if arm == "ensemble" else []))
@@ -104,6 +110,8 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
         key = pd.read_csv(answers).set_index("ImageID").loc[sub.ImageID, "ans"].to_numpy()
         scores = task_f1(key, sub.ans.to_numpy())
         result = final / ("cv.json" if arm == "ensemble" else "metrics.json")
+        if not result.is_file():  # a prediction-only arm: the model (and its validation) is the trained run's
+            result = finished_run(out, PREDICT_ONLY[arm], seed) / "metrics.json"
         scores["val_f1_best"] = json.loads(result.read_text()).get("cv/f1" if arm == "ensemble" else "val/f1_best")
     return {"regime": regime, "arm": arm, "seed": seed, **{k: scores[k] for k in
             ("f1", "mask_f1", "gender_f1", "age_f1", "val_f1_best")},

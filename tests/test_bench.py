@@ -57,11 +57,11 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
 
     out = tmp_path / "rec"
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "recipes.py"), str(tiny_root), "--answers",
-                        str(tiny_root / "eval_answers.csv"), "--out", str(out), "--arms", "default,plain,pseudo",
+                        str(tiny_root / "eval_answers.csv"), "--out", str(out), "--arms", "default,plain,pseudo,no_tta",
                         "--seeds", "0", "--quick"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     results = pd.read_csv(out / "results.csv")
-    assert sorted(results.arm) == ["default", "plain", "pseudo"] and "machine:" in r.stdout
+    assert sorted(results.arm) == ["default", "no_tta", "plain", "pseudo"] and "machine:" in r.stdout
     key = pd.read_csv(tiny_root / "eval_answers.csv").set_index("ImageID")["ans"]
     for arm, f1 in zip(results.arm, results.f1):
         run = next((out / "runs" / "scratch" / arm).glob("seed0*"))
@@ -72,6 +72,10 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
     models = json.loads((pseudo_run / "labels" / "pseudo.json").read_text())["models"]
     assert not (pseudo_run / "teacher").exists() and models
     assert all(Path(m).resolve().is_relative_to((out / "runs" / "scratch" / "default").resolve()) for m in models)
+    # a prediction-only arm predicts again with the default run's model, without TTA
+    no_tta = json.loads((next((out / "runs" / "scratch" / "no_tta").glob("seed0*")) / "predict.json").read_text())
+    assert no_tta["tta"] == ["none"] and not (next((out / "runs" / "scratch" / "no_tta").glob("seed0*")) / "checkpoints").exists()
+    assert all(Path(m).resolve().is_relative_to((out / "runs" / "scratch" / "default").resolve()) for m in no_tta["models"])
 
 
 def test_bn_stats_quick(tiny_root):
