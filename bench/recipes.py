@@ -143,6 +143,22 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def pseudo_report(out: Path, regime: str, answers: Path) -> pd.DataFrame:
+    """Per pseudo-label round: images kept, the teacher's mean confidence on them, how many of
+    the kept labels are right (on the answer key), and the oldest age group kept vs true."""
+    key = pd.read_csv(answers).set_index("ImageID")["ans"]
+    rows = []
+    for arm in PSEUDO_ROUNDS:
+        for labels in sorted((out / "runs" / regime / arm).glob("seed*/labels")):
+            info = json.loads((labels / "pseudo.json").read_text())
+            kept = pd.read_csv(labels / "pseudo.csv")
+            truth = key.loc[kept["image"].map(lambda p: Path(p).name)].to_numpy()
+            rows.append({"arm": arm, "run": labels.parent.name, "kept": len(kept), "of": info["images"],
+                         "confidence": kept["confidence"].mean(), "right": (truth == kept["label"]).mean(),
+                         "old kept": int((kept["label"] % 3 == 2).sum()), "old true": int((truth % 3 == 2).sum())})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("root", type=Path)
@@ -174,6 +190,10 @@ def main() -> None:
             tmp.replace(csv)
     print(f"\nrecipes on {args.root} ({args.regime}); machine: {machine()}")
     print(table(done[done.regime == args.regime]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    report = pseudo_report(args.out, args.regime, args.answers)
+    if len(report):
+        print("\npseudo-labels of each round (on the answer key):")
+        print(report.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 if __name__ == "__main__":
