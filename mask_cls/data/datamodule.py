@@ -67,7 +67,8 @@ class MaskDataModule(pl.LightningDataModule):
         # data=table: the images lie under the CSV's folder by default
         self.root = Path(root) if root is not None else Path(csv).parent
         self.layout, self.csv = layout, csv
-        self.layout_options = {"csv": csv} if csv else {}  # what the layout reads besides data.root
+        # what the layout reads besides data.root (its OPTIONS), as the tasks get it
+        _, _, self.layout_options = layouts.options({"layout": layout, "csv": csv})
         self.image_size = transforms.check_size(image_size)
         self.batch_size, self.num_workers, self.on_bad_image = batch_size, num_workers, on_bad_image
         set_max_pixels(max_image_pixels)

@@ -61,7 +61,6 @@ class Preprocessor(nn.Module):
         if isinstance(batch, torch.Tensor):
             return self.images(batch)
         if isinstance(batch, Mapping):  # UDA: labelled batch + unlabeled views (never batch-augmented)
-            return {k: self(v, augment and k == "labeled") if not isinstance(v, Mapping)
-                    else {name: self(view) for name, view in v.items()} for k, v in batch.items()}
+            return {k: self(v, augment and k == "labeled") for k, v in batch.items()}
         x, y, *w = batch
         return self.labelled(self.images(x), y, w[0] if w else None, augment)
