@@ -64,11 +64,10 @@ class MaskDataModule(pl.LightningDataModule):
     ):
         super().__init__()
         check_options(root or csv, batch_size, num_workers, on_bad_image, age_threshold)
-        # data=table: the images lie under the CSV's folder by default
-        self.root = Path(root) if root is not None else Path(csv).parent
         self.layout, self.csv = layout, csv
-        # what the layout reads besides data.root (its OPTIONS), as the tasks get it
-        _, _, self.layout_options = layouts.options({"layout": layout, "csv": csv})
+        # the root and what the layout reads besides it (its OPTIONS), as the tasks get them
+        _, root, self.layout_options = layouts.options({"layout": layout, "root": root, "csv": csv})
+        self.root = Path(root)
         self.image_size = transforms.check_size(image_size)
         self.batch_size, self.num_workers, self.on_bad_image = batch_size, num_workers, on_bad_image
         set_max_pixels(max_image_pixels)

@@ -6,13 +6,13 @@ Prints a summary and every problem; writes check.json; exits 0 when the data is 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from mask_cls.data import layouts
 from mask_cls.data.report import Report
 from mask_cls.io import write_json
 from mask_cls.tasks import register
@@ -22,22 +22,13 @@ from mask_cls.tasks.common import fresh_run_dir
 @register("check")
 def check(cfg: DictConfig) -> int:
     out = fresh_run_dir(cfg)
-    csv = cfg.data.get("csv")
-    root = Path(cfg.data.root or Path(str(csv)).parent)  # data=table: the CSV's folder by default
+    name, root, options = layouts.options(cfg.data)
 
     def progress(items, n):
         return track(items, description=f"checking {n} entries", total=n) if n > 500 else items
 
     report = Report()
-    if csv and not Path(csv).is_file():
-        report.error(csv, "data.csv not found")
-    elif root.is_dir():  # pandas and the readers load only for a real folder
-        from mask_cls.data import layouts
-
-        name, _, options = layouts.options(cfg.data)
-        layouts.check(name, root, report, progress, **options)
-    else:
-        report.error(root, "data.root not found")
+    layouts.check(name, root, report, progress, **options)  # a missing root or file is a finding
     write_json(report.as_dict(), out / "check.json")
     console = Console(stderr=False)
     table = Table(title=f"{root}: {'usable' if report.usable else 'NOT usable'}")

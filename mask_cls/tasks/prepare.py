@@ -33,7 +33,9 @@ def _done(src: Path, dst: Path) -> bool:
 @register("prepare")
 def prepare(cfg: DictConfig) -> float:
     name, root, options = layouts.options(cfg.data)
-    src_root = Path(root or Path(options["csv"]).parent)  # data=table: the CSV's folder by default
+    if root is None:
+        raise ConfigError("task=prepare needs data.root=PATH (the dataset to copy)")
+    src_root = Path(root)
     out = Path(cfg.task.out)
     if out.resolve() == src_root.resolve():
         raise ConfigError(f"task.out={out}: must differ from data.root")

@@ -9,10 +9,13 @@
 - ``copy_tables(root, out, **options)``: ``task=prepare``, the tables beside copied images.
 
 A new layout is that module (found by its file name; ``OPTIONS`` names the ``data.*`` keys it
-takes besides ``root``, e.g. ``csv``) and one ``conf/data/<name>.yaml`` with ``layout: <name>``."""
+takes besides ``root``, e.g. ``csv``; an optional ``default_root(**options)`` gives the root when
+``data.root`` is unset) and one ``conf/data/<name>.yaml`` with ``layout: <name>``. ``check``
+reports a missing root or file of its own as a finding."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterable, Mapping
@@ -28,8 +31,9 @@ if TYPE_CHECKING:
 COLUMNS = ("person", "id", "image", "mask", "gender", "age", "label")
 
 
-def known() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+@functools.cache
+def known() -> tuple[str, ...]:
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
 
 
 def module(name: str) -> ModuleType:
@@ -39,10 +43,15 @@ def module(name: str) -> ModuleType:
 
 
 def options(data: Mapping[str, Any]) -> tuple[str, Any, dict]:
-    """(layout name, root, the layout's own options) of a ``data`` config."""
+    """(layout name, root, the layout's own options) of a ``data`` config; the root is
+    ``data.root``, else the layout's ``default_root`` of its options (a table: its CSV's folder)."""
     name = data.get("layout", "competition")
-    keys = getattr(module(name), "OPTIONS", ())
-    return name, data.get("root"), {k: data[k] for k in keys if data.get(k) is not None}
+    mod = module(name)
+    opts = {k: data[k] for k in getattr(mod, "OPTIONS", ()) if data.get(k) is not None}
+    root = data.get("root")
+    if root is None and hasattr(mod, "default_root"):
+        root = mod.default_root(**opts)
+    return name, root, opts
 
 
 def read_train(layout: str, root: str | Path, check_images: bool = True, on_bad_image: str = "error",

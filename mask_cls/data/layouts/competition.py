@@ -24,7 +24,10 @@ def read_eval(root: str | Path, check_images: bool = True, on_bad_image: str = "
     return layout.read_eval(root, check_images=check_images, on_bad_image=on_bad_image)
 
 
-def check(root: str | Path, report: Report, progress: Callable[[Iterable, int], Iterable]) -> None:
+def check(root: str | Path | None, report: Report, progress: Callable[[Iterable, int], Iterable]) -> None:
+    if root is None or not Path(root).is_dir():
+        report.error(str(root), "data.root not found")
+        return
     doctor.check_train(Path(root), report, progress)
     doctor.check_eval(Path(root), report, progress)
 

@@ -99,10 +99,15 @@ def _where(csv: Path, line: int | None) -> str:
     return f"{csv}" if line is None else f"{csv}:{line}"
 
 
+def default_root(csv: str | None = None) -> Path | None:
+    """Without ``data.root``, the images lie under the CSV's folder."""
+    return Path(csv).parent if csv else None
+
+
 def _paths(root: str | Path | None, csv: str | None) -> tuple[Path, Path]:
     if not csv:
         raise DataError("data=table needs data.csv=FILE (a row per image: path, mask, gender, age or label)")
-    return Path(csv), Path(root) if root else Path(csv).parent
+    return Path(csv), Path(root) if root else default_root(csv)
 
 
 def read_train(root: str | Path | None, check_images: bool = True, on_bad_image: str = "error",
@@ -132,7 +137,17 @@ def read_eval(root: str | Path | None, check_images: bool = True, on_bad_image: 
 
 def check(root: str | Path | None, report: Report, progress: Progress, csv: str | None = None) -> None:
     """Every problem of the table (each row's labels and path) and of each image (fully decoded)."""
-    csv, root = _paths(root, csv)
+    try:
+        csv, root = _paths(root, csv)
+    except DataError as e:
+        report.error("data.csv", str(e))
+        return
+    if not csv.is_file():
+        report.error(csv, "data.csv not found")
+        return
+    if not root.is_dir():
+        report.error(root, "data.root not found")
+        return
     try:
         df, _, images, problems = read_rows(csv, root)
     except DataError as e:
