@@ -61,15 +61,34 @@ def test_submission_comes_from_the_best_checkpoint_with_hflip_tta(trained, tiny_
     assert (sub.ans.to_numpy() == probs.argmax(1)).all()
 
 
-def test_validation_report(trained):
+def test_validation_report(trained, tiny_root):
+    from mask_cls.data.datamodule import MaskDataModule
+    from mask_cls.labels import PROB_COLUMNS
+
     report = trained / "report"
     scores = json.loads((report / "scores.json").read_text())
     metrics = json.loads((trained / "metrics.json").read_text())
     assert scores["f1"] == pytest.approx(metrics["val/f1_best"], abs=1e-4)
     table = pd.read_csv(report / "per_class.csv")
     assert len(table) == 18 and table.support.sum() == scores["n"]
-    for name in ("confusion.png", "confusion_tasks.png"):
+    for name in ("confusion.png", "confusion_tasks.png", "reliability.png"):
         assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the predictions behind the report: the validation persons' images and labels, as the
+    # data module splits them, with probabilities whose argmax gives the report's F1
+    preds = pd.read_csv(report / "predictions.csv")
+    dm = MaskDataModule(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=3)  # FAST's folds
+    dm.setup("fit")
+    val = dm.val_table.set_index("image")
+    assert sorted(preds.image) == sorted(val.index) and len(preds) == scores["n"]
+    assert (preds.label.to_numpy() == val.loc[preds.image, "label"].to_numpy()).all()
+    probs = preds[PROB_COLUMNS].to_numpy()
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    assert (probs.argmax(1) == preds.pred).all()
+    assert scores["f1"] == pytest.approx(f1_score(preds.label, preds.pred, average="macro"), abs=1e-6)
+    conf, right = probs.max(1), probs.argmax(1) == preds.label.to_numpy()
+    ece = sum(abs(right[m].mean() - conf[m].mean()) * m.sum() for b in range(10)
+              if (m := (conf > b / 10) & (conf <= (b + 1) / 10)).any()) / len(conf)
+    assert scores["ece"] == pytest.approx(ece, abs=1e-6)
 
 
 def test_a_run_never_overwrites_another(trained, tiny_root):

@@ -107,6 +107,19 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
     assert meta["kept"] == int(keep.sum()) and len(meta["models"]) == 2 and meta["tta"] == ["none", "hflip"]
     assert sum(meta["kept_per_class"]) == meta["kept"] and (out / "pseudo_classes.png").stat().st_size > 0
     assert "class histogram" in (out / "run.log").read_text()
+    # the precision estimate: the same threshold on each fold model's own validation images
+    # (fold_k/report/predictions.csv, the rows of oof.csv of that fold), pooled
+    oof = pd.read_csv(cv_run / "oof.csv")
+    preds = [pd.read_csv(cv_run / f"fold_{k}" / "report" / "predictions.csv") for k in (0, 1)]
+    for k, p in enumerate(preds):
+        fold = oof[oof.fold == k].set_index("image").loc[p.image]
+        np.testing.assert_allclose(p[PROB_COLUMNS].to_numpy(), fold[PROB_COLUMNS].to_numpy(), atol=1e-6)
+    pooled = pd.concat(preds)
+    top = pooled[PROB_COLUMNS].to_numpy().max(1) >= threshold
+    right = (pooled[PROB_COLUMNS].to_numpy().argmax(1) == pooled.label.to_numpy())[top]
+    v = meta["validation"]
+    assert (v["models"], v["images"], v["kept"]) == (2, len(oof), int(top.sum()))
+    assert v["right"] == pytest.approx(right.mean()) and "on its validation persons" in (out / "run.log").read_text()
     dm = MaskDataModule(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=2, fold=1,
                         pseudo_csv=str(out / "pseudo.csv"))
     dm.setup("fit")
@@ -133,3 +146,28 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
     # a second pseudo run never writes into the first one's folder
     r = run_cli("task=pseudo", f"run_dir={cv_run}", "data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}")
     assert r.returncode == 1 and "already holds an earlier run" in r.stderr
+
+
+def test_pseudo_threshold_chosen_for_a_precision_on_validation(cv_run, tiny_root, tmp_path):
+    """task.min_precision: the threshold comes from the folds' own validation predictions (the
+    out-of-fold rows), and the eval images are kept at that threshold."""
+    from mask_cls.data import pseudo
+
+    oof = pd.read_csv(cv_run / "oof.csv")
+    probs, y = oof[PROB_COLUMNS].to_numpy(), oof.label.to_numpy()
+    conf = probs.max(1)
+    target = float((probs.argmax(1) == y)[conf >= np.median(conf)].mean())  # reached at the median at least
+    expected, precision = pseudo.threshold_for_precision(y, probs, target)
+    assert expected is not None and precision >= target
+    out = tmp_path / "p"
+    r = run_cli("task=pseudo", f"run_dir={cv_run}", "data=mask", f"data.root={tiny_root}", "data.num_workers=0",
+                f"task.min_precision={target}", f"hydra.run.dir={out}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = json.loads((out / "pseudo.json").read_text())
+    assert meta["threshold"] == pytest.approx(expected) and meta["validation"]["right"] == pytest.approx(precision)
+    kept = pd.read_csv(out / "pseudo.csv")
+    assert (kept.confidence >= expected - 1e-6).all() and len(kept) == meta["kept"]
+    r = run_cli("task=pseudo", f"run_dir={cv_run}", "data=mask", f"data.root={tiny_root}", "task.min_precision=1.5",
+                f"hydra.run.dir={tmp_path / 'bad'}")
+    assert r.returncode == 1 and "task.min_precision=1.5: must be in (0, 1]" in r.stderr
+    assert not (tmp_path / "bad" / "pseudo.csv").exists()

@@ -49,3 +49,45 @@ def test_submission_csv_read_by_the_one_table_reader(tmp_path):
     bad.write_text("ImageID,ans\na.jpg,3\n\nb.jpg,18\n")
     with pytest.raises(DataError, match=r"bad\.csv:4: ans '18' is not a class in 0\.\.17"):
         read_labels(bad, "submission")
+
+
+def test_reliability_and_calibration_error_by_hand():
+    """Four images at confidence 0.95 with two right, two at 0.55 both right: the first bin is
+    over-confident by 0.45, the second under-confident by 0.45, so ECE = 0.45."""
+    from mask_cls.evaluation.calibration import (
+        above_threshold,
+        expected_calibration_error,
+        reliability,
+    )
+
+    def row(top: int, p: float) -> np.ndarray:
+        r = np.full(18, (1 - p) / 17)
+        r[top] = p
+        return r
+
+    probs = np.stack([row(0, .95), row(1, .95), row(2, .95), row(3, .95), row(4, .55), row(5, .55)])
+    y = np.array([0, 1, 7, 7, 4, 5])
+    table = reliability(y, probs)  # ten bins of width 0.1: 0.95 in the last, 0.55 in the sixth
+    assert table.loc[9, "images"] == 4 and table.loc[9, "accuracy"] == 0.5
+    assert table.loc[9, "confidence"] == pytest.approx(0.95)
+    assert table.loc[5, "images"] == 2 and table.loc[5, "accuracy"] == 1.0
+    assert table.images.sum() == 6
+    assert expected_calibration_error(y, probs) == pytest.approx(0.45)
+    top = above_threshold(y, probs, 0.9)
+    assert (top["kept"], top["right"], top["kept_share"]) == (4, 0.5, pytest.approx(4 / 6))
+
+
+def test_calibration_error_against_a_loop():
+    from mask_cls.evaluation.calibration import expected_calibration_error
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 3, (500, 18))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = np.where(rng.random(500) < 0.6, probs.argmax(1), rng.integers(0, 18, 500))
+    conf, right = probs.max(1), probs.argmax(1) == y
+    ece = 0.0
+    for b in range(10):
+        m = (conf > b / 10) & (conf <= (b + 1) / 10)
+        if m.any():
+            ece += m.mean() * abs(right[m].mean() - conf[m].mean())
+    assert expected_calibration_error(y, probs) == pytest.approx(ece, abs=1e-12)

@@ -113,3 +113,55 @@ def test_missing_pseudo_image_is_a_one_line_error(tiny_root, tmp_path):
                 *FAST)
     assert r.returncode == 1
     assert r.stderr.strip().splitlines()[-1] == f"error: {csv}:2: image '{tmp_path / 'gone.jpg'}' not found"
+
+
+def test_a_broken_predictions_file_is_a_one_line_error(tmp_path):
+    """A run's report/predictions.csv is read as data: labels and probabilities are checked."""
+    from mask_cls.errors import DataError
+    from mask_cls.evaluation.report import read_predictions
+    from mask_cls.labels import PROB_COLUMNS
+
+    good = [1 / 18] * 18
+    rows = [["a.jpg", "3", "0", *good], ["b.jpg", "17", "0", *good]]
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame(rows, columns=["image", "label", "pred", *PROB_COLUMNS]).to_csv(path, index=False)
+    y, probs = read_predictions(path)
+    assert y.tolist() == [3, 17] and probs.shape == (2, 18)
+    for bad in (["c.jpg", "18", "0", *good], ["c.jpg", "2", "0", *[0.5] * 18], ["c.jpg", "2", "0", "nan", *good[1:]],
+                ["c.jpg", "__import__('os')", "0", *good]):
+        pd.DataFrame([*rows, bad], columns=["image", "label", "pred", *PROB_COLUMNS]).to_csv(path, index=False)
+        with pytest.raises(DataError, match=r"predictions\.csv:4: not a label 0\.\.17 with probabilities"):
+            read_predictions(path)
+
+
+def test_threshold_for_a_precision_against_brute_force():
+    """The lowest threshold whose kept labels are right at least the target share of the time
+    (the most images at that precision), checked against every confidence tried by hand."""
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 2.5, (150, 18))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    conf = probs.max(1)
+    y = np.where(rng.random(150) < conf, probs.argmax(1), (probs.argmax(1) + 1) % 18)  # right more often when sure
+    right = probs.argmax(1) == y
+    for target in (0.6, 0.8, 0.9):
+        ok = [t for t in sorted(set(conf)) if right[conf >= t].mean() >= target]
+        t, precision = pseudo.threshold_for_precision(y, probs, target)
+        assert t == ok[0] and precision == pytest.approx(right[conf >= t].mean()) and precision >= target
+    # with top_share the same rule applies to the per-class selection
+    t, precision = pseudo.threshold_for_precision(y, probs, 0.8, top_share=0.5)
+    keep = pseudo.select(probs, t, 0.5)
+    assert right[keep].mean() == pytest.approx(precision) and precision >= 0.8
+    assert all(right[pseudo.select(probs, s, 0.5)].mean() < 0.8 for s in sorted(set(conf)) if s < t)
+    t, best = pseudo.threshold_for_precision(y, probs, 1.01)
+    assert t is None and best == pytest.approx(max(right[conf >= s].mean() for s in set(conf)))
+
+
+def test_min_precision_needs_validation_predictions_and_a_reachable_target(tmp_path):
+    from mask_cls.tasks.pseudo import threshold_from_validation
+
+    with pytest.raises(ConfigError, match="task.min_precision needs the runs' validation predictions"):
+        threshold_from_validation(None, 0.9, None)
+    probs = np.full((4, 18), 0.5 / 17)
+    probs[:, 0] = 0.5
+    with pytest.raises(ConfigError, match=r"task.min_precision=0.9: no threshold is right that often .* 0\.500"):
+        threshold_from_validation((np.array([0, 0, 1, 1]), probs, 1), 0.9, None)

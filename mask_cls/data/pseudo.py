@@ -50,6 +50,24 @@ def select(probs: np.ndarray, threshold: float, top_share: float | None = None) 
     return keep
 
 
+def threshold_for_precision(y_true: np.ndarray, probs: np.ndarray, target: float,
+                            top_share: float | None = None) -> tuple[float | None, float]:
+    """The lowest threshold whose selection (with ``top_share``) on labelled predictions is
+    right at least ``target`` of the time, so the most images are kept at that precision;
+    (None, the best precision any threshold reaches) when none does. Candidates are the
+    confidences at 201 quantiles (every confidence of up to 201 images; a grid among more)."""
+    conf, right = probs.max(1), probs.argmax(1) == np.asarray(y_true)
+    best = 0.0
+    for t in np.unique(np.quantile(conf, np.linspace(0, 1, 201), method="higher")):
+        keep = select(probs, float(t), top_share)
+        if keep.any():
+            precision = float(right[keep].mean())
+            if precision >= target:
+                return float(t), precision
+            best = max(best, precision)
+    return None, best
+
+
 def pseudo_table(paths: Sequence[str], probs: np.ndarray, keep: np.ndarray) -> pd.DataFrame:
     """The kept rows, in the order of ``paths``."""
     idx = np.flatnonzero(keep)

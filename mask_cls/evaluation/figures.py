@@ -95,3 +95,20 @@ def class_histogram_figure(predicted: Sequence[int], kept: Sequence[int], path: 
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
     return save(fig, path)
+
+
+def reliability_figure(table, ece: float, path: Path, title: str) -> Path:
+    """Accuracy against confidence per bin (a calibrated model sits on the diagonal), with the
+    images in each bin below: where the bars fall short of the line, the model is over-confident."""
+    fig, (ax, counts) = plt.subplots(2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    mid, width = (table["low"] + table["high"]) / 2, table["high"] - table["low"]
+    ax.bar(mid, table["accuracy"].fillna(0), width=width * 0.9, color="#2171b5", label="accuracy")
+    ax.plot([0, 1], [0, 1], color="#cb181d", linestyle="--", linewidth=1, label="calibrated")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(f"{title}: ECE {ece:.3f}", fontsize=9)
+    counts.bar(mid, table["images"], width=width * 0.9, color="#9ecae1")
+    counts.set_xlabel("confidence (top probability)")
+    counts.set_ylabel("images")
+    return save(fig, path)

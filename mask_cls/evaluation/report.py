@@ -1,5 +1,6 @@
 """A report of predictions against labels: per-class / per-task F1 (screen, CSV, JSON),
-confusion-matrix PNGs and a gallery of the most confident mistakes, logged to every logger."""
+confusion-matrix PNGs, a reliability diagram (is the confidence to be trusted), a gallery of
+the most confident mistakes, and the predictions themselves; figures go to every logger."""
 
 from __future__ import annotations
 
@@ -13,8 +14,29 @@ from rich.table import Table
 
 from mask_cls import labels as L
 from mask_cls.evaluation import figures
+from mask_cls.evaluation.calibration import expected_calibration_error, reliability
 from mask_cls.evaluation.metrics import confusion, f1_per_class, score
 from mask_cls.io import write_csv, write_json
+
+#: a report's predictions, beside its scores
+PREDICTIONS = "predictions.csv"
+
+
+def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, probabilities) of a report's ``predictions.csv``, checked: a file of a run is
+    data, and a wrong one is an error that names the line."""
+    from mask_cls.data.layout import read_table
+    from mask_cls.errors import DataError
+
+    df = read_table(path, ("label", *L.PROB_COLUMNS))
+    labels = pd.to_numeric(df["label"], errors="coerce").to_numpy()
+    probs = df[L.PROB_COLUMNS].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isin(labels, np.arange(L.NUM_CLASSES)) | ~np.isfinite(probs).all(1) | (probs < 0).any(1) \
+        | (np.abs(probs.sum(1) - 1) > 1e-3)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{path}:{df.index[i]}: not a label 0..{L.NUM_CLASSES - 1} with probabilities summing to 1")
+    return labels.astype(int), probs
 
 
 def per_class_table(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
@@ -30,8 +52,10 @@ def per_class_table(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
 
 def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str,
                  images: Sequence[str] | None = None, loggers: Sequence = (), show: bool = True,
-                 step: int = 0) -> dict:
-    """Everything about one set of predictions into ``out_dir``; returns the scores."""
+                 step: int = 0, save_predictions: bool = True) -> dict:
+    """Everything about one set of predictions into ``out_dir``; returns the scores.
+    ``predictions.csv`` (image, label, pred, p0..p17) lets ``task=pseudo`` tell how often the
+    model is right above a confidence threshold."""
     out = Path(out_dir)
     y_true = np.asarray(y_true, dtype=int)
     read = ~np.isnan(probs).any(1)  # rows of images skipped as unreadable (on_bad_image=skip) leave
@@ -39,11 +63,17 @@ def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str,
         y_true, probs = y_true[read], probs[read]
         images = None if images is None else [p for p, r in zip(images, read) if r]
     y_pred = probs.argmax(1)
-    scores = score(y_true, y_pred) | {"skipped_unreadable": int((~read).sum())}
+    ece = expected_calibration_error(y_true, probs)
+    scores = score(y_true, y_pred) | {"ece": ece, "skipped_unreadable": int((~read).sum())}
     table = per_class_table(y_true, y_pred)
     write_csv(table, out / "per_class.csv")
+    if save_predictions:
+        rows = pd.DataFrame({"image": list(images) if images is not None else range(len(y_true)),
+                             "label": y_true, "pred": y_pred})
+        write_csv(pd.concat([rows, pd.DataFrame(probs, columns=L.PROB_COLUMNS)], axis=1), out / PREDICTIONS)
     write_json({**scores, "per_class_f1": table.f1.round(6).tolist()}, out / "scores.json")
-    paths = [figures.confusion_figure(confusion(y_true, y_pred, L.NUM_CLASSES), out / "confusion.png", title)]
+    paths = [figures.confusion_figure(confusion(y_true, y_pred, L.NUM_CLASSES), out / "confusion.png", title),
+             figures.reliability_figure(reliability(y_true, probs), ece, out / "reliability.png", title)]
     task_cms = {t: confusion(L.target(t, y_true), L.target(t, y_pred), L.TARGETS[t][0]) for t in ("mask", "gender", "age")}
     paths.append(figures.task_confusion_figure(task_cms, out / "confusion_tasks.png", title))
     if images is not None:
@@ -58,7 +88,8 @@ def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str,
 
 def _print(table: pd.DataFrame, scores: dict, title: str) -> None:
     t = Table(title=f"{title}: macro F1 {scores['f1']:.4f}, accuracy {scores['acc']:.4f}",
-              caption=f"F1 mask {scores['f1_mask']:.3f}, gender {scores['f1_gender']:.3f}, age {scores['f1_age']:.3f}")
+              caption=f"F1 mask {scores['f1_mask']:.3f}, gender {scores['f1_gender']:.3f}, age {scores['f1_age']:.3f}; "
+                      f"calibration error (ECE) {scores['ece']:.3f}")
     for col in ("class", "name", "f1", "support", "predicted"):
         t.add_column(col, justify="left" if col == "name" else "right")
     for r in table.itertuples():

@@ -68,7 +68,7 @@ def cv(cfg: DictConfig) -> float:
                "tta": list(cfg.tta)}
     loggers = summary_loggers(cfg, out)
     write_report(oof["label"], oof[PROB_COLUMNS].to_numpy(), out / "report", "cv (out-of-fold)",
-                 images=list(oof["image"]), loggers=loggers)
+                 images=list(oof["image"]), loggers=loggers, save_predictions=False)  # oof.csv holds them
     summary |= {f"cv/{k}": v for k, v in score(oof["label"], oof["pred"]).items() if k != "f1"}
     write_json(summary, out / "cv.json")
     log_summary(loggers, summary, out / "oof.csv")

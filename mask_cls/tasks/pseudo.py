@@ -3,7 +3,9 @@
 Every model of the run(s) predicts the unlabeled images with TTA; the softmax probabilities
 are averaged over models and views; images whose top probability reaches ``task.threshold``
 (optionally only the most confident ``task.top_share`` of each predicted class) are written
-to ``pseudo.csv`` for ``data.pseudo_csv=`` of a later training run.
+to ``pseudo.csv`` for ``data.pseudo_csv=`` of a later training run. The same selection on the
+models' own validation predictions estimates how many of those labels are right; with
+``task.min_precision`` it chooses the threshold.
 
 From a cv run, each fold's model also labels the images alone (``pseudo_fold{k}.csv``): the
 model of fold k never saw fold k's validation persons, so a retrained fold k that takes its
@@ -20,9 +22,10 @@ from mask_cls import labels as L
 from mask_cls.data import layouts, pseudo
 from mask_cls.data.unlabeled import unlabeled_images
 from mask_cls.engine import predict_kwargs
+from mask_cls.errors import ConfigError
 from mask_cls.evaluation.figures import class_histogram_figure
 from mask_cls.inference.ensemble import soft_vote
-from mask_cls.inference.runs import ensemble_probs
+from mask_cls.inference.runs import ensemble_probs, run_checkpoints
 from mask_cls.io import write_csv, write_json
 from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir, log
@@ -51,6 +54,65 @@ def per_fold_files(runs: list, probs: list[np.ndarray], models: list[str], paths
     return {"n_folds": int(data["n_folds"]), "split_seed": int(data["split_seed"]), "kept": kept}
 
 
+def validation_predictions(models: list[str]) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Each model's own validation predictions (the ``report/predictions.csv`` beside its
+    checkpoint), pooled: (labels, probabilities, models that have them), or None."""
+    from pathlib import Path
+
+    from mask_cls.evaluation.report import PREDICTIONS, read_predictions
+
+    files = [Path(m).parent.parent / "report" / PREDICTIONS for m in models]  # RUN/checkpoints/x.ckpt
+    parts = [read_predictions(f) for f in files if f.is_file()]
+    if not parts:
+        return None
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), len(parts)
+
+
+def teacher_on_validation(found, of_models: int, threshold: float, top_share) -> dict | None:
+    """The selection applied to the models' validation predictions: how many images it keeps
+    there and how many of those are right. Validation persons are labelled and unseen by the
+    model, so this estimates the precision of the pseudo-labels before a student trains."""
+    from mask_cls.evaluation.calibration import expected_calibration_error
+
+    if found is None:
+        return None
+    y, probs, n_models = found
+    keep = pseudo.select(probs, threshold, top_share)
+    return {"models": n_models, "of_models": of_models, "images": len(y), "kept": int(keep.sum()),
+            "confidence": float(probs[keep].max(1).mean()) if keep.any() else None,
+            "right": float((probs[keep].argmax(1) == y[keep]).mean()) if keep.any() else None,
+            "ece": expected_calibration_error(y, probs)}
+
+
+def threshold_from_validation(found, target: float, top_share) -> float:
+    """``task.min_precision``: the threshold chosen on the validation predictions."""
+    if found is None:
+        raise ConfigError("task.min_precision needs the runs' validation predictions (report/predictions.csv, "
+                          "written by train and cv runs of this version); set task.threshold instead")
+    threshold, precision = pseudo.threshold_for_precision(found[0], found[1], target, top_share)
+    if threshold is None:
+        raise ConfigError(f"task.min_precision={target}: no threshold is right that often on the validation "
+                          f"persons (at best {precision:.3f}); lower it or set task.threshold")
+    log.info("task.min_precision=%s: threshold %.4f (right %.1f%% of the time on the validation persons)",
+             target, threshold, 100 * precision)
+    return threshold
+
+
+def log_teacher(check: dict | None, threshold: float) -> None:
+    if check is None:
+        log.info("the run(s) keep no validation predictions (report/%s, written since this version): "
+                 "the precision of these labels is not estimated", "predictions.csv")
+    elif check["kept"] == 0:
+        log.warning("on its validation persons the teacher keeps no image at threshold %s", threshold)
+    else:
+        over = check["confidence"] - check["right"]
+        log.info("on its validation persons (%d of %d model(s)) the teacher keeps %d of %d image(s), "
+                 "%.1f%% of them right at a mean confidence of %.1f%%%s: expect about that share of these labels "
+                 "to be right", check["models"], check["of_models"], check["kept"], check["images"],
+                 100 * check["right"], 100 * check["confidence"],
+                 f" (over-confident by {100 * over:.0f} points)" if over > 0.05 else "")
+
+
 def histogram_text(predicted: np.ndarray, kept: np.ndarray) -> str:
     lines = [f"{'class':<28}{'predicted':>10}{'kept':>8}{'kept %':>8}"]
     for c in range(L.NUM_CLASSES):
@@ -65,9 +127,15 @@ def pseudo_labels(cfg: DictConfig) -> None:
     runs, run_weights = runs_and_weights(cfg)
     threshold, top_share = float(cfg.task.threshold), cfg.task.get("top_share")
     pseudo.check_selection(threshold, top_share)
+    min_precision = cfg.task.get("min_precision")
+    if min_precision is not None and not 0 < float(min_precision) <= 1:
+        raise ConfigError(f"task.min_precision={min_precision}: must be in (0, 1], or null")
     name, root, options = layouts.options(cfg.data)
     paths = unlabeled_images(cfg.unlabeled, root, cfg.data.get("check_images", True),
                              cfg.data.get("on_bad_image", "error"), name, **options)
+    found = validation_predictions([str(c) for run in runs for c in run_checkpoints(run)])
+    if min_precision is not None:  # before any work: a run that cannot choose writes nothing
+        threshold = threshold_from_validation(found, float(min_precision), top_share)
     out = fresh_run_dir(cfg)
     log.info("pseudo-labelling %d image(s) of unlabeled=%s", len(paths), cfg.unlabeled)
     probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta,
@@ -77,6 +145,7 @@ def pseudo_labels(cfg: DictConfig) -> None:
     table = pseudo.pseudo_table(paths, combined, keep)
     write_csv(table, out / "pseudo.csv")
     folds = per_fold_files(list(runs), probs, models, paths, threshold, top_share, out)
+    teacher = teacher_on_validation(found, len(models), threshold, top_share)
     predicted = np.bincount(combined.argmax(1), minlength=L.NUM_CLASSES)
     kept = np.bincount(table["label"].to_numpy(dtype=int), minlength=L.NUM_CLASSES)
     class_histogram_figure(predicted, kept, out / "pseudo_classes.png",
@@ -84,9 +153,11 @@ def pseudo_labels(cfg: DictConfig) -> None:
     write_json({"models": models, "weights": weights, "tta": list(cfg.tta), "unlabeled": str(cfg.unlabeled),
                 "threshold": threshold, "top_share": top_share, "images": len(paths), "kept": len(table),
                 "mean_confidence_kept": float(table["confidence"].mean()) if len(table) else None,
-                "predicted_per_class": predicted.tolist(), "kept_per_class": kept.tolist(), "folds": folds},
+                "predicted_per_class": predicted.tolist(), "kept_per_class": kept.tolist(), "folds": folds,
+                "validation": teacher},
                out / "pseudo.json")
     log.info("class histogram of the pseudo-labels:\n%s", histogram_text(predicted, kept))
+    log_teacher(teacher, threshold)
     log.info("%d of %d image(s) kept from %d model(s), tta=%s -> %s", len(table), len(paths), len(models),
              list(cfg.tta), out / "pseudo.csv")
     if folds:
