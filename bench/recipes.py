@@ -59,11 +59,13 @@ ARMS: dict[str, list[str]] = {
     "uda": ["ssl=uda", "unlabeled=eval"],
     "pseudo": [],    # teacher (default) -> task=pseudo on the eval images (threshold 0.9) -> student with them
     "real_best": ["experiment=real_best"],  # its teacher (= the age58 arm) -> pseudo-labels -> student
+    "age58_smoothing": ["data.age_threshold=58", "loss=smoothing"],
+    "real_best_smoothing": ["experiment=real_best", "loss=smoothing"],  # teacher: the age58_smoothing arm
     "ensemble": [],  # task=cv: the fold ensemble's submission (val figure: the out-of-fold cv/f1)
 }
 #: arms that are a pseudo-label round: the arm whose run of the same seed is the teacher (the
 #: same options as the arm, so a finished run of it is reused)
-PSEUDO_ROUNDS = {"pseudo": "default", "real_best": "age58"}
+PSEUDO_ROUNDS = {"pseudo": "default", "real_best": "age58", "real_best_smoothing": "age58_smoothing"}
 #: arms that differ from another arm only at prediction: its finished run of the same seed
 #: predicts again with the arm's options (the same trained model, so the difference is exact)
 PREDICT_ONLY = {"no_tta": "default"}
@@ -145,7 +147,9 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
 
 def pseudo_report(out: Path, regime: str, answers: Path) -> pd.DataFrame:
     """Per pseudo-label round: images kept, the teacher's mean confidence on them, how many of
-    the kept labels are right (on the answer key), and the oldest age group kept vs true."""
+    the kept labels are right (on the answer key; "val right": the estimate task=pseudo made
+    on the teacher's validation persons, when the teacher kept its predictions), and the
+    oldest age group kept vs true."""
     key = pd.read_csv(answers).set_index("ImageID")["ans"]
     rows = []
     for arm in PSEUDO_ROUNDS:
@@ -155,6 +159,7 @@ def pseudo_report(out: Path, regime: str, answers: Path) -> pd.DataFrame:
             truth = key.loc[kept["image"].map(lambda p: Path(p).name)].to_numpy()
             rows.append({"arm": arm, "run": labels.parent.name, "kept": len(kept), "of": info["images"],
                          "confidence": kept["confidence"].mean(), "right": (truth == kept["label"]).mean(),
+                         "val right": (info.get("validation") or {}).get("right"),
                          "old kept": int((kept["label"] % 3 == 2).sum()), "old true": int((truth % 3 == 2).sum())})
     return pd.DataFrame(rows)
 

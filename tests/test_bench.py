@@ -70,8 +70,11 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
         assert f1 == pytest.approx(f1_score(key.loc[sub.ImageID], sub.ans, average="macro"), abs=1e-9)
     # the pseudo round's teacher is the default arm's run of the same seed, not a second training
     pseudo_run = next((out / "runs" / "scratch" / "pseudo").glob("seed0*"))
-    models = json.loads((pseudo_run / "labels" / "pseudo.json").read_text())["models"]
+    meta = json.loads((pseudo_run / "labels" / "pseudo.json").read_text())
+    models = meta["models"]
     assert not (pseudo_run / "teacher").exists() and models
+    # the teacher's own validation estimate of the labels' precision is reported beside the answer key's
+    assert meta["validation"]["images"] > 0 and "val right" in r.stdout
     assert all(Path(m).resolve().is_relative_to((out / "runs" / "scratch" / "default").resolve()) for m in models)
     # a prediction-only arm predicts again with the default run's model, without TTA
     no_tta = json.loads((next((out / "runs" / "scratch" / "no_tta").glob("seed0*")) / "predict.json").read_text())
