@@ -63,6 +63,7 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
     results = pd.read_csv(out / "results.csv")
     assert sorted(results.arm) == ["default", "no_tta", "plain", "pseudo"] and "machine:" in r.stdout
     assert "pseudo-labels of each round" in r.stdout
+    assert (out / "recipes_scratch.png").read_bytes()[:4] == b"\x89PNG"  # the differences at a glance
     key = pd.read_csv(tiny_root / "eval_answers.csv").set_index("ImageID")["ans"]
     for arm, f1 in zip(results.arm, results.f1):
         run = next((out / "runs" / "scratch" / arm).glob("seed0*"))
