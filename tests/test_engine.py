@@ -118,6 +118,32 @@ def test_ema_weights_are_validated_and_saved(tiny_root, tmp_path):
     assert torch.equal(module.state_dict()[key], saved[key])  # ... and is what a checkpoint gives
 
 
+def test_ema_decay_warms_up_against_a_loop():
+    """callbacks=ema averages as a loop written here: the first update copies the weights, the
+    n-th (n >= 1 averaged so far) uses decay min(0.9, (1 + n) / (10 + n)); Lightning's fixed
+    decay would keep 0.9^k of the first weights."""
+    from torch.optim.swa_utils import AveragedModel
+
+    from mask_cls.callbacks import WarmupEMA
+
+    cb = WarmupEMA(decay=0.9)
+    net = torch.nn.Linear(3, 2)
+    avg = AveragedModel(net, use_buffers=True, **cb._kwargs)
+    ref = None
+    torch.manual_seed(0)
+    for n in range(40):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p))
+        avg.update_parameters(net)
+        w = net.weight.detach().clone()
+        ref = w if ref is None else min(0.9, (1 + n) / (10 + n)) * ref + (1 - min(0.9, (1 + n) / (10 + n))) * w
+        assert torch.allclose(avg.module.weight, ref, atol=1e-5)
+    assert avg.n_averaged == 40
+    fixed = AveragedModel(torch.nn.Linear(3, 2), use_buffers=True, **WarmupEMA(decay=0.9, warmup=False)._kwargs)
+    assert fixed.avg_fn is not avg.avg_fn  # warmup=false is Lightning's own fixed decay
+
+
 def test_two_seeded_runs_match(tiny_root, tmp_path):
     a = _run(tiny_root, tmp_path / "s1", "seed=7", "trainer.deterministic=true", "task.predict=false")
     b = _run(tiny_root, tmp_path / "s2", "seed=7", "trainer.deterministic=true", "task.predict=false")
