@@ -148,10 +148,7 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
 def figure(summary: pd.DataFrame, regime: str, path: Path) -> Path:
     """Each arm's difference to the default, paired by seed, with +- 2 standard errors: what
     a reader wants from the table at a glance (arms measured with one seed have no bar)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from mask_cls.evaluation.figures import plt, save  # Agg backend; written atomically
 
     rows = summary[summary.arm != "default"].sort_values("diff")
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))
@@ -165,13 +162,7 @@ def figure(summary: pd.DataFrame, regime: str, path: Path) -> Path:
     base = summary.loc[summary.arm == "default", "f1"]
     ax.set_title(f"recipes on real faces, {regime}" + (f" (default {base.iloc[0]:.3f})" if len(base) else ""),
                  fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save(fig, path)
 
 
 def pseudo_report(out: Path, regime: str, answers: Path) -> pd.DataFrame:

@@ -140,8 +140,13 @@ def test_ema_decay_warms_up_against_a_loop():
         ref = w if ref is None else min(0.9, (1 + n) / (10 + n)) * ref + (1 - min(0.9, (1 + n) / (10 + n))) * w
         assert torch.allclose(avg.module.weight, ref, atol=1e-5)
     assert avg.n_averaged == 40
-    fixed = AveragedModel(torch.nn.Linear(3, 2), use_buffers=True, **WarmupEMA(decay=0.9, warmup=False)._kwargs)
-    assert fixed.avg_fn is not avg.avg_fn  # warmup=false is Lightning's own fixed decay
+    fixed = AveragedModel(net, use_buffers=True, **WarmupEMA(decay=0.9, warmup=False)._kwargs)
+    first = net.weight.detach().clone()
+    fixed.update_parameters(net)
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    fixed.update_parameters(net)  # warmup=false is Lightning's own fixed decay from the first update
+    assert torch.allclose(fixed.module.weight, 0.9 * first + 0.1 * net.weight.detach(), atol=1e-6)
 
 
 def test_two_seeded_runs_match(tiny_root, tmp_path):

@@ -55,8 +55,8 @@ def test_reliability_and_calibration_error_by_hand():
     """Four images at confidence 0.95 with two right, two at 0.55 both right: the first bin is
     over-confident by 0.45, the second under-confident by 0.45, so ECE = 0.45."""
     from mask_cls.evaluation.calibration import (
-        above_threshold,
         expected_calibration_error,
+        kept_summary,
         reliability,
     )
 
@@ -73,7 +73,7 @@ def test_reliability_and_calibration_error_by_hand():
     assert table.loc[5, "images"] == 2 and table.loc[5, "accuracy"] == 1.0
     assert table.images.sum() == 6
     assert expected_calibration_error(y, probs) == pytest.approx(0.45)
-    top = above_threshold(y, probs, 0.9)
+    top = kept_summary(y, probs, probs.max(1) >= 0.9)
     assert (top["kept"], top["right"], top["kept_share"]) == (4, 0.5, pytest.approx(4 / 6))
 
 

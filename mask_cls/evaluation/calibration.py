@@ -36,13 +36,12 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: in
     return float((used.images * (used.accuracy - used.confidence).abs()).sum() / max(1, len(probs)))
 
 
-def above_threshold(y_true: np.ndarray, probs: np.ndarray, threshold: float) -> dict:
-    """Of the predictions with top probability >= ``threshold``: how many, their share of all,
-    their mean confidence and the share of them that are right (the pseudo-labels' precision)."""
+def kept_summary(y_true: np.ndarray, probs: np.ndarray, keep: np.ndarray) -> dict:
+    """Of the kept predictions (e.g. top probability above a threshold): how many, their share
+    of all, their mean confidence and the share of them that are right (a pseudo-label
+    selection's precision); None where nothing is kept."""
     y_true = np.asarray(y_true, dtype=int)
-    keep = probs.max(1) >= threshold
     n = int(keep.sum())
-    return {"threshold": float(threshold), "images": len(probs), "kept": n,
-            "kept_share": n / max(1, len(probs)),
-            "confidence": float(probs[keep].max(1).mean()) if n else float("nan"),
-            "right": float((probs[keep].argmax(1) == y_true[keep]).mean()) if n else float("nan")}
+    return {"images": len(probs), "kept": n, "kept_share": n / max(1, len(probs)),
+            "confidence": float(probs[keep].max(1).mean()) if n else None,
+            "right": float((probs[keep].argmax(1) == y_true[keep]).mean()) if n else None}

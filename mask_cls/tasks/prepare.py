@@ -34,7 +34,7 @@ def _done(src: Path, dst: Path) -> bool:
 def prepare(cfg: DictConfig) -> float:
     name, root, options = layouts.options(cfg.data)
     if root is None:
-        raise ConfigError("task=prepare needs data.root=PATH (the dataset to copy)")
+        raise ConfigError("task=prepare needs the dataset to copy: data.root=PATH (data=table: data.csv=FILE)")
     src_root = Path(root)
     out = Path(cfg.task.out)
     if out.resolve() == src_root.resolve():

@@ -72,15 +72,13 @@ def teacher_on_validation(found, of_models: int, threshold: float, top_share) ->
     """The selection applied to the models' validation predictions: how many images it keeps
     there and how many of those are right. Validation persons are labelled and unseen by the
     model, so this estimates the precision of the pseudo-labels before a student trains."""
-    from mask_cls.evaluation.calibration import expected_calibration_error
+    from mask_cls.evaluation.calibration import expected_calibration_error, kept_summary
 
     if found is None:
         return None
     y, probs, n_models = found
-    keep = pseudo.select(probs, threshold, top_share)
-    return {"models": n_models, "of_models": of_models, "images": len(y), "kept": int(keep.sum()),
-            "confidence": float(probs[keep].max(1).mean()) if keep.any() else None,
-            "right": float((probs[keep].argmax(1) == y[keep]).mean()) if keep.any() else None,
+    return {"models": n_models, "of_models": of_models,
+            **kept_summary(y, probs, pseudo.select(probs, threshold, top_share)),
             "ece": expected_calibration_error(y, probs)}
 
 
