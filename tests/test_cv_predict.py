@@ -165,6 +165,12 @@ def test_pseudo_threshold_chosen_for_a_precision_on_validation(cv_run, tiny_root
     assert r.returncode == 0, r.stderr[-2000:]
     meta = json.loads((out / "pseudo.json").read_text())
     assert meta["threshold"] == pytest.approx(expected) and meta["validation"]["right"] == pytest.approx(precision)
+    # the trade-off it chose from: the curve's row at the threshold is the selection reported
+    curve = pd.read_csv(out / "pseudo_threshold.csv")
+    pd.testing.assert_frame_equal(curve, pseudo.selection_curve(y, probs), atol=1e-6)
+    row = curve[np.isclose(curve.threshold, expected)].iloc[0]
+    assert row.kept == meta["validation"]["kept"] and row.right == pytest.approx(precision)
+    assert (out / "pseudo_threshold.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     kept = pd.read_csv(out / "pseudo.csv")
     assert (kept.confidence >= expected - 1e-6).all() and len(kept) == meta["kept"]
     r = run_cli("task=pseudo", f"run_dir={cv_run}", "data=mask", f"data.root={tiny_root}", "task.min_precision=1.5",

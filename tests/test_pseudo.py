@@ -156,6 +156,27 @@ def test_threshold_for_a_precision_against_brute_force():
     assert t is None and best == pytest.approx(max(right[conf >= s].mean() for s in set(conf)))
 
 
+def test_selection_curve_against_every_threshold_by_hand():
+    """Under 201 images every confidence is a candidate: each row is the selection at that
+    threshold, counted here with a plain comparison; with top_share, the per-class selection."""
+    rng = np.random.default_rng(8)
+    logits = rng.normal(0, 2.0, (120, 18))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    conf, pred = probs.max(1), probs.argmax(1)
+    y = np.where(rng.random(120) < conf, pred, (pred + 3) % 18)
+    curve = pseudo.selection_curve(y, probs)
+    assert list(curve.threshold) == sorted(set(conf.tolist()))
+    for row in curve.itertuples():
+        m = conf >= row.threshold
+        assert row.kept == m.sum() and row.kept_share == pytest.approx(m.mean())
+        assert row.right == pytest.approx((pred[m] == y[m]).mean())
+    assert curve.kept.is_monotonic_decreasing and curve.kept.iloc[0] == 120
+    half = pseudo.selection_curve(y, probs, top_share=0.5)
+    for row in half.itertuples():
+        keep = pseudo.select(probs, row.threshold, 0.5)
+        assert row.kept == keep.sum() and row.right == pytest.approx((pred[keep] == y[keep]).mean())
+    assert half.kept.iloc[0] < 120  # half of each predicted class at most
+
 def test_min_precision_needs_validation_predictions_and_a_reachable_target(tmp_path):
     from mask_cls.tasks.pseudo import threshold_from_validation
 

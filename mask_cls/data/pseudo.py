@@ -50,22 +50,31 @@ def select(probs: np.ndarray, threshold: float, top_share: float | None = None) 
     return keep
 
 
-def threshold_for_precision(y_true: np.ndarray, probs: np.ndarray, target: float,
-                            top_share: float | None = None) -> tuple[float | None, float]:
-    """The lowest threshold whose selection (with ``top_share``) on labelled predictions is
-    right at least ``target`` of the time, so the most images are kept at that precision;
-    (None, the best precision any threshold reaches) when none does. Candidates are the
-    confidences at 201 quantiles (every confidence of up to 201 images; a grid among more)."""
+def selection_curve(y_true: np.ndarray, probs: np.ndarray, top_share: float | None = None) -> pd.DataFrame:
+    """The selection (threshold, with ``top_share``) applied to labelled predictions at every
+    candidate threshold, ascending: images kept, their share of all, and the share of them that
+    is right (the pseudo-labels' precision). Candidates are the confidences at 201 quantiles
+    (every confidence of up to 201 images; a grid among more); thresholds keeping nothing are left out."""
     conf, right = probs.max(1), probs.argmax(1) == np.asarray(y_true)
-    best = 0.0
+    rows = []
     for t in np.unique(np.quantile(conf, np.linspace(0, 1, 201), method="higher")):
         keep = select(probs, float(t), top_share)
         if keep.any():
-            precision = float(right[keep].mean())
-            if precision >= target:
-                return float(t), precision
-            best = max(best, precision)
-    return None, best
+            rows.append({"threshold": float(t), "kept": int(keep.sum()), "kept_share": float(keep.mean()),
+                         "right": float(right[keep].mean())})
+    return pd.DataFrame(rows, columns=["threshold", "kept", "kept_share", "right"])
+
+
+def threshold_for_precision(y_true: np.ndarray, probs: np.ndarray, target: float,
+                            top_share: float | None = None) -> tuple[float | None, float]:
+    """The lowest threshold of :func:`selection_curve` whose selection is right at least
+    ``target`` of the time, so the most images are kept at that precision; (None, the best
+    precision any threshold reaches) when none does."""
+    curve = selection_curve(y_true, probs, top_share)
+    ok = curve[curve["right"] >= target]
+    if len(ok):
+        return float(ok["threshold"].iloc[0]), float(ok["right"].iloc[0])
+    return None, float(curve["right"].max()) if len(curve) else 0.0
 
 
 def pseudo_table(paths: Sequence[str], probs: np.ndarray, keep: np.ndarray) -> pd.DataFrame:

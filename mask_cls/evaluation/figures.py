@@ -112,3 +112,19 @@ def reliability_figure(table, ece: float, path: Path, title: str) -> Path:
     counts.set_xlabel("confidence (top probability)")
     counts.set_ylabel("images")
     return save(fig, path)
+
+
+def selection_figure(curve, threshold: float, path: Path, title: str, min_precision: float | None = None) -> Path:
+    """A pseudo-label threshold's trade-off on labelled predictions: the share kept and the share
+    of those right, against the threshold, with the chosen threshold (and target) marked."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(curve["threshold"], curve["right"], color="#2171b5", label="right (precision)")
+    ax.plot(curve["threshold"], curve["kept_share"], color="#6a51a3", linestyle="--", label="kept (share of images)")
+    ax.axvline(threshold, color="#cb181d", linewidth=1, label=f"threshold {threshold:.3f}")
+    if min_precision is not None:
+        ax.axhline(min_precision, color="#cb181d", linestyle=":", linewidth=1, label=f"min_precision {min_precision}")
+    ax.set_xlabel("threshold (top probability)")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(title, fontsize=9)
+    return save(fig, path)

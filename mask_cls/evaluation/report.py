@@ -52,10 +52,10 @@ def per_class_table(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
 
 def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str,
                  images: Sequence[str] | None = None, loggers: Sequence = (), show: bool = True,
-                 step: int = 0, save_predictions: bool = True) -> dict:
+                 step: int = 0, save_predictions: bool = True, extra: dict | None = None) -> dict:
     """Everything about one set of predictions into ``out_dir``; returns the scores.
     ``predictions.csv`` (image, label, pred, p0..p17) lets ``task=pseudo`` tell how often the
-    model is right above a confidence threshold."""
+    model is right above a confidence threshold. ``extra`` (e.g. the TTA views) joins scores.json."""
     out = Path(out_dir)
     y_true = np.asarray(y_true, dtype=int)
     read = ~np.isnan(probs).any(1)  # rows of images skipped as unreadable (on_bad_image=skip) leave
@@ -71,7 +71,7 @@ def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str,
         rows = pd.DataFrame({"image": list(images) if images is not None else range(len(y_true)),
                              "label": y_true, "pred": y_pred})
         write_csv(pd.concat([rows, pd.DataFrame(probs, columns=L.PROB_COLUMNS)], axis=1), out / PREDICTIONS)
-    write_json({**scores, "per_class_f1": table.f1.round(6).tolist()}, out / "scores.json")
+    write_json({**scores, "per_class_f1": table.f1.round(6).tolist(), **(extra or {})}, out / "scores.json")
     paths = [figures.confusion_figure(confusion(y_true, y_pred, L.NUM_CLASSES), out / "confusion.png", title),
              figures.reliability_figure(reliability(y_true, probs), ece, out / "reliability.png", title)]
     task_cms = {t: confusion(L.target(t, y_true), L.target(t, y_pred), L.TARGETS[t][0]) for t in ("mask", "gender", "age")}

@@ -23,7 +23,7 @@ from mask_cls.data import layouts, pseudo
 from mask_cls.data.unlabeled import unlabeled_images
 from mask_cls.engine import predict_kwargs
 from mask_cls.errors import ConfigError
-from mask_cls.evaluation.figures import class_histogram_figure
+from mask_cls.evaluation.figures import class_histogram_figure, selection_figure
 from mask_cls.inference.ensemble import soft_vote
 from mask_cls.inference.runs import ensemble_probs, run_checkpoints
 from mask_cls.io import write_csv, write_json
@@ -144,6 +144,12 @@ def pseudo_labels(cfg: DictConfig) -> None:
     write_csv(table, out / "pseudo.csv")
     folds = per_fold_files(list(runs), probs, models, paths, threshold, top_share, out)
     teacher = teacher_on_validation(found, len(models), threshold, top_share)
+    if found is not None:
+        curve = pseudo.selection_curve(found[0], found[1], top_share)
+        write_csv(curve, out / "pseudo_threshold.csv")
+        selection_figure(curve, threshold, out / "pseudo_threshold.png",
+                         f"the selection on the validation persons ({len(found[0])} images)",
+                         None if min_precision is None else float(min_precision))
     predicted = np.bincount(combined.argmax(1), minlength=L.NUM_CLASSES)
     kept = np.bincount(table["label"].to_numpy(dtype=int), minlength=L.NUM_CLASSES)
     class_histogram_figure(predicted, kept, out / "pseudo_classes.png",

@@ -23,9 +23,11 @@ def train(cfg: DictConfig) -> float | None:
         log.info("fast_dev_run: no report or submission written")
     else:
         val = res.dm.val_table
-        probs = predict_paths(res.module, val["image"], ["none"], **predict_kwargs(cfg))
-        write_report(val["label"], probs, out / "report", "val", images=list(val["image"]), loggers=res.loggers,
-                     step=res.step)
+        # with the submission's TTA (as a cv fold's report): task=pseudo estimates the precision of
+        # labels predicted with it from these rows, so they must be predicted the same way
+        probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))
+        write_report(val["label"], probs, out / "report", f"val (tta={list(cfg.tta)})", images=list(val["image"]),
+                     loggers=res.loggers, step=res.step, extra={"tta": list(cfg.tta)})
         if info is not None:
             probs = predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg))
             path = write_submission(info, fill_unreadable(probs, "eval images").argmax(1), out / "submission.csv")
