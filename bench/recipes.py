@@ -62,10 +62,15 @@ ARMS: dict[str, list[str]] = {
     "age58_smoothing": ["data.age_threshold=58", "loss=smoothing"],
     "real_best_smoothing": ["experiment=real_best", "loss=smoothing"],  # teacher: the age58_smoothing arm
     "ensemble": [],  # task=cv: the fold ensemble's submission (val figure: the out-of-fold cv/f1)
+    "pseudo_t0.98": [],  # the pseudo round with fewer, surer labels (task.threshold=0.98)
+    "pseudo_t0.7": [],   # ... with more, noisier labels (task.threshold=0.7)
 }
 #: arms that are a pseudo-label round: the arm whose run of the same seed is the teacher (the
 #: same options as the arm, so a finished run of it is reused)
-PSEUDO_ROUNDS = {"pseudo": "default", "real_best": "age58", "real_best_smoothing": "age58_smoothing"}
+PSEUDO_ROUNDS = {"pseudo": "default", "real_best": "age58", "real_best_smoothing": "age58_smoothing",
+                 "pseudo_t0.98": "default", "pseudo_t0.7": "default"}
+#: options of a pseudo round's labelling step (task=pseudo) only
+PSEUDO_OPTIONS = {"pseudo_t0.98": ["task.threshold=0.98"], "pseudo_t0.7": ["task.threshold=0.7"]}
 #: arms that differ from another arm only at prediction: its finished run of the same seed
 #: predicts again with the arm's options (the same trained model, so the difference is exact)
 PREDICT_ONLY = {"no_tta": "default"}
@@ -99,7 +104,7 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
             if teacher is None:
                 teacher = out / "teacher"
                 mask_cls(teacher)
-            mask_cls(out / "labels", "task=pseudo", f"run_dir={teacher}", "unlabeled=eval")
+            mask_cls(out / "labels", "task=pseudo", f"run_dir={teacher}", "unlabeled=eval", *PSEUDO_OPTIONS.get(arm, []))
             final = out / "student"
             mask_cls(final, f"data.pseudo_csv={out / 'labels'}")
         elif arm in PREDICT_ONLY and (trained := finished_run(out, PREDICT_ONLY[arm], seed)) is not None:
@@ -177,7 +182,8 @@ def pseudo_report(out: Path, regime: str, answers: Path) -> pd.DataFrame:
             info = json.loads((labels / "pseudo.json").read_text())
             kept = pd.read_csv(labels / "pseudo.csv")
             truth = key.loc[kept["image"].map(lambda p: Path(p).name)].to_numpy()
-            rows.append({"arm": arm, "run": labels.parent.name, "kept": len(kept), "of": info["images"],
+            rows.append({"arm": arm, "run": labels.parent.name, "threshold": info["threshold"], "kept": len(kept),
+                         "of": info["images"],
                          "confidence": kept["confidence"].mean(), "right": (truth == kept["label"]).mean(),
                          "val right": (info.get("validation") or {}).get("right"),
                          "old kept": int((kept["label"] % 3 == 2).sum()), "old true": int((truth % 3 == 2).sum())})

@@ -57,17 +57,17 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
 
     out = tmp_path / "rec"
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "recipes.py"), str(tiny_root), "--answers",
-                        str(tiny_root / "eval_answers.csv"), "--out", str(out), "--arms", "default,plain,pseudo,no_tta",
+                        str(tiny_root / "eval_answers.csv"), "--out", str(out), "--arms", "default,plain,pseudo,no_tta,pseudo_t0.98",
                         "--seeds", "0", "--quick"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     results = pd.read_csv(out / "results.csv")
-    assert sorted(results.arm) == ["default", "no_tta", "plain", "pseudo"] and "machine:" in r.stdout
+    assert sorted(results.arm) == ["default", "no_tta", "plain", "pseudo", "pseudo_t0.98"] and "machine:" in r.stdout
     assert "pseudo-labels of each round" in r.stdout
     assert (out / "recipes_scratch.png").read_bytes()[:4] == b"\x89PNG"  # the differences at a glance
     key = pd.read_csv(tiny_root / "eval_answers.csv").set_index("ImageID")["ans"]
     for arm, f1 in zip(results.arm, results.f1):
         run = next((out / "runs" / "scratch" / arm).glob("seed0*"))
-        sub = pd.read_csv((run / "student" if arm == "pseudo" else run) / "submission.csv")
+        sub = pd.read_csv((run / "student" if arm.startswith("pseudo") else run) / "submission.csv")
         assert f1 == pytest.approx(f1_score(key.loc[sub.ImageID], sub.ans, average="macro"), abs=1e-9)
     # the pseudo round's teacher is the default arm's run of the same seed, not a second training
     pseudo_run = next((out / "runs" / "scratch" / "pseudo").glob("seed0*"))
@@ -77,6 +77,11 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
     # the teacher's own validation estimate of the labels' precision is reported beside the answer key's
     assert meta["validation"]["images"] > 0 and "val right" in r.stdout
     assert all(Path(m).resolve().is_relative_to((out / "runs" / "scratch" / "default").resolve()) for m in models)
+    # a threshold arm: the same teacher, its labelling step alone at the arm's threshold
+    strict = next((out / "runs" / "scratch" / "pseudo_t0.98").glob("seed0*")) / "labels"
+    assert json.loads((strict / "pseudo.json").read_text())["models"] == models
+    assert json.loads((strict / "pseudo.json").read_text())["threshold"] == 0.98 and meta["threshold"] == 0.9
+    assert (pd.read_csv(strict / "pseudo.csv").confidence >= 0.98).all()
     # a prediction-only arm predicts again with the default run's model, without TTA
     no_tta = json.loads((next((out / "runs" / "scratch" / "no_tta").glob("seed0*")) / "predict.json").read_text())
     assert no_tta["tta"] == ["none"] and not (next((out / "runs" / "scratch" / "no_tta").glob("seed0*")) / "checkpoints").exists()
