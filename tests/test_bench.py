@@ -86,6 +86,28 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
     no_tta = json.loads((next((out / "runs" / "scratch" / "no_tta").glob("seed0*")) / "predict.json").read_text())
     assert no_tta["tta"] == ["none"] and not (next((out / "runs" / "scratch" / "no_tta").glob("seed0*")) / "checkpoints").exists()
     assert all(Path(m).resolve().is_relative_to((out / "runs" / "scratch" / "default").resolve()) for m in no_tta["models"])
+    # bench/pseudo_threshold.py with the default run as teacher: its validation predictions and
+    # its eval predictions (task=predict) against the answers, every threshold counted here
+    from mask_cls.labels import PROB_COLUMNS
+
+    teacher = next((out / "runs" / "scratch" / "default").glob("seed0*"))
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "pseudo_threshold.py"), str(teacher), "--answers",
+                        str(tiny_root / "eval_answers.csv"), "--out", str(tmp_path / "thr"), "--quick"],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "validation estimate - answer key" in r.stdout
+    assert (tmp_path / "thr" / "pseudo_threshold.png").read_bytes()[:4] == b"\x89PNG"
+    curves = pd.read_csv(tmp_path / "thr" / "curves.csv")
+    preds = pd.read_csv(teacher / "report" / "predictions.csv")
+    probs = pd.read_csv(next((tmp_path / "thr" / "predict").iterdir()) / "probs.csv")
+    for part, y, p in (("validation", preds.label.to_numpy(), preds[PROB_COLUMNS].to_numpy()),
+                       ("answer key", key.loc[probs.ImageID].to_numpy(), probs[PROB_COLUMNS].to_numpy())):
+        c = curves[curves.part == part]
+        assert len(c) > 0 and len(y) == len(p) > 0
+        for row in c.itertuples():
+            m = p.max(1) >= row.threshold - 1e-9
+            assert row.kept == m.sum() and row.right == pytest.approx((p[m].argmax(1) == y[m]).mean(), abs=1e-6)
+    assert len(probs) == len(key)  # every eval image
 
 
 def test_bn_stats_quick(tiny_root):
