@@ -6,9 +6,12 @@ applied at every threshold twice: to those validation predictions (what ``task=p
 ``task.min_precision`` chooses from) and to the eval images, predicted as a user would,
 ``python run.py task=predict run_dir=RUN task.save_probs=true``, against the answer key. The
 table gives the share kept and the share right at a few thresholds, mean and spread over
-teachers; OUT/pseudo_threshold.png draws both curves; OUT/curves.csv holds every point.
+teachers; OUT/pseudo_threshold.png draws both curves; OUT/curves.csv holds every point. With
+``--root`` (the training data, competition layout), a second table says what the confident
+validation mistakes are: which task is wrong, how near the true age is to a group boundary, and
+how many persons they come from.
 
-    python bench/pseudo_threshold.py RUN [RUN ...] --answers KEY --out DIR
+    python bench/pseudo_threshold.py RUN [RUN ...] --answers KEY --out DIR [--root TRAIN_ROOT]
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from mask_cls.data.pseudo import selection_curve  # noqa: E402
 from mask_cls.evaluation.report import PREDICTIONS, read_predictions  # noqa: E402
-from mask_cls.labels import PROB_COLUMNS  # noqa: E402
+from mask_cls.labels import PROB_COLUMNS, target  # noqa: E402
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 
@@ -67,6 +70,32 @@ def at_thresholds(curve: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def mistakes(runs: list[Path], root: Path, threshold: float = 0.9) -> pd.DataFrame:
+    """Of each teacher's validation images kept at ``threshold``, the wrong ones: the share wrong
+    in each task, the share of age mistakes whose true age is within 3 years of 30 or 60 (and of
+    all validation images, for comparison), and the persons they come from."""
+    from mask_cls.data import layouts
+
+    people = layouts.read_train("competition", root, check_images=False).set_index("image")
+    rows = []
+    for run in runs:
+        preds = pd.read_csv(run / "report" / PREDICTIONS)
+        y, probs = read_predictions(run / "report" / PREDICTIONS)
+        pred = probs.argmax(1)
+        wrong = (probs.max(1) >= threshold) & (pred != y)
+        age = people.loc[preds["image"], "age"].to_numpy()
+        near = np.minimum(np.abs(age - 29.5), np.abs(age - 59.5)) <= 3  # 27-32 or 57-62
+        age_wrong = wrong & (target("age", y) != target("age", pred))
+        rows.append({"teacher": str(run), "kept": int((probs.max(1) >= threshold).sum()), "wrong": int(wrong.sum()),
+                     **{f"{t} wrong": float((target(t, y) != target(t, pred))[wrong].mean()) if wrong.any() else np.nan
+                        for t in ("mask", "gender", "age")},
+                     "age wrong near 30/60": float(near[age_wrong].mean()) if age_wrong.any() else np.nan,
+                     "all near 30/60": float(near.mean()),
+                     "persons": int(people.loc[preds["image"][wrong], "person"].nunique()),
+                     "of persons": int(people.loc[preds["image"], "person"].nunique())})
+    return pd.DataFrame(rows)
+
+
 def figure(points: pd.DataFrame, path: Path) -> Path:
     from mask_cls.evaluation.figures import plt, save
 
@@ -90,6 +119,7 @@ def main() -> None:
     p.add_argument("runs", type=Path, nargs="+", help="teacher train runs")
     p.add_argument("--answers", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--root", type=Path, help="the teachers' training data (competition layout): what the mistakes are")
     args = p.parse_args()
     missing = [str(r) for r in args.runs if not (r / "report" / PREDICTIONS).is_file()]
     if missing:
@@ -105,6 +135,9 @@ def main() -> None:
     print("\nvalidation estimate - answer key, share right (mean, sd over teachers):")
     print(diff.to_string(float_format=lambda v: f"{v:+.3f}" if np.isfinite(v) else ""))
     print(f"figure: {figure(points, args.out / 'pseudo_threshold.png')}")
+    if args.root is not None:
+        print("\nthe wrong labels among the validation images kept at 0.9 (shares of them):")
+        print(mistakes(args.runs, args.root).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 
 if __name__ == "__main__":

@@ -92,10 +92,11 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
 
     teacher = next((out / "runs" / "scratch" / "default").glob("seed0*"))
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "pseudo_threshold.py"), str(teacher), "--answers",
-                        str(tiny_root / "eval_answers.csv"), "--out", str(tmp_path / "thr"), "--quick"],
+                        str(tiny_root / "eval_answers.csv"), "--out", str(tmp_path / "thr"), "--root", str(tiny_root),
+                        "--quick"],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "validation estimate - answer key" in r.stdout
+    assert "validation estimate - answer key" in r.stdout and "the wrong labels among" in r.stdout
     assert (tmp_path / "thr" / "pseudo_threshold.png").read_bytes()[:4] == b"\x89PNG"
     curves = pd.read_csv(tmp_path / "thr" / "curves.csv")
     preds = pd.read_csv(teacher / "report" / "predictions.csv")
