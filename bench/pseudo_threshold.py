@@ -79,8 +79,8 @@ def mistakes(runs: list[Path], root: Path, threshold: float = 0.9) -> pd.DataFra
     people = layouts.read_train("competition", root, check_images=False).set_index("image")
     rows = []
     for run in runs:
-        preds = pd.read_csv(run / "report" / PREDICTIONS)
-        y, probs = read_predictions(run / "report" / PREDICTIONS)
+        preds = pd.read_csv(run / "report" / PREDICTIONS)  # checked by read_predictions in curves()
+        y, probs = preds["label"].to_numpy(), preds[PROB_COLUMNS].to_numpy()
         pred = probs.argmax(1)
         wrong = (probs.max(1) >= threshold) & (pred != y)
         age = people.loc[preds["image"], "age"].to_numpy()

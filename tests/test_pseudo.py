@@ -177,12 +177,13 @@ def test_selection_curve_against_every_threshold_by_hand():
         assert row.kept == keep.sum() and row.right == pytest.approx((pred[keep] == y[keep]).mean())
     assert half.kept.iloc[0] < 120  # half of each predicted class at most
 
+
 def test_min_precision_needs_validation_predictions_and_a_reachable_target(tmp_path):
     from mask_cls.tasks.pseudo import threshold_from_validation
 
     with pytest.raises(ConfigError, match="task.min_precision needs the runs' validation predictions"):
-        threshold_from_validation(None, 0.9, None)
+        threshold_from_validation(None, 0.9)
     probs = np.full((4, 18), 0.5 / 17)
     probs[:, 0] = 0.5
     with pytest.raises(ConfigError, match=r"task.min_precision=0.9: no threshold is right that often .* 0\.500"):
-        threshold_from_validation((np.array([0, 0, 1, 1]), probs, 1), 0.9, None)
+        threshold_from_validation(pseudo.selection_curve(np.array([0, 0, 1, 1]), probs), 0.9)

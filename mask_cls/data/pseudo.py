@@ -67,10 +67,14 @@ def selection_curve(y_true: np.ndarray, probs: np.ndarray, top_share: float | No
 
 def threshold_for_precision(y_true: np.ndarray, probs: np.ndarray, target: float,
                             top_share: float | None = None) -> tuple[float | None, float]:
-    """The lowest threshold of :func:`selection_curve` whose selection is right at least
+    """:func:`threshold_on_curve` of these predictions' :func:`selection_curve`."""
+    return threshold_on_curve(selection_curve(y_true, probs, top_share), target)
+
+
+def threshold_on_curve(curve: pd.DataFrame, target: float) -> tuple[float | None, float]:
+    """The lowest threshold of a :func:`selection_curve` whose selection is right at least
     ``target`` of the time, so the most images are kept at that precision; (None, the best
     precision any threshold reaches) when none does."""
-    curve = selection_curve(y_true, probs, top_share)
     ok = curve[curve["right"] >= target]
     if len(ok):
         return float(ok["threshold"].iloc[0]), float(ok["right"].iloc[0])

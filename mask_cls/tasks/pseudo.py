@@ -82,12 +82,12 @@ def teacher_on_validation(found, of_models: int, threshold: float, top_share) ->
             "ece": expected_calibration_error(y, probs)}
 
 
-def threshold_from_validation(found, target: float, top_share) -> float:
-    """``task.min_precision``: the threshold chosen on the validation predictions."""
-    if found is None:
+def threshold_from_validation(curve, target: float) -> float:
+    """``task.min_precision``: the threshold chosen on the selection curve of the validation predictions."""
+    if curve is None:
         raise ConfigError("task.min_precision needs the runs' validation predictions (report/predictions.csv, "
                           "written by train and cv runs of this version); set task.threshold instead")
-    threshold, precision = pseudo.threshold_for_precision(found[0], found[1], target, top_share)
+    threshold, precision = pseudo.threshold_on_curve(curve, target)
     if threshold is None:
         raise ConfigError(f"task.min_precision={target}: no threshold is right that often on the validation "
                           f"persons (at best {precision:.3f}); lower it or set task.threshold")
@@ -132,8 +132,10 @@ def pseudo_labels(cfg: DictConfig) -> None:
     paths = unlabeled_images(cfg.unlabeled, root, cfg.data.get("check_images", True),
                              cfg.data.get("on_bad_image", "error"), name, **options)
     found = validation_predictions([str(c) for run in runs for c in run_checkpoints(run)])
+    # the trade-off on validation, every threshold: drawn, and where min_precision chooses
+    curve = None if found is None else pseudo.selection_curve(found[0], found[1], top_share)
     if min_precision is not None:  # before any work: a run that cannot choose writes nothing
-        threshold = threshold_from_validation(found, float(min_precision), top_share)
+        threshold = threshold_from_validation(curve, float(min_precision))
     out = fresh_run_dir(cfg)
     log.info("pseudo-labelling %d image(s) of unlabeled=%s", len(paths), cfg.unlabeled)
     probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta,
@@ -144,8 +146,7 @@ def pseudo_labels(cfg: DictConfig) -> None:
     write_csv(table, out / "pseudo.csv")
     folds = per_fold_files(list(runs), probs, models, paths, threshold, top_share, out)
     teacher = teacher_on_validation(found, len(models), threshold, top_share)
-    if found is not None:
-        curve = pseudo.selection_curve(found[0], found[1], top_share)
+    if curve is not None:
         write_csv(curve, out / "pseudo_threshold.csv")
         selection_figure(curve, threshold, out / "pseudo_threshold.png",
                          f"the selection on the validation persons ({len(found[0])} images)",
