@@ -50,36 +50,35 @@ def per_class_table(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
     })
 
 
-def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str,
-                 images: Sequence[str] | None = None, loggers: Sequence = (), show: bool = True,
-                 step: int = 0, save_predictions: bool = True, extra: dict | None = None) -> dict:
+def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str, images: Sequence[str],
+                 tta: Sequence[str], loggers: Sequence = (), show: bool = True, step: int = 0,
+                 save_predictions: bool = True) -> dict:
     """Everything about one set of predictions into ``out_dir``; returns the scores.
     ``predictions.csv`` (image, label, pred, p0..p17) lets ``task=pseudo`` tell how often the
-    model is right above a confidence threshold. ``extra`` (e.g. the TTA views) joins scores.json."""
+    model is right above a confidence threshold; ``tta`` (the views that made ``probs``) goes into
+    scores.json so that a later reader knows which predictor the figures describe."""
     out = Path(out_dir)
     y_true = np.asarray(y_true, dtype=int)
     read = ~np.isnan(probs).any(1)  # rows of images skipped as unreadable (on_bad_image=skip) leave
     if not read.all():
         y_true, probs = y_true[read], probs[read]
-        images = None if images is None else [p for p, r in zip(images, read) if r]
+        images = [p for p, r in zip(images, read) if r]
     y_pred = probs.argmax(1)
     ece = expected_calibration_error(y_true, probs)
     scores = score(y_true, y_pred) | {"ece": ece, "skipped_unreadable": int((~read).sum())}
     table = per_class_table(y_true, y_pred)
     write_csv(table, out / "per_class.csv")
     if save_predictions:
-        rows = pd.DataFrame({"image": list(images) if images is not None else range(len(y_true)),
-                             "label": y_true, "pred": y_pred})
+        rows = pd.DataFrame({"image": list(images), "label": y_true, "pred": y_pred})
         write_csv(pd.concat([rows, pd.DataFrame(probs, columns=L.PROB_COLUMNS)], axis=1), out / PREDICTIONS)
-    write_json({**scores, "per_class_f1": table.f1.round(6).tolist(), **(extra or {})}, out / "scores.json")
+    write_json({**scores, "per_class_f1": table.f1.round(6).tolist(), "tta": list(tta)}, out / "scores.json")
     paths = [figures.confusion_figure(confusion(y_true, y_pred, L.NUM_CLASSES), out / "confusion.png", title),
              figures.reliability_figure(reliability(y_true, probs), ece, out / "reliability.png", title)]
     task_cms = {t: confusion(L.target(t, y_true), L.target(t, y_pred), L.TARGETS[t][0]) for t in ("mask", "gender", "age")}
     paths.append(figures.task_confusion_figure(task_cms, out / "confusion_tasks.png", title))
-    if images is not None:
-        g = figures.mistakes_figure(images, y_true, probs, out / "mistakes.png", f"{title}: most confident mistakes")
-        if g:
-            paths.append(g)
+    g = figures.mistakes_figure(images, y_true, probs, out / "mistakes.png", f"{title}: most confident mistakes")
+    if g:
+        paths.append(g)
     if show:
         _print(table, scores, title)
     log_figures(loggers, title, paths, step)

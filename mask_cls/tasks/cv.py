@@ -47,8 +47,8 @@ def cv(cfg: DictConfig) -> float:
         probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))
         # each fold folder is one train run: its config, report and submission
         save_run_config(fold_cfg, fold_dir)
-        write_report(val["label"], probs, fold_dir / "report", f"fold {k}", images=list(val["image"]), show=False,
-                     extra={"tta": list(cfg.tta)})
+        write_report(val["label"], probs, fold_dir / "report", f"fold {k}", images=list(val["image"]),
+                     tta=cfg.tta, show=False)
         part = val[["person", "image", "label"]].assign(fold=k)
         oof_parts.append(pd.concat([part, pd.DataFrame(probs, columns=PROB_COLUMNS)], axis=1))
         fold_scores.append(score(val["label"], probs.argmax(1)) | {"fold": k, **{
@@ -69,7 +69,7 @@ def cv(cfg: DictConfig) -> float:
                "tta": list(cfg.tta)}
     loggers = summary_loggers(cfg, out)
     write_report(oof["label"], oof[PROB_COLUMNS].to_numpy(), out / "report", "cv (out-of-fold)",
-                 images=list(oof["image"]), loggers=loggers, save_predictions=False, extra={"tta": list(cfg.tta)})  # oof.csv holds them
+                 images=list(oof["image"]), tta=cfg.tta, loggers=loggers, save_predictions=False)  # oof.csv holds them
     summary |= {f"cv/{k}": v for k, v in score(oof["label"], oof["pred"]).items() if k != "f1"}
     write_json(summary, out / "cv.json")
     log_summary(loggers, summary, out / "oof.csv")
