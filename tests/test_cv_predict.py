@@ -157,7 +157,7 @@ def test_pseudo_threshold_chosen_for_a_precision_on_validation(cv_run, tiny_root
     probs, y = oof[PROB_COLUMNS].to_numpy(), oof.label.to_numpy()
     conf = probs.max(1)
     target = float((probs.argmax(1) == y)[conf >= np.median(conf)].mean())  # reached at the median at least
-    expected, precision = pseudo.threshold_for_precision(y, probs, target)
+    expected, precision = pseudo.threshold_on_curve(pseudo.selection_curve(y, probs), target)
     assert expected is not None and precision >= target
     out = tmp_path / "p"
     r = run_cli("task=pseudo", f"run_dir={cv_run}", "data=mask", f"data.root={tiny_root}", "data.num_workers=0",

@@ -145,14 +145,14 @@ def test_threshold_for_a_precision_against_brute_force():
     right = probs.argmax(1) == y
     for target in (0.6, 0.8, 0.9):
         ok = [t for t in sorted(set(conf)) if right[conf >= t].mean() >= target]
-        t, precision = pseudo.threshold_for_precision(y, probs, target)
+        t, precision = pseudo.threshold_on_curve(pseudo.selection_curve(y, probs), target)
         assert t == ok[0] and precision == pytest.approx(right[conf >= t].mean()) and precision >= target
     # with top_share the same rule applies to the per-class selection
-    t, precision = pseudo.threshold_for_precision(y, probs, 0.8, top_share=0.5)
+    t, precision = pseudo.threshold_on_curve(pseudo.selection_curve(y, probs, 0.5), 0.8)
     keep = pseudo.select(probs, t, 0.5)
     assert right[keep].mean() == pytest.approx(precision) and precision >= 0.8
     assert all(right[pseudo.select(probs, s, 0.5)].mean() < 0.8 for s in sorted(set(conf)) if s < t)
-    t, best = pseudo.threshold_for_precision(y, probs, 1.01)
+    t, best = pseudo.threshold_on_curve(pseudo.selection_curve(y, probs), 1.01)
     assert t is None and best == pytest.approx(max(right[conf >= s].mean() for s in set(conf)))
 
 

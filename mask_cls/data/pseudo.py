@@ -65,12 +65,6 @@ def selection_curve(y_true: np.ndarray, probs: np.ndarray, top_share: float | No
     return pd.DataFrame(rows, columns=["threshold", "kept", "kept_share", "right"])
 
 
-def threshold_for_precision(y_true: np.ndarray, probs: np.ndarray, target: float,
-                            top_share: float | None = None) -> tuple[float | None, float]:
-    """:func:`threshold_on_curve` of these predictions' :func:`selection_curve`."""
-    return threshold_on_curve(selection_curve(y_true, probs, top_share), target)
-
-
 def threshold_on_curve(curve: pd.DataFrame, target: float) -> tuple[float | None, float]:
     """The lowest threshold of a :func:`selection_curve` whose selection is right at least
     ``target`` of the time, so the most images are kept at that precision; (None, the best
