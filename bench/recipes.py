@@ -64,13 +64,15 @@ ARMS: dict[str, list[str]] = {
     "ensemble": [],  # task=cv: the fold ensemble's submission (val figure: the out-of-fold cv/f1)
     "pseudo_t0.98": [],  # the pseudo round with fewer, surer labels (task.threshold=0.98)
     "pseudo_t0.7": [],   # ... with more, noisier labels (task.threshold=0.7)
+    "real_best_t0.7": ["experiment=real_best"],  # real_best's round at threshold 0.7 (teacher: age58)
 }
 #: arms that are a pseudo-label round: the arm whose run of the same seed is the teacher (the
 #: same options as the arm, so a finished run of it is reused)
 PSEUDO_ROUNDS = {"pseudo": "default", "real_best": "age58", "real_best_smoothing": "age58_smoothing",
-                 "pseudo_t0.98": "default", "pseudo_t0.7": "default"}
+                 "pseudo_t0.98": "default", "pseudo_t0.7": "default", "real_best_t0.7": "age58"}
 #: options of a pseudo round's labelling step (task=pseudo) only
-PSEUDO_OPTIONS = {"pseudo_t0.98": ["task.threshold=0.98"], "pseudo_t0.7": ["task.threshold=0.7"]}
+PSEUDO_OPTIONS = {"pseudo_t0.98": ["task.threshold=0.98"], "pseudo_t0.7": ["task.threshold=0.7"],
+                  "real_best_t0.7": ["task.threshold=0.7"]}
 #: arms that differ from another arm only at prediction: its finished run of the same seed
 #: predicts again with the arm's options (the same trained model, so the difference is exact)
 PREDICT_ONLY = {"no_tta": "default"}
