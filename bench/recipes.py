@@ -65,11 +65,18 @@ ARMS: dict[str, list[str]] = {
     "pseudo_t0.98": [],  # the pseudo round with fewer, surer labels (task.threshold=0.98)
     "pseudo_t0.7": [],   # ... with more, noisier labels (task.threshold=0.7)
     "real_best_t0.7": ["experiment=real_best"],  # real_best's round at threshold 0.7 (teacher: age58)
+    "age58_ensemble": ["data.age_threshold=58"],  # task=cv of the age58 arm
+    "real_best_ensemble": ["experiment=real_best"],  # its teacher (= age58_ensemble) -> per-fold labels -> task=cv
 }
+#: arms that are a fold ensemble (task=cv): its submission is the folds' soft vote, its
+#: validation figure the out-of-fold cv/f1; a pseudo round of one keeps each fold's own labels
+#: (``data.pseudo_csv=<labels folder>``: fold k learns only from fold k's teacher, so the CV stays honest)
+CV_ARMS = {"ensemble", "age58_ensemble", "real_best_ensemble"}
 #: arms that are a pseudo-label round: the arm whose run of the same seed is the teacher (the
 #: same options as the arm, so a finished run of it is reused)
 PSEUDO_ROUNDS = {"pseudo": "default", "real_best": "age58", "real_best_smoothing": "age58_smoothing",
-                 "pseudo_t0.98": "default", "pseudo_t0.7": "default", "real_best_t0.7": "age58"}
+                 "pseudo_t0.98": "default", "pseudo_t0.7": "default", "real_best_t0.7": "age58",
+                 "real_best_ensemble": "age58_ensemble"}
 #: options of a pseudo round's labelling step (task=pseudo) only
 PSEUDO_OPTIONS = {"pseudo_t0.98": ["task.threshold=0.98"], "pseudo_t0.7": ["task.threshold=0.7"],
                   "real_best_t0.7": ["task.threshold=0.7"]}
@@ -78,6 +85,7 @@ PSEUDO_OPTIONS = {"pseudo_t0.98": ["task.threshold=0.98"], "pseudo_t0.7": ["task
 PREDICT_ONLY = {"no_tta": "default"}
 QUICK = ["data.image_size=[32,32]", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
          "trainer.limit_val_batches=2"]
+QUICK_CV = ["data.n_folds=2"]
 
 
 def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Path, quick: bool) -> dict:
@@ -98,30 +106,31 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
             cmd = [sys.executable, str(REPO / "run.py"), "data=mask", f"data.root={root}", f"seed={seed}",
                    f"data.split_seed={seed}", "data.num_workers=2", "trainer.enable_progress_bar=false",
                    f"hydra.run.dir={run_dir}", *REGIMES[regime], *ARMS.get(arm, []), *extra,
-                   *(QUICK if quick else [])]
+                   *(QUICK if quick else []), *(QUICK_CV if quick and arm in CV_ARMS else [])]
             subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"})
 
+        cv = ["task=cv"] if arm in CV_ARMS else []
         if arm in PSEUDO_ROUNDS:  # the teacher labels the eval images; a new model trains with them too
             teacher = finished_run(out, PSEUDO_ROUNDS[arm], seed)
             if teacher is None:
                 teacher = out / "teacher"
-                mask_cls(teacher)
+                mask_cls(teacher, *cv)
             mask_cls(out / "labels", "task=pseudo", f"run_dir={teacher}", "unlabeled=eval", *PSEUDO_OPTIONS.get(arm, []))
             final = out / "student"
-            mask_cls(final, f"data.pseudo_csv={out / 'labels'}")
+            mask_cls(final, f"data.pseudo_csv={out / 'labels'}", *cv)
         elif arm in PREDICT_ONLY and (trained := finished_run(out, PREDICT_ONLY[arm], seed)) is not None:
             final = out
             mask_cls(final, "task=predict", f"run_dir={trained}")
         else:
             final = out
-            mask_cls(final, *(["task=cv"] if arm == "ensemble" else []))
+            mask_cls(final, *cv)
         sub = pd.read_csv(final / "submission.csv")
         key = pd.read_csv(answers).set_index("ImageID").loc[sub.ImageID, "ans"].to_numpy()
         scores = task_f1(key, sub.ans.to_numpy())
-        result = final / ("cv.json" if arm == "ensemble" else "metrics.json")
+        result = final / ("cv.json" if cv else "metrics.json")
         if not result.is_file():  # a prediction-only arm: the model (and its validation) is the trained run's
             result = finished_run(out, PREDICT_ONLY[arm], seed) / "metrics.json"
-        scores["val_f1_best"] = json.loads(result.read_text()).get("cv/f1" if arm == "ensemble" else "val/f1_best")
+        scores["val_f1_best"] = json.loads(result.read_text()).get("cv/f1" if cv else "val/f1_best")
     return {"regime": regime, "arm": arm, "seed": seed, **{k: scores[k] for k in
             ("f1", "mask_f1", "gender_f1", "age_f1", "val_f1_best")},
             "seconds": round(time.perf_counter() - t0, 1)}
@@ -130,7 +139,7 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
 def finished_run(out: Path, arm: str, seed: int) -> Path | None:
     """The finished run of ``arm`` in this regime with this seed (a pseudo round's teacher), if any."""
     for run in sorted((out.parents[1] / arm).glob(f"seed{seed}*")):
-        if (run / "submission.csv").is_file() and (run / "checkpoints").is_dir():
+        if (run / "submission.csv").is_file() and ((run / "checkpoints").is_dir() or (run / "cv.json").is_file()):
             return run
     return None
 

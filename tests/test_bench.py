@@ -111,6 +111,41 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
     assert len(probs) == len(key)  # every eval image
 
 
+def test_recipes_fold_ensemble_of_a_pseudo_round(tiny_root, tmp_path):
+    """real_best_ensemble: a cv run with real_best's options (the teacher) labels the eval images,
+    then a cv run learns fold by fold from that fold's teacher only; the row scores its soft vote."""
+    import pandas as pd
+    import yaml
+    from sklearn.metrics import f1_score
+
+    out = tmp_path / "rec"
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "recipes.py"), str(tiny_root), "--answers",
+                        str(tiny_root / "eval_answers.csv"), "--out", str(out), "--regime", "pretrained",
+                        "--arms", "real_best_ensemble", "--seeds", "0", "--quick"],
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = pd.read_csv(out / "results.csv").iloc[0]
+    run = next((out / "runs" / "pretrained" / "real_best_ensemble").glob("seed0*"))
+    teacher, labels, student = run / "teacher", run / "labels", run / "student"
+    key = pd.read_csv(tiny_root / "eval_answers.csv").set_index("ImageID")["ans"]
+    sub = pd.read_csv(student / "submission.csv")
+    assert row.f1 == pytest.approx(f1_score(key.loc[sub.ImageID], sub.ans, average="macro"), abs=1e-9)
+    assert row.val_f1_best == pytest.approx(json.loads((student / "cv.json").read_text())["cv/f1"])
+
+    def config(run_dir: Path) -> dict:
+        return yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+
+    # the teacher is a fold ensemble of real_best's first step: Lite0, ages >= 58 as the oldest group
+    assert sorted(p.name for p in teacher.glob("fold_*")) == ["fold_0", "fold_1"]
+    assert config(teacher)["data"]["age_threshold"] == 58 and "lite0" in config(teacher)["model"]["backbone"]
+    meta = json.loads((labels / "pseudo.json").read_text())
+    assert [Path(m).parent.parent.name for m in meta["models"]] == ["fold_0", "fold_1"]
+    assert meta["folds"]["n_folds"] == 2 and all((labels / f"pseudo_fold{k}.csv").is_file() for k in (0, 1))
+    # the student: the same folds, each given the labels folder (so fold k reads pseudo_fold{k}.csv)
+    for k in (0, 1):
+        data = config(student / f"fold_{k}")["data"]
+        assert Path(data["pseudo_csv"]) == labels and data["split_seed"] == 0 and data["age_threshold"] == 58
+
 def test_bn_stats_quick(tiny_root):
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "bn_stats.py"), str(tiny_root), "--quick"],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
