@@ -102,14 +102,15 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
         subprocess.run(cmd, check=True, cwd=REPO)
         scores = json.loads((out / "scores.json").read_text())
     else:
+        cv = ["task=cv"] if arm in CV_ARMS else []
+
         def mask_cls(run_dir: Path, *extra: str) -> None:
             cmd = [sys.executable, str(REPO / "run.py"), "data=mask", f"data.root={root}", f"seed={seed}",
                    f"data.split_seed={seed}", "data.num_workers=2", "trainer.enable_progress_bar=false",
                    f"hydra.run.dir={run_dir}", *REGIMES[regime], *ARMS.get(arm, []), *extra,
-                   *(QUICK if quick else []), *(QUICK_CV if quick and arm in CV_ARMS else [])]
+                   *(QUICK if quick else []), *(QUICK_CV if quick and cv else [])]
             subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"})
 
-        cv = ["task=cv"] if arm in CV_ARMS else []
         if arm in PSEUDO_ROUNDS:  # the teacher labels the eval images; a new model trains with them too
             teacher = finished_run(out, PSEUDO_ROUNDS[arm], seed)
             if teacher is None:

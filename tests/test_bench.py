@@ -146,6 +146,7 @@ def test_recipes_fold_ensemble_of_a_pseudo_round(tiny_root, tmp_path):
         data = config(student / f"fold_{k}")["data"]
         assert Path(data["pseudo_csv"]) == labels and data["split_seed"] == 0 and data["age_threshold"] == 58
 
+
 def test_bn_stats_quick(tiny_root):
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "bn_stats.py"), str(tiny_root), "--quick"],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
