@@ -26,10 +26,10 @@ demo: install
 	@echo "leaderboard score: $(DEMO_DIR)/evaluate/scores.json"
 
 test: install
-	WANDB_MODE=disabled $(PY) -m pytest -n 2   # the end-to-end runs in two processes (2 cores)
+	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist worksteal  # two processes (2 cores); an idle one takes queued tests from the other
 
 test-fast: install  # development: the tests that start no command (-m "not slow"), about 3 minutes
-	WANDB_MODE=disabled $(PY) -m pytest -n 2 -m "not slow"
+	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist worksteal -m "not slow"
 
 gpu-check: install  # the CUDA path end to end (demo bf16 + compile, 16-mixed, predict, syncs, bench/gpu.py)
 	$(PY) bench/gpu_check.py

@@ -9,10 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from omegaconf import OmegaConf
+# `make test` runs two workers on 2 cores, and most tests start run.py: with torch's default of one
+# thread per core every process oversubscribes the cores and runs about half as fast (bench-free
+# A/B in BENCHMARKS.md, "Test suite"). Set before torch is imported; the tests' subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from mask_cls.data.synthetic import SynthConfig, generate
+import pytest  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from mask_cls.data.synthetic import SynthConfig, generate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = SynthConfig(train_persons=30, eval_persons=4, image_size=(64, 48), seed=3, workers=1)
@@ -67,13 +72,18 @@ def compose_cfg(*overrides: str, out: Path | None = None):
     return cfg
 
 
+#: the tests of minutes each on 2 cores (`pytest --durations=10`), longest first; they run first
+LONGEST = ("test_every_readme_command_as_typed", "test_recipes_", "test_predict_and_resume_from_another")
+
+
 def _starts_processes(src: str, helpers: set[str]) -> bool:
     return "run_cli(" in src or "subprocess." in src or any(f"{h}(" in src for h in helpers)
 
 
 def pytest_collection_modifyitems(items) -> None:
     """``slow``: every test that runs a command (run.py, a benchmark, torchrun), directly, through
-    a helper of its module or through a fixture; ``make test-fast`` leaves them out."""
+    a helper of its module or through a fixture; ``make test-fast`` leaves them out. Then the
+    ``LONGEST`` tests move to the front."""
     import inspect
 
     def source(obj) -> str:
@@ -92,6 +102,9 @@ def pytest_collection_modifyitems(items) -> None:
         fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
         if any(_starts_processes(source(f), helpers) for f in (item.function, *fixtures)):
             item.add_marker(pytest.mark.slow)
+    # longest first (a stable sort, the same order in every xdist worker): a test of several
+    # minutes that starts late leaves the other worker idle at the end
+    items.sort(key=lambda item: next((i for i, name in enumerate(LONGEST) if name in item.nodeid), len(LONGEST)))
 
 
 def conf_group(group: str, name: str) -> dict:
