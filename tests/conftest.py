@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 # `make test` runs two workers on 2 cores, and most tests start run.py: with torch's default of one
-# thread per core every process oversubscribes the cores and runs about half as fast (bench-free
-# A/B in BENCHMARKS.md, "Test suite"). Set before torch is imported; the tests' subprocesses inherit it.
+# thread per core two processes oversubscribe the cores, 2.4x slower (bench/parallel_runs.py,
+# BENCHMARKS.md "Test suite"). Set before torch is imported; the tests' subprocesses inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
