@@ -65,8 +65,8 @@ def test_training_step_weights_cutmix_terms_by_lam():
 
     cfg = _module_config()
     cfg["augment_batch"] = {"cutmix": {"p": 1.0, "ratio": [0.25, 0.25]}}
+    torch.manual_seed(1)  # the backbone's initial weights too: not whatever tests ran before in this worker
     module = MaskClassifier(cfg).eval()  # BatchNorm on running statistics: the same logits twice
-    torch.manual_seed(1)
     with torch.no_grad():  # a confident head: the two labels' losses differ clearly
         for p in module.net.head.parameters():
             p.normal_(0, 3)
