@@ -30,6 +30,21 @@ FAST = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _seeded_rngs() -> None:
+    """Every test starts from the same global random state (python, numpy, torch), so none
+    depends on what ran before it in its worker: with xdist's worksteal the order differs from
+    run to run, and a test that built a network before seeding once failed that way."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     """A read-only-by-convention tiny dataset in the competition layout."""
