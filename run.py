@@ -26,16 +26,18 @@ def fail(cfg: DictConfig, message: str, code: int = 1) -> None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
+    from mask_cls import limits
     from mask_cls.errors import describe, is_expected
     from mask_cls.tasks import get_task
     from mask_cls.tasks.common import finish_loggers, fresh_run_dir, in_multirun
 
     try:
         task = get_task(cfg.task.name)
-        if cfg.get("resume") or (cfg.task.name in ("predict", "pseudo") and cfg.get("run_dir")):
-            from mask_cls.run_config import with_run_config
+        from mask_cls.run_config import source_of, with_run_config
 
-            cfg = with_run_config(cfg)  # the run's saved config, what was typed on top
+        if source_of(cfg):
+            cfg = with_run_config(cfg)  # re-composed: conf/ + the run's checked recipe + what was typed
+        limits.check(cfg, limits.RUN_KEYS)
         if cfg.get("data") is not None and cfg.data.get("max_image_pixels") is not None:
             from mask_cls.data.pixel_limit import set_max_pixels
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from mask_cls import registry
+from mask_cls import limits, registry
 from mask_cls.errors import ConfigError
 from mask_cls.io import atomic_write
 
@@ -21,9 +21,99 @@ if TYPE_CHECKING:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint reader and writer for a run: saves to a temp file, then renames;
+    loads with :func:`read_checkpoint` (safe unpickling) and confines the callbacks' state to
+    ``checkpoints`` (this run's folder, see :func:`confine_callback_state`) before Lightning
+    hands it to the callbacks."""
+
+    def __init__(self, checkpoints: str | Path | None = None, allow_unsafe: bool = False) -> None:
+        super().__init__()
+        self.checkpoints = Path(checkpoints) if checkpoints is not None else None
+        self.allow_unsafe = allow_unsafe
+
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         save = super().save_checkpoint
         atomic_write(path, lambda tmp: save(checkpoint, tmp, storage_options))
+
+    def load_checkpoint(self, path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        checkpoint = read_checkpoint(str(path), allow_unsafe=self.allow_unsafe)
+        if self.checkpoints is not None:
+            confine_callback_state(checkpoint, self.checkpoints, Path(path).parent)
+        return checkpoint
+
+
+#: the file paths in a ``ModelCheckpoint`` state (``best_k_models`` is keyed by paths too)
+PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path")
+
+
+def _within(path: Any, folder: Path) -> bool:
+    """Whether ``path`` names a file inside ``folder`` once ``..`` and links are resolved."""
+    if not isinstance(path, str) or not path or "\0" in path:
+        return False
+    try:
+        return Path(path).resolve().is_relative_to(folder)
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def confine_callback_state(checkpoint: dict, folder: str | Path, source: str | Path) -> None:
+    """Make every path in the callbacks' state of ``checkpoint`` lie inside ``folder`` (this
+    run's checkpoints folder), in place, before Lightning restores the callbacks from it.
+
+    Lightning's ``ModelCheckpoint`` removes files named in its restored state (``best_k_models``,
+    ``last_model_path``, ``best_model_path``) and trusts the paths a checkpoint holds: a crafted
+    ``RUN/checkpoints/../../victim`` was deleted recursively. Here every path is resolved and
+    kept only inside ``folder``; the rest are dropped with one warning. The one file followed
+    out of it is the resumed run's best checkpoint, when it is a readable ``.ckpt`` directly in
+    ``source`` (the folder of the checkpoint being loaded, which the user named): it is copied
+    into ``folder``, so a worse epoch after the resume never wins."""
+    import logging
+
+    states = checkpoint.get("callbacks")
+    if not isinstance(states, dict):
+        return
+    folder, source, dropped = Path(folder).resolve(), Path(source).resolve(), []
+    for state in states.values():
+        if not isinstance(state, dict) or not any(k in state for k in (*PATH_KEYS, "best_k_models", "dirpath")):
+            continue
+        _carry_best(state, folder, source)
+        for key in PATH_KEYS:
+            if state.get(key) and not _within(state[key], folder):
+                dropped.append(state[key])
+                state[key] = ""
+        models = state.get("best_k_models")
+        if isinstance(models, dict):
+            dropped += [p for p in models if not _within(p, folder)]
+            state["best_k_models"] = {p: v for p, v in models.items() if _within(p, folder)}
+        elif models is not None:
+            state["best_k_models"] = {}
+        state.pop("dirpath", None)  # restored as the callback's own folder
+    # the resumed run's own checkpoint files (beside the one loaded) go quietly
+    foreign = [str(p) for p in dropped if not (isinstance(p, str) and Path(p).resolve().parent == source)]
+    if foreign:
+        logging.getLogger("mask_cls").warning(
+            "the checkpoint's callback state names %d path(s) outside this run's %s (first: %s): dropped",
+            len(foreign), folder, foreign[0][:200])
+
+
+def _carry_best(state: dict, folder: Path, source: Path) -> None:
+    """Copy the resumed run's best checkpoint into ``folder`` and point the state at the copy."""
+    import shutil
+
+    score, best = state.get("best_model_score"), state.get("best_model_path")
+    if score is None or not isinstance(best, str) or not best or not Path(best).is_absolute():
+        return
+    real = Path(best).resolve()
+    if real.parent != source or real.suffix != ".ckpt" or not real.is_file() or (folder / real.name).exists():
+        return
+    try:
+        read_checkpoint(str(real))  # a checkpoint itself, safe to unpickle: nothing else is copied
+    except ConfigError:
+        return
+    copy = str(atomic_write(folder / real.name, lambda tmp: shutil.copyfile(real, tmp)))
+    score = torch.as_tensor(score)
+    state.update(best_model_path=copy, kth_best_model_path=copy, kth_value=score, best_model_score=score,
+                 best_k_models={copy: score})
 
 
 def read_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = False) -> dict:
@@ -67,6 +157,7 @@ def load_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = F
     # the UDA views are training-only augmentation lists: a loaded model never needs them
     config["ssl"] = {k: v for k, v in (config.get("ssl") or {"name": "none"}).items() if k not in ("weak", "strong")}
     try:  # the saved config is data: plain values, and targets only from the project's registries
+        limits.check(config, limits.MODULE_KEYS)
         for key in ("model", "normalize", "image_size", "augment_batch", "engine", "ssl", "class_counts", "finetune"):
             registry.check_plain(config.get(key), key)
         # head and loss are built through their registries below; optimiser and schedule are

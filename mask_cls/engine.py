@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from mask_cls.checkpoint_io import AtomicCheckpointIO, load_checkpoint, read_checkpoint
+from mask_cls.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from mask_cls.data import layouts
 from mask_cls.data.datamodule import MaskDataModule
 from mask_cls.errors import ConfigError
@@ -86,14 +86,15 @@ def in_dir(cfg: DictConfig, out: Path, **data) -> DictConfig:
 
 def resume_path(cfg: DictConfig) -> str | None:
     """``ckpt_path=FILE``, or ``resume=RUN_DIR`` (its last.ckpt): weights, optimiser, schedule,
-    epoch and best score continue; the outputs go to this run's own directory."""
+    epoch and best score continue; the outputs go to this run's own directory. The file is read
+    by :class:`AtomicCheckpointIO` (safe unpickling, callback state confined to this run)."""
     path = cfg.get("ckpt_path")
     if cfg.get("resume"):
         path = Path(cfg.resume) / "checkpoints" / "last.ckpt"
         if not path.is_file():
             raise ConfigError(f"resume={cfg.resume}: no checkpoints/last.ckpt there")
-    if path:
-        read_checkpoint(str(path), allow_unsafe=cfg.get("allow_unsafe_checkpoint", False))  # refuse unsafe ones early
+    if path and not Path(path).is_file():
+        raise ConfigError(f"ckpt_path={path}: checkpoint not found")
     return str(path) if path else None
 
 
@@ -127,7 +128,8 @@ def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
     for lg in loggers:
         lg.log_hyperparams(loggable_config(cfg))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                      plugins=[AtomicCheckpointIO()])
+                                      plugins=[AtomicCheckpointIO(out / "checkpoints",
+                                                                  cfg.get("allow_unsafe_checkpoint", False))])
     trainer.fit(module, datamodule=dm, ckpt_path=resume_path(cfg))
 
     ckpt = next((c for c in callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
@@ -137,6 +139,8 @@ def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
         metrics["val/f1_best"] = float(ckpt.best_model_score)
     metrics |= {"best_checkpoint": best_path, "epochs": trainer.current_epoch, "fold": dm.fold,
                 "fast_dev_run": bool(trainer.fast_dev_run)}
+    if dm.pseudo_summary is not None:
+        metrics["pseudo"] = dm.pseudo_summary
     last_step = max(0, trainer.global_step - 1)  # the step Lightning logged the last metrics at
     for lg in loggers:  # TensorBoard's HPARAMS tab shows the best score
         if type(lg).__name__ == "TensorBoardLogger" and "val/f1_best" in metrics:

@@ -15,9 +15,23 @@ log = logging.getLogger("mask_cls")
 
 
 def best_checkpoint(run: Path) -> Path:
-    metrics = json.loads((run / "metrics.json").read_text())
-    best = metrics.get("best_checkpoint") or str(run / "checkpoints" / "last.ckpt")
-    path = Path(best)
+    """The run's best checkpoint: the file that ``metrics.json`` names, looked up by its name in
+    the run's own ``checkpoints/`` (a moved or shared run still works; a path in the file never
+    leads out of the run), else ``checkpoints/last.ckpt``."""
+    from mask_cls.errors import DataError
+    from mask_cls.io import inside
+
+    where = run / "metrics.json"
+    try:
+        metrics = json.loads(where.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{where}: not a readable metrics file ({type(e).__name__})") from None
+    best = metrics.get("best_checkpoint") if isinstance(metrics, dict) else None
+    name = Path(best).name if isinstance(best, str) and best else "last.ckpt"
+    try:
+        path = inside(run / "checkpoints", name, str(where))
+    except DataError as e:
+        raise ConfigError(str(e)) from None
     if not path.is_file():
         raise ConfigError(f"{run}: checkpoint {path} not found")
     return path

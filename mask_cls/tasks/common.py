@@ -62,40 +62,31 @@ def claimed(cfg: DictConfig) -> Path | None:
     return out if out in _claimed else None
 
 
-def own_paths_relative(node, run: str | Path):
-    """``node`` (plain containers) with every path in the run directory ``run`` (the directory
-    itself included) written as ``${paths.output_dir}...``: a run rebuilt from this config (resume,
-    predict) writes into its own directory, never into the earlier run's."""
-    own = os.path.normpath(str(run))
-    if isinstance(node, dict):
-        return {k: own_paths_relative(v, own) for k, v in node.items()}
-    if isinstance(node, list):
-        return [own_paths_relative(v, own) for v in node]
-    if isinstance(node, str) and (node == own or node.startswith(own + os.sep)):
-        return "${paths.output_dir}" + node[len(own):]
-    return node
-
-
-def save_run_config(cfg: DictConfig, out: Path) -> None:
-    """``.hydra/config.yaml``, ``hydra.yaml`` and ``overrides.yaml`` (Hydra's own files, which
-    ``hydra.output_subdir: null`` stops Hydra from writing before the directory is claimed)."""
+def save_run_config(cfg: DictConfig, out: Path, extra_overrides: tuple[str, ...] = ()) -> None:
+    """``.hydra/config.yaml`` (the resolved config, a record for people), ``hydra.yaml`` and
+    ``overrides.yaml`` (the recipe ``resume=`` and ``run_dir=`` re-compose from; ``extra_overrides``
+    name what the task set itself, e.g. a cv fold's ``data.fold``), written only once the directory
+    is claimed (``hydra.output_subdir: null``). Secret-looking values are masked in all three."""
     from mask_cls.io import atomic_write
+    from mask_cls.secrets import mask
 
-    try:  # resolved: the run's data root and sizes as they were, wherever it is read back; what
-        # lay in this run's own folder stays relative to the output folder of whoever reads it
-        plain_cfg = own_paths_relative(OmegaConf.to_container(cfg, resolve=True), out)
+    try:  # resolved: the run's data root and sizes as they were, readable from anywhere
+        plain_cfg = OmegaConf.to_container(cfg, resolve=True)
         plain_cfg["paths"] = OmegaConf.to_container(cfg.paths, resolve=False)
-        if isinstance(plain_cfg.get("data"), dict) and plain_cfg["data"].get("root"):
-            plain_cfg["data"]["root"] = os.path.abspath(plain_cfg["data"]["root"])  # readable from anywhere
-        resolved = OmegaConf.create(plain_cfg)
+        data = plain_cfg.get("data")
+        for key in ("root", "csv"):
+            if isinstance(data, dict) and isinstance(data.get(key), str) and data[key]:
+                data[key] = os.path.abspath(data[key])
+        saved = mask(plain_cfg)
     except Exception:  # noqa: BLE001 - an unresolvable value: keep the interpolations
-        resolved = cfg
-    files = {"config.yaml": resolved}
+        saved = mask(OmegaConf.to_container(cfg, resolve=False))
+    files = {"config.yaml": saved}
     if HydraConfig.initialized():
         hydra = HydraConfig.get()
-        files |= {"hydra.yaml": OmegaConf.create({"hydra": hydra}), "overrides.yaml": hydra.overrides.task}
+        files |= {"hydra.yaml": mask({"hydra": OmegaConf.to_container(hydra, resolve=False)}),
+                  "overrides.yaml": mask([*hydra.overrides.task, *extra_overrides])}
     for name, node in files.items():
-        atomic_write(out / ".hydra" / name, lambda p, n=node: OmegaConf.save(n, p, resolve=False))
+        atomic_write(out / ".hydra" / name, lambda p, n=node: OmegaConf.save(OmegaConf.create(n), p, resolve=False))
 
 
 def plain(node) -> dict:
@@ -130,18 +121,8 @@ def finish_loggers() -> None:
         wandb.finish()
 
 
-SECRET_WORDS = ("key", "token", "secret", "password", "passwd")
-
-
 def loggable_config(cfg: DictConfig) -> dict:
     """The resolved config for loggers, with anything that looks like a secret masked."""
+    from mask_cls.secrets import mask
 
-    def clean(node):
-        if isinstance(node, dict):
-            return {k: ("***" if any(w in str(k).lower() for w in SECRET_WORDS) and v else clean(v))
-                    for k, v in node.items()}
-        if isinstance(node, list):
-            return [clean(v) for v in node]
-        return node
-
-    return clean(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))
+    return mask(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False))

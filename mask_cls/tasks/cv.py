@@ -46,7 +46,7 @@ def cv(cfg: DictConfig) -> float:
         val = res.dm.val_table
         probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))
         # each fold folder is one train run: its config, report and submission
-        save_run_config(fold_cfg, fold_dir)
+        save_run_config(fold_cfg, fold_dir, (f"data.fold={k}",))
         write_report(val["label"], probs, fold_dir / "report", f"fold {k}", images=list(val["image"]),
                      tta=cfg.tta, show=False)
         part = val[["person", "image", "label"]].assign(fold=k)
