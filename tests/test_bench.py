@@ -17,7 +17,8 @@ from mask_cls.data.datasets import ImageDataset
 from tests.conftest import ROOT
 
 
-@pytest.mark.parametrize("script", ["loader", "train_step", "predict", "gpu", "semi_supervised", "startup", "parallel_runs"])
+@pytest.mark.parametrize("script", ["loader", "train_step", "predict", "gpu", "semi_supervised", "startup", "parallel_runs",
+                                    "check_rows"])
 def test_bench_quick(script):
     r = subprocess.run([sys.executable, str(ROOT / "bench" / f"{script}.py"), "--quick"], capture_output=True,
                        text=True, timeout=300, cwd=ROOT)

@@ -84,6 +84,7 @@ class MaskDataModule(pl.LightningDataModule):
         # never inside the data root: the data is read, never written
         self.cache = ImageCache(cache_dir or default_cache_dir(), self.image_size) if cache else None
         self.pseudo_csv, self.pseudo_weight = pseudo_csv, float(pseudo_weight)
+        self.pseudo_summary: dict | None = None  # what became of the pseudo rows (metrics.json "pseudo")
         self.unlabeled_source = str((ssl or {}).get("unlabeled", "eval"))
         self.ssl = ssl if ssl and ssl.get("name", "none") != "none" else None
         if self.ssl is not None:
@@ -120,8 +121,8 @@ class MaskDataModule(pl.LightningDataModule):
                 source = self.unlabeled_source
                 csv = pseudo.source_csv(self.pseudo_csv, self.fold, self.n_folds, self.split_seed)
                 rows = pseudo.read_pseudo(csv, [self.root] + ([source] if source != "eval" else []))
-                self.train_table = pseudo.merge(self.train_table, self.val_table, rows, self.pseudo_weight,
-                                                source=str(csv))
+                self.train_table, self.pseudo_summary = pseudo.merge(self.train_table, self.val_table, rows,
+                                                                     self.pseudo_weight, source=str(csv))
             if self.ssl is not None:
                 unlabeled = unlabeled_images(self.ssl.get("unlabeled", "eval"), self.root, self.check_images,
                                              self.on_bad_image, self.layout, **self.layout_options)

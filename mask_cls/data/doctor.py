@@ -25,6 +25,7 @@ from mask_cls.data.layout import (
 )
 from mask_cls.data.report import Finding, Report  # noqa: F401  (re-exported)
 from mask_cls.errors import DataError
+from mask_cls.io import inside
 
 FOLDER_RE = re.compile(r"^(?P<id>[^_]+)_(?P<gender>[^_]+)_(?P<race>[^_]+)_(?P<age>[^_]+)$")
 
@@ -99,27 +100,41 @@ def check_train(root: Path, report: Report, progress: Callable[[Iterable, int], 
         m = FOLDER_RE.match(r.path)
         if not problems and m and (m["gender"].lower() != r.gender.lower() or m["age"] != r.age or m["id"] != r.id):
             report.error(where, f"folder {r.path} disagrees with the row ({r.id}, {r.gender}, {r.age})")
-        if r.path not in folders:
+        try:  # the training reader's own rule: a folder (links resolved) inside train/images
+            folder = inside(images, r.path, where) if r.path else images
+        except DataError as e:
+            report.error(where, str(e).removeprefix(f"{where}: "))
+            continue
+        if not r.path or not folder.is_dir():
             report.error(where, f"folder {r.path} not found")
             continue
-        check_person(images / r.path, report)
+        check_person(folder, report, images)
 
 
-def check_person(folder: Path, report: Report) -> None:
+def check_person(folder: Path, report: Report, img_root: Path | None = None) -> None:
+    """One person folder, with the training reader's verdicts: links are followed as training
+    follows them, and one out of ``img_root`` is an error as it is there."""
+    img_root = img_root or folder.parent
     stems: dict[str, list[str]] = {}
     for e in _listdir(folder):
         if is_hidden(e.name):
             report.counts["hidden_files_skipped"] += 1
             continue
-        if not e.is_file(follow_symlinks=False):
-            report.warn(folder / e.name, "unexpected entry (folder or link) ignored")
+        path = folder / e.name
+        if not path.is_file():
+            report.warn(path, "unexpected entry (folder or link) ignored")
             continue
         stem, ext = os.path.splitext(e.name)
         if ext.lower() not in IMAGE_EXTENSIONS or stem not in L.MASK_FILES:
-            report.warn(folder / e.name, "extra file (not one of the 7 expected images)")
+            report.warn(path, "extra file (not one of the 7 expected images)")
+            continue
+        try:
+            inside(img_root, str(path.relative_to(img_root)), str(path))
+        except DataError as err:
+            report.error(path, str(err).removeprefix(f"{path}: "))
             continue
         stems.setdefault(stem, []).append(e.name)
-        check_image(folder / e.name, report)
+        check_image(path, report)
     missing = [s for s in L.MASK_FILES if s not in stems]
     if missing:
         report.error(folder, f"missing image(s) {', '.join(missing)}")
@@ -146,10 +161,15 @@ def check_eval(root: Path, report: Report, progress: Callable[[Iterable, int], I
         report.warn(images / name, "image without a row in info.csv")
     report.counts["eval_images"] = len(df)
     for i, name in progress(list(df["ImageID"].items()), len(df)):
-        if name not in files:
+        try:  # the prediction reader's own rule: a file (links resolved) inside eval/images
+            path = inside(images, name, f"{csv}:{i}")
+        except DataError as e:
+            report.error(f"{csv}:{i}", str(e).removeprefix(f"{csv}:{i}: "))
+            continue
+        if not path.is_file():
             report.error(f"{csv}:{i}", f"image {name!r} not found in {images}")
         else:
-            check_image(images / name, report)
+            check_image(path, report)
 
 
 def check_dataset(root: str | Path, progress: Callable[[Iterable, int], Iterable] | None = None) -> Report:

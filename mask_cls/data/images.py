@@ -29,28 +29,39 @@ def header(path: str | Path) -> tuple[int, int, str, str]:
     path = Path(path)
     try:
         if path.stat().st_size == 0:
-            raise DataError(f"{path}: empty file")
+            raise DataError(f"{shown(path)}: empty file")
         Image.MAX_IMAGE_PIXELS = None  # our own limit below names the file; PIL's does not
         with Image.open(path) as im:
             (w, h), fmt, mode = im.size, im.format or "", im.mode
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image") from None
+        raise DataError(f"{shown(path)}: not an image") from None
     except OSError as e:
-        raise DataError(f"{path}: unreadable image ({type(e).__name__}: {str(e)[:80]})") from None
+        raise DataError(f"{shown(path)}: unreadable image ({type(e).__name__}: {str(e)[:80]})") from None
     limit = max_pixels()
     if w * h > limit:
-        raise DataError(f"{path}: {w}x{h} image ({w * h / 1e6:.0f} MP) is above the limit of {limit / 1e6:.0f} MP "
+        raise DataError(f"{shown(path)}: {w}x{h} image ({w * h / 1e6:.0f} MP) is above the limit of {limit / 1e6:.0f} MP "
                         "(raise data.max_image_pixels if it is real)")
     return w, h, fmt, mode
 
 
-def _jpeg_complete(path: Path) -> bool:
+def _jpeg_complete(data: bytes) -> bool:
     """A whole JPEG ends with the EOI marker (FF D9), possibly followed by padding."""
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - 4096))
-        tail = f.read().rstrip(b"\0\r\n ")
+    tail = data[-4096:].rstrip(b"\0\r\n ")
     return tail.endswith(b"\xff\xd9") or b"\xff\xd9" in tail[-64:]
+
+
+def shown(path: str | Path) -> str:
+    """A file name fit for a message or a CSV: bytes that are not UTF-8 written as escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def utf8_name(path: str | Path) -> bool:
+    """Whether a path (as the OS gave it) is valid UTF-8, so a CSV or a log can hold it as it is."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def reduction(size: tuple[int, int], target: tuple[int, int] | None) -> int:
@@ -70,10 +81,14 @@ def read_rgb(path: str | Path, target: tuple[int, int] | None = None) -> np.ndar
     that large. Every problem is a DataError naming the file."""
     path = Path(path)
     w, h, fmt, _ = header(path)
-    if fmt == "JPEG" and not _jpeg_complete(path):
-        raise DataError(f"{path}: truncated image")  # no JPEG end marker
+    try:  # Python opens the file (any bytes in its name), OpenCV decodes memory
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{shown(path)}: unreadable image ({type(e).__name__})") from None
+    if fmt == "JPEG" and not _jpeg_complete(data):
+        raise DataError(f"{shown(path)}: truncated image")  # no JPEG end marker
     k = reduction((w, h), target) if fmt == "JPEG" else 1
-    img = cv2.imread(str(path), _REDUCED[k])
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED[k])
     if img is None:
-        raise DataError(f"{path}: unreadable image")
+        raise DataError(f"{shown(path)}: unreadable image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

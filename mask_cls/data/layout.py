@@ -90,19 +90,31 @@ def check_image_header(path: Path, on_bad_image: str = "error") -> bool:
     return True
 
 
+def age_problem(age: str) -> str | None:
+    """What is wrong with an age as written in a file (train.csv, a relabel file): the one rule,
+    a whole number 0..120 in ASCII digits (``45`` or ``45.0``); None when it is fine."""
+    shown = age if len(age) <= 20 else age[:20] + "..."
+    if not age.isascii() or len(age) > 20:
+        return f"age {shown!r} is not a number"
+    try:
+        value = float(age)
+    except ValueError:
+        return f"age {shown!r} is not a number"
+    if not np.isfinite(value) or not 0 <= value <= L.MAX_AGE:
+        return f"age {shown!r} is out of range 0..{L.MAX_AGE}"
+    if value % 1:
+        return f"age {shown!r} is not a whole number of years"
+    return None
+
+
 def person_row_problems(gender: str, age: str) -> list[str]:
     """What is wrong with a train.csv row's gender and age: the one set of rules that training
     (which stops at the first) and ``task=check`` (which lists them all) share."""
     problems = []
     if gender.lower() not in L.GENDER_CODES:
         problems.append(f"unknown gender {gender!r} (expected male or female)")
-    try:
-        value = float(age)
-    except ValueError:
-        return [*problems, f"age {age!r} is not a number"]
-    if not np.isfinite(value) or not 0 <= value <= L.MAX_AGE:
-        problems.append(f"age {age!r} is out of range 0..{L.MAX_AGE}")
-    return problems
+    problem = age_problem(age)
+    return [*problems, problem] if problem else problems
 
 
 def read_train(root: str | Path, check_images: bool = True, on_bad_image: str = "error") -> pd.DataFrame:

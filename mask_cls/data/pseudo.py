@@ -147,29 +147,88 @@ def training_rows(pseudo: pd.DataFrame) -> pd.DataFrame:
                          "label": pseudo["label"].to_numpy()})
 
 
+def _digest(path: str) -> bytes:
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).digest()
+
+
 def among(paths: pd.Series, table_images: pd.Series) -> pd.Series:
-    """Per path, whether it is the same file (links resolved) as one of ``table_images``."""
-    return paths.map(os.path.realpath).isin(set(table_images.map(os.path.realpath)))
+    """Per path, whether it is the same file as one of ``table_images``: the same inode (a hard
+    or symbolic link) or the same bytes (a copy). Names prove nothing, so neither ``realpath``
+    nor the file name is compared; bytes are hashed only where the sizes agree."""
+    ids, by_size = set(), {}
+    for q in table_images:
+        st = os.stat(q)
+        ids.add((st.st_dev, st.st_ino))
+        by_size.setdefault(st.st_size, []).append(q)
+    digests: dict[int, set[bytes]] = {}
+
+    def same(p: str) -> bool:
+        st = os.stat(p)
+        if (st.st_dev, st.st_ino) in ids:
+            return True
+        if st.st_size not in by_size:
+            return False
+        if st.st_size not in digests:
+            digests[st.st_size] = {_digest(q) for q in by_size[st.st_size]}
+        return _digest(p) in digests[st.st_size]
+
+    return paths.map(same).astype(bool)
+
+
+def unique_files(paths: pd.Series) -> pd.Series:
+    """Per path, whether it is the first of its file (an inode listed again, or a link to it,
+    is a repeat)."""
+    seen: set[tuple[int, int]] = set()
+
+    def first(p: str) -> bool:
+        st = os.stat(p)
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    return paths.map(first).astype(bool)
+
+
+def one_row_per_file(paths: list[str]) -> tuple[list[str], int]:
+    """``paths`` with every repeat of a file (the same inode, a link to it) left out, and their number."""
+    first = unique_files(pd.Series(paths, dtype=object)).to_numpy()
+    if (~first).any():
+        log.warning("%d unlabeled path(s) repeat an image already listed (the same file or a link to it): "
+                    "labelled once", int((~first).sum()))
+    return [p for p, f in zip(paths, first) if f], int((~first).sum())
 
 
 def merge(train: pd.DataFrame, val: pd.DataFrame, pseudo: pd.DataFrame, weight: float = 1.0,
-          source: str = "pseudo_csv") -> pd.DataFrame:
+          source: str = "pseudo_csv") -> tuple[pd.DataFrame, dict]:
     """``train`` plus the pseudo rows (loss weight ``weight``, a ``weight`` column when it is
-    not 1). A pseudo image that is a validation image of this fold is an error (it would leak);
-    one that is a labelled training image is dropped (its true label wins)."""
+    not 1), and what happened to the rows. A pseudo image that is a validation image of this fold
+    (the file itself, a link or a copy) is an error (it would leak); one that is a labelled
+    training image is dropped (its true label wins); an image listed again (or a link to it) is
+    kept once."""
     if weight < 0:
         raise ConfigError(f"data.pseudo_weight={weight}: must be >= 0")
     in_val = among(pseudo["image"], val["image"])
     if in_val.any():
         raise DataError(f"{source}: {int(in_val.sum())} pseudo row(s) are validation images of this fold "
                         f"(first: {pseudo['image'][in_val].iloc[0]}); pseudo-labels must come from unlabeled images")
-    in_train = among(pseudo["image"], train["image"])
+    first = unique_files(pseudo["image"]).to_numpy()
+    in_train = among(pseudo["image"], train["image"]).to_numpy()
+    if (~first).any():
+        log.warning("%s: %d pseudo row(s) repeat an image already listed (the same file or a link to it): dropped",
+                    source, int((~first).sum()))
     if in_train.any():
         log.warning("%s: %d pseudo row(s) are labelled training images; their true labels are kept",
-                    source, int(in_train.sum()))
-    rows = training_rows(pseudo[~in_train.to_numpy()].reset_index(drop=True))
+                    source, int((in_train & first).sum()))
+    rows = training_rows(pseudo[first & ~in_train].reset_index(drop=True))
+    summary = {"rows": len(pseudo), "duplicates": int((~first).sum()), "labelled": int((first & in_train).sum()),
+               "joined": len(rows)}
     log.info("%s: %d pseudo row(s) join the training side (loss weight %g)", source, len(rows), weight)
     merged = pd.concat([train.assign(pseudo=False), rows.assign(pseudo=True)], ignore_index=True)
     if weight != 1.0:
         merged["weight"] = np.where(merged["pseudo"], weight, 1.0).astype(np.float32)
-    return merged
+    return merged, summary

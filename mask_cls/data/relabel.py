@@ -2,7 +2,7 @@
 
 Columns ``key,field,value``:
 - key: a person folder (``000020_female_Asian_54``) or an id (``000020``; every folder with it)
-- field: ``gender`` (male|female), ``age`` (a number), or ``mask:<file stem>`` to set the mask
+- field: ``gender`` (male|female), ``age`` (whole years 0..120, as in train.csv), or ``mask:<file stem>`` to set the mask
   state of one image (``mask:incorrect_mask,not_wear`` with ``mask:normal,incorrect`` fixes
   two swapped files)
 - was (optional): the value the fix expects to find (``female`` for a fix to ``male``); a person
@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from mask_cls import labels as L
-from mask_cls.data.layout import read_table
+from mask_cls.data.layout import age_problem, read_table
 from mask_cls.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -43,13 +43,13 @@ def read_fixes(spec: str) -> pd.DataFrame:
         df["was"] = ""
     for i, r in zip(df.index, df.itertuples(index=False)):
         ok = (r.field == "gender" and r.value in L.GENDER_CODES) or \
-             (r.field == "age" and r.value.replace(".", "", 1).isdigit()) or \
+             (r.field == "age" and age_problem(r.value) is None) or \
              (r.field.startswith("mask:") and r.field[5:] in L.MASK_FILES and r.value in MASK_VALUES)
         if not ok:
             raise DataError(f"{path}:{i}: cannot set {r.field}={r.value!r}")
         was = getattr(r, "was", "")
         if was and was not in (L.GENDER_CODES if r.field == "gender" else MASK_VALUES if r.field != "age" else
-                               {was: 0} if was.isdigit() else {}):
+                               {was: 0} if age_problem(was) is None else {}):
             raise DataError(f"{path}:{i}: was={was!r} is not a value of {r.field}")
     return df
 

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mask_cls import labels as L
+from mask_cls.io import sweep_stale, temp_prefix, umask
 
 log = logging.getLogger(__name__)
 
@@ -280,9 +282,11 @@ def generate(root: str | Path, cfg: SynthConfig, progress: bool = True) -> dict:
     root = Path(root)
     if root.exists():
         raise FileExistsError(f"{root} already exists")
-    tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale(root.parent)  # what a killed generation left behind
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(root.name), suffix=".tmp", dir=root.parent))
     try:
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; a dataset follows the umask
         manifest = _write(tmp, cfg, progress)
         os.replace(tmp, root)
     except BaseException:

@@ -7,21 +7,34 @@ searched recursively: any sub-folders, .jpg/.jpeg/.png in any case, hidden files
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from mask_cls.data import layout, layouts
 from mask_cls.errors import DataError
 
+log = logging.getLogger("mask_cls")
+
 
 def folder_images(folder: str | Path) -> list[str]:
+    """Every image under ``folder``; a name that is not UTF-8 (no CSV or log could hold it as it
+    is) is skipped, counted in one warning."""
+    from mask_cls.data.images import shown, utf8_name
+
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: unlabeled folder not found")
     real = folder.resolve()
-    found = [str(p) for p in sorted(folder.rglob("*"))
+    found = [p for p in sorted(folder.rglob("*"))
              if p.is_file() and p.suffix.lower() in layout.IMAGE_EXTENSIONS
              and not any(layout.is_hidden(part) for part in p.relative_to(folder).parts)
              and p.resolve().is_relative_to(real)]  # links out of the folder are not followed
+    odd = [p for p in found if not utf8_name(p)]
+    if odd:
+        log.warning("%s: %d image(s) whose names are not UTF-8 skipped (first: %s); rename them to use them",
+                    folder, len(odd), shown(odd[0]))
+        found = [p for p in found if utf8_name(p)]
+    found = [str(p) for p in found]
     if not found:
         raise DataError(f"{folder}: no .jpg/.jpeg/.png images in it or its sub-folders")
     return found

@@ -26,13 +26,13 @@ def read_state(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"model.weights={path}: file not found")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:  # a damaged, pickled or crafted file (a safetensors header of any length or shape): one line
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return dict(load_file(str(path)))
-    try:
+            return dict(load_file(str(path)))
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - a damaged or pickled file: one line
+    except Exception as e:  # noqa: BLE001
         raise ConfigError(f"model.weights={path}: not a readable weights file "
                           f"({(str(e).strip().splitlines() or [type(e).__name__])[0][:120]})") from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):  # a checkpoint

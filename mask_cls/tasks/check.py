@@ -18,6 +18,23 @@ from mask_cls.io import write_json
 from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir
 
+#: findings printed one by one; past this, their kinds with a count and an example
+PRINTED = 30
+
+
+def show_findings(report: Report) -> None:
+    for f in report.findings[:PRINTED]:
+        print(f.line(), file=sys.stderr if f.severity == "error" else sys.stdout)
+    more = sum(report.totals.values()) - min(PRINTED, len(report.findings))
+    if more <= 0:
+        return
+    print(f"... and {more} more finding(s), by kind (all of them counted in check.json):")
+    kinds = report.grouped()
+    for k in kinds[:PRINTED]:
+        print(f"  {k['count']:>9} x {k['severity']}: {k['kind']}  (e.g. {k['examples'][0][:160]})")
+    if len(kinds) > PRINTED:
+        print(f"  ... and {len(kinds) - PRINTED} more kind(s)")
+
 
 @register("check")
 def check(cfg: DictConfig) -> int:
@@ -38,12 +55,10 @@ def check(cfg: DictConfig) -> int:
         table.add_row(k, str(v))
     for (w, h), n in report.sizes.most_common(5):
         table.add_row(f"images {w}x{h}", str(n))
-    errors = sum(f.severity == "error" for f in report.findings)
-    table.add_row("errors", str(errors))
-    table.add_row("warnings", str(len(report.findings) - errors))
+    table.add_row("errors", str(report.totals["error"]))
+    table.add_row("warnings", str(report.totals["warning"]))
     console.print(table)
-    for f in report.findings:
-        print(f.line(), file=sys.stderr if f.severity == "error" else sys.stdout)
+    show_findings(report)
     print(f"report: {out / 'check.json'}")
     if not report.usable:
         sys.exit(1)

@@ -131,6 +131,7 @@ def pseudo_labels(cfg: DictConfig) -> None:
     name, root, options = layouts.options(cfg.data)
     paths = unlabeled_images(cfg.unlabeled, root, cfg.data.get("check_images", True),
                              cfg.data.get("on_bad_image", "error"), name, **options)
+    paths, duplicates = pseudo.one_row_per_file(paths)
     found = validation_predictions([str(c) for run in runs for c in run_checkpoints(run)])
     # the trade-off on validation, every threshold: drawn, and where min_precision chooses
     curve = None if found is None else pseudo.selection_curve(found[0], found[1], top_share)
@@ -156,7 +157,7 @@ def pseudo_labels(cfg: DictConfig) -> None:
     class_histogram_figure(predicted, kept, out / "pseudo_classes.png",
                            f"pseudo-labels: {len(table)} of {len(paths)} kept (threshold {threshold})")
     write_json({"models": models, "weights": weights, "tta": list(cfg.tta), "unlabeled": str(cfg.unlabeled),
-                "threshold": threshold, "top_share": top_share, "images": len(paths), "kept": len(table),
+                "threshold": threshold, "top_share": top_share, "images": len(paths), "duplicates": duplicates, "kept": len(table),
                 "mean_confidence_kept": float(table["confidence"].mean()) if len(table) else None,
                 "predicted_per_class": predicted.tolist(), "kept_per_class": kept.tolist(), "folds": folds,
                 "validation": teacher},

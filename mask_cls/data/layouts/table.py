@@ -31,10 +31,11 @@ MASK_VALUES = {**{name: i for i, name in enumerate(L.MASK_NAMES)}, "0": 0, "1": 
 GROUP_AGE = {0: 25, 1: 45, 2: L.AGE_OLD_FROM}
 
 
-def _image(csv: Path, root: Path, value: str) -> tuple[Path, str | None]:
-    """The image a ``path`` value names, and what is wrong with it (None when nothing)."""
+def _image(csv: Path, root: Path, value: str, real_root: Path | None = None) -> tuple[Path, str | None]:
+    """The image a ``path`` value names, and what is wrong with it (None when nothing);
+    ``real_root``: ``root`` resolved, once for a whole table."""
     path = Path(value) if Path(value).is_absolute() else csv.parent / value
-    if not value or not path.resolve().is_relative_to(root.resolve()):
+    if not value or not path.resolve().is_relative_to(real_root or root.resolve()):
         return path, f"path {value!r} is not inside data.root={root}"
     if not path.is_file():
         return path, f"image {value!r} not found"
@@ -68,7 +69,8 @@ def _labels(df: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int | None, str]
     out.loc[~np.isfinite(out["age"]) | (out["age"] < 0) | (out["age"] > L.MAX_AGE), "age"] = np.nan
     what = {"mask": "is not a mask state (wear, incorrect, not_wear or 0/1/2)",
             "gender": "is not a gender (male or female)", "age": f"is not an age in 0..{L.MAX_AGE}"}
-    problems = [(i, f"{c} {df[c][i]!r} {what[c]}") for i in df.index for c in what if pd.isna(out[c][i])]
+    problems = [(i, f"{c} {value!r} {what[c]}") for c in what for i, value in df[c][out[c].isna()].items()]
+    problems.sort(key=lambda p: p[0])  # line order, then mask, gender, age as before (a stable sort)
     return out, problems
 
 
@@ -85,9 +87,9 @@ def read_rows(csv: Path, root: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[P
     values, label_problems = _labels(df)
     problems = [(i, f"image {v} listed twice") for i, v in df["path"][df["path"].duplicated()].items()]
     problems += label_problems
-    images = []
+    images, real_root = [], root.resolve()
     for line, value in df["path"].items():
-        path, problem = _image(csv, root, value)
+        path, problem = _image(csv, root, value, real_root)
         images.append(path)
         if problem:
             problems.append((line, problem))
@@ -158,13 +160,10 @@ def check(root: str | Path | None, report: Report, progress: Progress, csv: str 
     report.counts["images listed"] = len(df)
     if "person" in df.columns:
         report.counts["persons"] = df["person"].nunique()
+    real_root = root.resolve()
     for path in progress(images, len(images)):
-        if path.is_file() and not _outside(path, root):
+        if path.is_file() and path.resolve().is_relative_to(real_root):
             check_image(path, report)
-
-
-def _outside(path: Path, root: Path) -> bool:
-    return not path.resolve().is_relative_to(root.resolve())
 
 
 def copy_tables(root: str | Path | None, out: Path, csv: str | None = None) -> Path:
@@ -174,7 +173,8 @@ def copy_tables(root: str | Path | None, out: Path, csv: str | None = None) -> P
     if problems:
         line, message = problems[0]
         raise DataError(f"{_where(csv, line)}: {message}")
-    target = out / (csv.resolve().relative_to(root.resolve()) if not _outside(csv, root) else csv.name)
+    inside = csv.resolve().is_relative_to(root.resolve())
+    target = out / (csv.resolve().relative_to(root.resolve()) if inside else csv.name)
     copied = [out / p.resolve().relative_to(root.resolve()) for p in images]
     write_csv(df.assign(path=[os.path.relpath(p, target.parent) for p in copied]), target)
     return target
