@@ -26,24 +26,29 @@ def fail(cfg: DictConfig, message: str, code: int = 1) -> None:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    from mask_cls import limits
+    from mask_cls.console import quiet
+
+    quiet()
+    from mask_cls import limits, preflight, progress
     from mask_cls.errors import describe, is_expected
+    from mask_cls.run_config import source_of, with_run_config
     from mask_cls.tasks import get_task
-    from mask_cls.tasks.common import finish_loggers, fresh_run_dir, in_multirun
+    from mask_cls.tasks.common import finish_loggers, fresh_run_dir, in_multirun, run_dir
 
     try:
-        task = get_task(cfg.task.name)
-        from mask_cls.run_config import source_of, with_run_config
-
         if source_of(cfg):
             cfg = with_run_config(cfg)  # re-composed: conf/ + the run's checked recipe + what was typed
+        preflight.announce(cfg, run_dir(cfg).resolve())  # the first line, before anything heavy loads
+        preflight.show_config(cfg)
         limits.check(cfg, limits.RUN_KEYS)
+        progress.configure(**(cfg.get("progress") or {}))
         if cfg.get("data") is not None and cfg.data.get("max_image_pixels") is not None:
             from mask_cls.data.pixel_limit import set_max_pixels
 
             set_max_pixels(cfg.data.max_image_pixels)
         fresh_run_dir(cfg)  # claimed before any work: two runs never share a directory
-        return task(cfg)
+        preflight.check(cfg)  # paths, tables, columns, backbone name: one line within a second
+        return get_task(cfg.task.name)(cfg)  # only now torch, Lightning or timm load
     except SystemExit as e:
         if type(e).__name__ != "SIGTERMException":
             raise
@@ -68,4 +73,10 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    from mask_cls.typos import check_argv
+
+    typo = check_argv(sys.argv[1:])  # a misspelt key or option: one line with the fix, before Hydra
+    if typo:
+        print(f"error: {typo}", file=sys.stderr)
+        sys.exit(1)
     main()

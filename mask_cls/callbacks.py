@@ -1,12 +1,20 @@
-"""Callbacks of ``conf/callbacks``: the best-checkpoint keeper that survives ``resume=``, and
-an EMA of the weights whose decay warms up."""
+"""Lightning callbacks: those of ``conf/callbacks`` (the best-checkpoint keeper that survives
+``resume=``, an EMA of the weights whose decay warms up) and the training progress the engine
+adds to every fit."""
 
 from __future__ import annotations
 
+import logging
+import time
+from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
+
+from mask_cls import progress
+
+log = logging.getLogger("mask_cls")
 
 
 class BestCheckpoint(ModelCheckpoint):
@@ -47,3 +55,82 @@ class WarmupEMA(EMAWeightAveraging):
             return d * ema + (1 - d) * current
 
         return avg
+
+
+def _batch_size(batch: Any) -> int:
+    first = batch[0] if isinstance(batch, list | tuple) else batch
+    return int(first.shape[0]) if hasattr(first, "shape") and len(first.shape) else 1
+
+
+def _scalar(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class TrainingProgress(Callback):
+    """What a training run says while it trains (added by the engine; ``mask_cls.progress``
+    decides bar or lines). Per epoch, always: train loss, val loss, validation F1, the best so far
+    and the time (also on a terminal, where the bar is gone once the epoch ends). With ``lines``:
+    inside each epoch a line at a steady rhythm (epoch, step/total, loss, lr, images/s, time
+    left). At each epoch's end the loggers are flushed, so ``csv/metrics.csv`` follows the run,
+    and ``metrics_file`` holds the scores so far (``"running": true`` until the run writes its
+    final one)."""
+
+    def __init__(self, lines: bool, metrics_file: str | Path | None = None) -> None:
+        self.lines, self.metrics_file = lines, metrics_file
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.steps = int(trainer.num_training_batches) if trainer.num_training_batches != float("inf") else 0
+        self.epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        self.fit_start, self.done_steps = time.monotonic(), 0
+        params = sum(p.numel() for p in pl_module.parameters())
+        trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+        config = getattr(pl_module, "hparams", {}).get("config", {}) if hasattr(pl_module, "hparams") else {}
+        model = (config.get("model") or {}).get("backbone", type(pl_module).__name__)
+        if trainer.is_global_zero:  # one process speaks for a DDP run
+            log.info("training %s (%.2f M parameters, %.2f M trainable): %s epoch(s) of %d step(s)", model,
+                     params / 1e6, trainable / 1e6, self.epochs or "?", self.steps)
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.epoch_start, self.images, self.rhythm = time.monotonic(), 0, progress.Rhythm()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self.images += _batch_size(batch)
+        self.done_steps += 1
+        if not self.lines or not trainer.is_global_zero or not self.rhythm.due():
+            return
+        loss = _scalar(outputs.get("loss") if isinstance(outputs, dict) else outputs)
+        elapsed = time.monotonic() - self.epoch_start
+        per_step = (time.monotonic() - self.fit_start) / max(1, self.done_steps)
+        total = self.steps * (self.epochs or trainer.current_epoch + 1)
+        lrs = [g["lr"] for opt in trainer.optimizers for g in opt.param_groups]
+        log.info("epoch %d/%s step %d/%d: loss %s, lr %s, %.1f images/s, %s left", trainer.current_epoch + 1,
+                 self.epochs or "?", batch_idx + 1, self.steps, f"{loss:.4f}" if loss is not None else "?",
+                 f"{max(lrs):.2e}" if lrs else "?", self.images / elapsed if elapsed > 0 else 0.0,
+                 progress.duration(per_step * max(0, total - self.done_steps)))
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        m = {k: _scalar(v) for k, v in trainer.callback_metrics.items()}
+        f1 = m.get("val/f1")
+        # the checkpoint callbacks run after this one (Lightning orders them last): this epoch counts too
+        saved = [_scalar(c.best_model_score) for c in trainer.callbacks
+                 if isinstance(c, ModelCheckpoint) and c.monitor and c.best_model_score is not None]
+        best = max((s for s in (*saved, f1) if s is not None), default=None)
+        for logger in trainer.loggers:
+            logger.save()
+        if not trainer.is_global_zero:
+            return
+        parts = [f"train loss {m['train/loss']:.4f}" if m.get("train/loss") is not None else None,
+                 f"val loss {m['val/loss']:.4f}" if m.get("val/loss") is not None else None,
+                 f"val/f1 {f1:.4f}" + (f" (best {best:.4f})" if best is not None else "") if f1 is not None else None]
+        log.info("epoch %d/%s done in %s: %s", trainer.current_epoch + 1, self.epochs or "?",
+                 progress.duration(time.monotonic() - self.epoch_start), ", ".join(p for p in parts if p) or "no metrics")
+        if self.metrics_file is not None and not trainer.sanity_checking:
+            from mask_cls.io import write_json
+
+            ckpt = trainer.checkpoint_callback
+            write_json({**{k: v for k, v in m.items() if v is not None}, "epochs": trainer.current_epoch + 1,
+                        "best_checkpoint": getattr(ckpt, "best_model_path", "") or "", "running": True},
+                       self.metrics_file)

@@ -13,6 +13,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
+from mask_cls import progress
+from mask_cls.callbacks import TrainingProgress
 from mask_cls.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from mask_cls.data import layouts
 from mask_cls.data.datamodule import MaskDataModule
@@ -123,11 +125,14 @@ def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
     module = MaskClassifier(module_config(cfg) | {"class_counts": counts})
     loggers = instantiate_all(with_identity(cfg.get("logger"), cfg))
     callbacks = instantiate_all(cfg.get("callbacks"))
+    shown = progress.style()
+    callbacks.append(TrainingProgress(lines=shown == "lines", metrics_file=out / "metrics.json"))
     if not loggers:  # nothing to log the learning rate to (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     for lg in loggers:
         lg.log_hyperparams(loggable_config(cfg))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                      enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)) and shown == "bar",
                                       plugins=[AtomicCheckpointIO(out / "checkpoints",
                                                                   cfg.get("allow_unsafe_checkpoint", False))])
     trainer.fit(module, datamodule=dm, ckpt_path=resume_path(cfg))

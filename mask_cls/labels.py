@@ -73,6 +73,18 @@ def class_name(label: int) -> str:
     return f"{MASK_NAMES[m]}/{GENDER_NAMES[g]}/{AGE_NAMES[a]}"
 
 
+AGE_FOLDER_NAMES = ("under30", "30to59", "60plus")
+
+
+def folder_name(label: int) -> str:
+    """A class as a folder name (``data=folder``): ``wear_male_under30``, ``not_wear_female_60plus``."""
+    m, g, a = (int(v) for v in decode(label))
+    return f"{MASK_NAMES[m]}_{GENDER_NAMES[g]}_{AGE_FOLDER_NAMES[a]}"
+
+
+FOLDER_CLASSES = {folder_name(c): c for c in range(NUM_CLASSES)}
+
+
 #: what a head output predicts: name -> (number of classes, class index from the 18-class label)
 TARGETS = {
     "class": (NUM_CLASSES, lambda y: y),

@@ -35,6 +35,15 @@ def study_seed(seed, storage=None, study_name=None):
     return seed_of(seed, storage, study_name)
 
 
+def cpu_workers(most: int = 4) -> int:
+    """DataLoader workers by default: ``most``, or the cores this process may use if fewer (torch
+    warns about more workers than cores, and they only compete)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(int(most), cores))
+
+
 def lite0_weights() -> str:
     from mask_cls.models.weights import lite0_file
 
@@ -43,6 +52,6 @@ def lite0_weights() -> str:
 
 def register() -> None:
     for name, fn in (("best_precision", best_precision), ("cwd", cwd), ("study_seed", study_seed),
-                     ("lite0_weights", lite0_weights)):
+                     ("lite0_weights", lite0_weights), ("cpu_workers", cpu_workers)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -488,7 +488,8 @@ def test_check_on_a_huge_broken_table_prints_a_capped_report(tmp_path):
 
     rows = 3 * LIMIT
     csv = tmp_path / "t.csv"
-    csv.write_text("path,label\n" + "".join(f"img/{i}.jpg,{'x' if i % 10 == 0 else 3}\n" for i in range(rows)))
+    csv.write_text("path,label,person\n" + "".join(f"img/{i}.jpg,{'x' if i % 10 == 0 else 3},{i // 7}\n"
+                                                   for i in range(rows)))
     r = run_cli("task=check", "data=table", f"data.csv={csv}", f"hydra.run.dir={tmp_path / 'c'}")
     assert r.returncode == 1
     report = json.loads((tmp_path / "c" / "check.json").read_text())

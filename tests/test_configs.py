@@ -83,6 +83,10 @@ def test_every_option_builds(group, option, tiny_root, tmp_path, monkeypatch):
 
             _write_table(tiny_root, tmp_path / "t.csv", absolute=True)
             cfg.data.csv, cfg.data.root = str(tmp_path / "t.csv"), str(tiny_root)
+        if group == "data" and option == "folder":  # the tiny set's images as class folders
+            from tests.test_folder_layout import as_folders
+
+            cfg.data.root = str(as_folders(tiny_root, tmp_path / "folders"))
         build_data(cfg, tmp_path)
     if group in ("trainer", "debug"):
         build_trainer(cfg)

@@ -73,7 +73,7 @@ def test_predict_weights_hard_vote_and_errors(cv_run, tiny_root, tmp_path):
     assert r.returncode == 1 and "no train run" in r.stderr
     r = run_cli("task=predict", f"run_dir={cv_run}", "data=mask", f"data.root={tmp_path / 'nowhere'}",
                 f"hydra.run.dir={tmp_path / 'c'}")
-    assert r.returncode == 1 and "no eval set" in r.stderr
+    assert r.returncode == 1 and "nowhere: data.root not found" in r.stderr  # said before any model loads
 
 
 def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path):

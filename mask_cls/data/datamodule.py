@@ -114,6 +114,7 @@ class MaskDataModule(pl.LightningDataModule):
             # folds depend only on the persons as given and split_seed: a relabel, an age
             # threshold or a drop list never moves a person to another fold
             train, self.val_table = split(table, self.n_folds, self.fold, self.split_seed)
+            warn_unnoticed(table, self.val_table, self.fold)
             if self.relabel:  # corrections train the model; validation is scored on the labels as given
                 train = apply_fixes(train, self.relabel, self.root)
             self.train_table = training_labels(train, self.age_threshold, self.drop_ages)
@@ -178,6 +179,27 @@ class MaskDataModule(pl.LightningDataModule):
 
     def _dataset(self, paths, labels, tf, weights=None) -> ImageDataset:
         return ImageDataset(paths, labels, tf, self.cache, self.on_bad_image, weights, target_size=self.image_size)
+
+
+def warn_unnoticed(table: pd.DataFrame, val: pd.DataFrame, fold: int) -> None:
+    """What a user would not notice in the numbers: ages under 18, a single mask state (6 of the
+    18 classes), classes that this fold's validation side lacks (their F1 is 0 or undefined)."""
+    import logging
+
+    warn = logging.getLogger("mask_cls").warning
+    if table.attrs.get("ages_known", True):
+        young = table.loc[table["age"] < 18, "person"].nunique()
+        if young:
+            warn("%d person(s) younger than 18 in the data (the competition's ages start at 18): check the age column",
+                 young)
+    masks = sorted(int(m) for m in table["mask"].unique())
+    if len(masks) == 1:
+        warn("every image has mask state %s: only 6 of the 18 classes can be learned or predicted",
+             L.MASK_NAMES[masks[0]])
+    absent = sorted(set(range(L.NUM_CLASSES)) - {int(c) for c in val["label"].unique()})
+    if absent:
+        warn("fold %d: %d class(es) have no validation image (%s): their F1 counts as 0 in macro F1", fold,
+             len(absent), ", ".join(L.class_name(c) for c in absent[:6]) + (" ..." if len(absent) > 6 else ""))
 
 
 def without_validation(paths: list[str], val: pd.DataFrame) -> list[str]:

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from mask_cls import labels as L
+from mask_cls.data.csv_header import missing_message
+from mask_cls.data.layouts import competition
 from mask_cls.errors import DataError
 from mask_cls.io import inside
 
 log = logging.getLogger("mask_cls")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png"}
-TRAIN_COLUMNS = ("id", "gender", "race", "age", "path")
-EVAL_COLUMNS = ("ImageID", "ans")
+TRAIN_COLUMNS, EVAL_COLUMNS = competition.TRAIN_COLUMNS, competition.EVAL_COLUMNS
 
 
 def read_table(path: Path, columns: tuple[str, ...], comments: bool = False) -> pd.DataFrame:
@@ -46,7 +47,7 @@ def read_table(path: Path, columns: tuple[str, ...], comments: bool = False) -> 
     df.columns = [c.strip() for c in df.columns]
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (has {', '.join(df.columns)})")
+        raise DataError(missing_message(path, missing, list(df.columns)))
     for c in df.columns:
         df[c] = df[c].str.strip()
     df.index = range(skip + 2, skip + len(df) + 2)  # the header's line comes first

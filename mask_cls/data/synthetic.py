@@ -296,7 +296,7 @@ def generate(root: str | Path, cfg: SynthConfig, progress: bool = True) -> dict:
 
 
 def _write(root: Path, cfg: SynthConfig, progress: bool) -> dict:
-    from rich.progress import track
+    from mask_cls.progress import track
 
     ss = np.random.SeedSequence(cfg.seed)
     train_ss, eval_ss, meta_ss = ss.spawn(3)
@@ -306,7 +306,8 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> dict:
     jobs = [(s, cfg, "train") for s in train_ss.spawn(n_tr)] + [(s, cfg, "eval") for s in eval_ss.spawn(n_ev)]
     chunks = [jobs[i:i + 256] for i in range(0, len(jobs), 256)]
     results = []
-    it = track(chunks, description="drawing faces", disable=not progress or len(chunks) < 2)
+    it = track(chunks, len(chunks), f"drawing {n_tr + n_ev} persons", "chunks of 256") if progress and len(chunks) > 1 \
+        else chunks
     for chunk in it:
         results.extend(_map(chunk, workers))
     train_res, eval_res = results[:n_tr], results[n_tr:]

@@ -40,9 +40,9 @@ def predict_paths(module: MaskClassifier, paths: Sequence[str], tta: Sequence[st
     loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, worker_init_fn=worker_init,
                         collate_fn=collate_skipping, pin_memory=device.type == "cuda")
     if progress:
-        from rich.progress import track
+        from mask_cls.progress import track
 
-        loader = track(loader, description="predicting", total=len(loader))
+        loader = track(loader, len(loader), f"predicting {len(paths)} images", "batches")
     out = np.full((len(paths), NUM_CLASSES), np.nan, np.float32)
     for batch in loader:
         if batch is None:

@@ -6,10 +6,12 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from mask_cls.errors import ConfigError
+
+if TYPE_CHECKING:  # run_checkpoints runs in the first second (preflight), before numpy loads
+    import numpy as np
 
 log = logging.getLogger("mask_cls")
 

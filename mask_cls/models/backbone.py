@@ -18,9 +18,9 @@ def create_backbone(name: str, pretrained: bool = False, weights: str | None = N
     checkpoint (its backbone) or the efficientnet_pytorch naming; its classifier is dropped.
     """
     if not timm.is_model(name):
-        close = timm.list_models(f"*{name.split('_')[0]}*")[:5]
-        hint = f" (similar: {', '.join(close)})" if close else ""
-        raise ConfigError(f"model.backbone={name!r} is not a timm model{hint}")
+        from mask_cls.models.names import suggestion
+
+        raise ConfigError(f"model.backbone={name!r} is not a timm model{suggestion(name, timm.list_models())}")
     extra = dict(kwargs)
     if drop_path_rate:
         extra["drop_path_rate"] = drop_path_rate

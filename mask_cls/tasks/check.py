@@ -9,12 +9,12 @@ import sys
 
 from omegaconf import DictConfig
 from rich.console import Console
-from rich.progress import track
 from rich.table import Table
 
 from mask_cls.data import layouts
 from mask_cls.data.report import Report
 from mask_cls.io import write_json
+from mask_cls.progress import track
 from mask_cls.tasks import register
 from mask_cls.tasks.common import fresh_run_dir
 
@@ -42,7 +42,7 @@ def check(cfg: DictConfig) -> int:
     name, root, options = layouts.options(cfg.data)
 
     def progress(items, n):
-        return track(items, description=f"checking {n} entries", total=n) if n > 500 else items
+        return track(items, n, "checking", "entries") if n > 500 else items
 
     report = Report()
     layouts.check(name, root, report, progress, **options)  # a missing root or file is a finding

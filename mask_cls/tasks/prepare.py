@@ -11,12 +11,12 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from omegaconf import DictConfig
-from rich.progress import track
 
 from mask_cls.data import layouts
 from mask_cls.data.facecrop import crop_file
 from mask_cls.errors import ConfigError
 from mask_cls.io import inside, write_json
+from mask_cls.progress import track
 from mask_cls.tasks import register
 from mask_cls.tasks.common import log
 
@@ -52,7 +52,7 @@ def prepare(cfg: DictConfig) -> float:
     found = 0
     if todo:
         with get_context("fork").Pool(workers) as pool:
-            for _, hit in track(pool.imap_unordered(_job, todo, chunksize=16), total=len(todo), description="cropping faces"):
+            for _, hit in track(pool.imap_unordered(_job, todo, chunksize=16), len(todo), "cropping faces", "images"):
                 found += bool(hit)
     table = layouts.copy_tables(name, src_root, out, **options)  # last: the copy is complete when it exists
     log.info("face-cropped copy: %s (train with data.%s=%s)", table, "csv" if "csv" in options else "root",

@@ -6,7 +6,10 @@
 - ``read_eval(root, check_images, on_bad_image, **options)``: the eval images to predict
   (``ImageID, image``), or None when the layout has none (then ``images=FOLDER``);
 - ``check(root, report, progress, **options)``: every problem, for ``task=check``;
-- ``copy_tables(root, out, **options)``: ``task=prepare``, the tables beside copied images.
+- ``copy_tables(root, out, **options)``: ``task=prepare``, the tables beside copied images;
+- ``preflight(root, needs, **options)`` (optional): what can be checked before pandas, torch or
+  timm load (the root, the tables that ``needs`` reads and their columns), so a wrong path is
+  one line within a second; it imports nothing heavy, nor does the module's top.
 
 A new layout is that module (found by its file name; ``OPTIONS`` names the ``data.*`` keys it
 takes besides ``root``, e.g. ``csv``; an optional ``default_root(**options)`` gives the root when
@@ -64,6 +67,12 @@ def read_train(layout: str, root: str | Path, check_images: bool = True, on_bad_
 
 def read_eval(layout: str, root: str | Path, check_images: bool = True, on_bad_image: str = "error", **opts):
     return module(layout).read_eval(root, check_images=check_images, on_bad_image=on_bad_image, **opts)
+
+
+def preflight(layout: str, root: str | Path | None, needs: Iterable[str], **opts) -> None:
+    check_fn = getattr(module(layout), "preflight", None)
+    if check_fn is not None:
+        check_fn(root, needs, **opts)
 
 
 def check(layout: str, root: str | Path, report, progress: Callable[[Iterable, int], Iterable], **opts) -> None:

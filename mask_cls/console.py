@@ -1,0 +1,29 @@
+"""A quiet console: what a user cannot act on is not printed. Installed by run.py before any
+heavy import (warning filters apply when a warning is issued, in this process and in the
+DataLoader workers it forks)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+#: warnings of the libraries that no setting of ours or the user's changes
+NOISE = (
+    r".*isinstance\(treespec, LeafSpec\).*",  # Lightning's own use of a deprecated torch API
+    r".*smaller than the logging interval.*",  # a short epoch: the per-epoch metrics are logged anyway
+    r".*The `srun` command is available on your system but is not used.*",
+)
+#: log lines of the libraries that advertise or narrate internals
+CHATTER = ("litlogger", "to estimate number of stepping batches", "`anonymous` setting")
+
+
+class _DropChatter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(c in str(record.msg) for c in CHATTER)
+
+
+def quiet() -> None:
+    for pattern in NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero", "wandb"):
+        logging.getLogger(name).addFilter(_DropChatter())
