@@ -35,6 +35,29 @@ def study_seed(seed, storage=None, study_name=None):
     return seed_of(seed, storage, study_name)
 
 
+def study_key(*parts) -> str:
+    """8 hex digits that differ when any of ``parts`` (the data root, the table, the search space)
+    differs: an Optuna study of other data or another search space is another study."""
+    import hashlib
+    import json
+
+    from omegaconf import DictConfig, ListConfig
+
+    plain = [OmegaConf.to_container(p, resolve=True) if isinstance(p, DictConfig | ListConfig) else p for p in parts]
+    return hashlib.sha1(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def sweep_db(sweep_dir: str) -> str:
+    """Where a sweep's Optuna database lives: beside the dated sweep folders of the default
+    (``outputs/<task>/multiruns/``, so running the same command again adds trials), or in the
+    folder a user named with ``hydra.sweep.dir`` (the database moves with the sweep)."""
+    import re
+    from pathlib import Path
+
+    path = Path(str(sweep_dir))
+    return str(path.parent if re.fullmatch(r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}", path.name) else path)
+
+
 def cpu_workers(most: int = 4) -> int:
     """DataLoader workers by default: ``most``, or the cores this process may use if fewer (torch
     warns about more workers than cores, and they only compete)."""
@@ -52,6 +75,7 @@ def lite0_weights() -> str:
 
 def register() -> None:
     for name, fn in (("best_precision", best_precision), ("cwd", cwd), ("study_seed", study_seed),
-                     ("lite0_weights", lite0_weights), ("cpu_workers", cpu_workers)):
+                     ("lite0_weights", lite0_weights), ("cpu_workers", cpu_workers), ("study_key", study_key),
+                     ("sweep_db", sweep_db)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -71,6 +71,14 @@ def show(df: pd.DataFrame, path: Path) -> None:
 
 
 class SweepResults(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweeper = config.hydra.sweeper
+        if "study_name" in sweeper:  # Optuna: which study this sweep adds to, and where it lives
+            import logging
+
+            logging.getLogger("mask_cls").info("Optuna study %s in %s (the same task, data and search space add "
+                                               "trials to it)", sweeper.study_name, sweeper.storage or "memory")
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from mask_cls.io import write_csv
 

@@ -22,7 +22,7 @@ def _run(tiny_root, out, *extra, env=None):
 
 def _sweep_dir(cwd):
     """The one sweep folder a command typed in ``cwd`` made (the default place, as users get it)."""
-    (sweep,) = (cwd / "outputs" / "train" / "multiruns").iterdir()
+    (sweep,) = [p for p in (cwd / "outputs" / "train" / "multiruns").iterdir() if p.is_dir()]  # optuna.db beside
     return sweep
 
 
@@ -42,10 +42,13 @@ def test_optuna_sweep_three_trials_survives_a_failed_one(tiny_root, tmp_path):
                 "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failure_rate=1.0",
                 "hydra.sweeper.sampler.n_startup_trials=3",
                 "model.backbone=choice(resnet10t,no_such_net)",  # a sweep dimension from the command line
-                cwd=tmp_path)  # the default storage (outputs/optuna.db) of a fresh working directory
+                cwd=tmp_path)  # the default storage (outputs/train/multiruns/optuna.db) of a fresh working directory
     assert r.returncode == 0, r.stderr[-3000:]
     sweep = _sweep_dir(tmp_path)
-    assert (tmp_path / "outputs" / "optuna.db").is_file()
+    db = tmp_path / "outputs" / "train" / "multiruns" / "optuna.db"
+    assert db.is_file()
+    studies = [line for line in r.stdout.splitlines() if "Optuna study mask_cls_train_" in line]
+    assert len(studies) == 1 and str(db) in studies[0]  # said at the start, keyed by data and search space
     done = [d for d in sweep.iterdir() if (d / "metrics.json").is_file()]
     jobs = [d for d in sweep.iterdir() if (d / ".hydra").is_dir()]
     assert len(jobs) == 3 and 0 < len(done) < 3  # the bad backbone failed, the sweep went on

@@ -199,3 +199,25 @@ def test_warnings_about_what_a_user_would_not_notice(tiny_root, tmp_path, case):
                 "one mask state": "every image has mask state wear: only 6 of the 18 classes",
                 "under 18": "10 person(s) younger than 18"}[case]
     assert expected in said, said
+
+
+def _study(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    from mask_cls.resolvers import register
+
+    register()
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["hparams_search=optuna", *overrides], return_hydra_config=True)
+    return str(cfg.hydra.sweeper.study_name), str(cfg.hydra.sweeper.storage)
+
+
+def test_an_optuna_study_is_keyed_by_data_and_search_space(tmp_path):
+    a, storage = _study("data=mask", "data.root=/data/a")
+    assert a.startswith("mask_cls_train_") and a == _study("data=mask", "data.root=/data/a")[0]
+    assert a != _study("data=mask", "data.root=/data/b")[0]  # other data: another study
+    assert a != _study("data=mask", "data.root=/data/a", "+hydra.sweeper.params.seed='choice(1,2)'")[0]
+    assert a != _study("task=cv", "data=mask", "data.root=/data/a")[0]
+    assert storage.endswith("/outputs/train/multiruns/optuna.db")  # beside the dated sweep folders
+    moved = _study("data=mask", "data.root=/data/a", f"hydra.sweep.dir={tmp_path / 'mine'}")[1]
+    assert moved == f"sqlite:///{tmp_path / 'mine'}/optuna.db"  # moves with a named sweep
