@@ -221,3 +221,18 @@ def test_an_optuna_study_is_keyed_by_data_and_search_space(tmp_path):
     assert storage.endswith("/outputs/train/multiruns/optuna.db")  # beside the dated sweep folders
     moved = _study("data=mask", "data.root=/data/a", f"hydra.sweep.dir={tmp_path / 'mine'}")[1]
     assert moved == f"sqlite:///{tmp_path / 'mine'}/optuna.db"  # moves with a named sweep
+
+
+def test_the_mistakes_gallery_shows_one_image_per_person():
+    import numpy as np
+
+    from mask_cls.evaluation.figures import most_confident_mistakes
+
+    probs = np.full((6, 18), 0.01)
+    conf = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    for i, c in enumerate(conf):
+        probs[i, 1] = c  # every row predicts class 1
+    y = np.array([0, 0, 1, 0, 0, 0])  # row 2 is right
+    persons = ["a", "a", "b", "b", "c", "a"]
+    assert list(most_confident_mistakes(y, probs, persons)) == [0, 3, 4]  # a's best, b's only mistake, c
+    assert list(most_confident_mistakes(y, probs)) == [0, 1, 3, 4, 5]

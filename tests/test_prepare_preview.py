@@ -26,6 +26,7 @@ def test_prepare_writes_the_same_layout_and_resumes(tiny_root, tmp_path):
     report = json.loads((out / "prepare.json").read_text())
     assert report["cropped"] == report["images"] == len(src) + len(read_eval(tiny_root))
     assert 0 <= report["detection_rate"] <= 1 and "faces found" in r.stdout + r.stderr
+    assert (out / "prepare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # photos beside their crops
     import cv2
 
     a, b = cv2.imread(src.image[0]), cv2.imread(dst.image[0])
@@ -43,3 +44,12 @@ def test_preview_png(tiny_root, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     png = (tmp_path / "preview.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    import numpy as np
+    from PIL import Image
+
+    white = (np.asarray(Image.open(tmp_path / "preview.png").convert("L")) >= 250).all(1)
+    longest = run = 0
+    for row in white:  # the tallest band of white rows
+        run = run + 1 if row else 0
+        longest = max(longest, run)
+    assert longest < 0.03 * len(white)  # rows packed: no band of white (it was 10% of the height)

@@ -31,14 +31,19 @@ def save(fig, path: Path) -> Path:
 
 
 def _matrix(ax, cm: np.ndarray, names: Sequence[str], title: str) -> None:
+    """Counts in the cells, colour by the share of the cell's true class (the row), with a
+    colour bar that says so; tick labels never overlap the axis labels (padding)."""
     rows = cm.sum(1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    image = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    bar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
+    bar.set_label("share of the true class (row-normalised)", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     ax.set_yticks(range(len(names)), names, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("predicted", labelpad=8)
+    ax.set_ylabel("true", labelpad=8)
+    ax.set_title(f"{title}\nnumbers: images; colour: share of each true class", fontsize=9)
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
             if cm[i, j]:
@@ -48,27 +53,40 @@ def _matrix(ax, cm: np.ndarray, names: Sequence[str], title: str) -> None:
 
 def confusion_figure(cm: np.ndarray, path: Path, title: str) -> Path:
     """18 x 18 counts, coloured by the share of each true class (row)."""
-    fig, ax = plt.subplots(figsize=(9, 8.5))
+    fig, ax = plt.subplots(figsize=(10, 8.5))
     _matrix(ax, cm, [short_name(c) for c in range(L.NUM_CLASSES)], title)
     return save(fig, path)
 
 
 def task_confusion_figure(cms: dict[str, np.ndarray], path: Path, title: str) -> Path:
     names = {"mask": L.MASK_NAMES, "gender": L.GENDER_NAMES, "age": L.AGE_NAMES}
-    fig, axes = plt.subplots(1, len(cms), figsize=(4 * len(cms), 4))
+    fig, axes = plt.subplots(1, len(cms), figsize=(4.8 * len(cms), 4), constrained_layout=True)
     for ax, (task, cm) in zip(np.atleast_1d(axes), cms.items()):
         _matrix(ax, cm, names[task], f"{title}: {task}")
     return save(fig, path)
 
 
-def mistakes_figure(images: Sequence[str], y_true: np.ndarray, probs: np.ndarray, path: Path,
-                    title: str, n: int = 24, cols: int = 8) -> Path | None:
-    """The ``n`` most confident mistakes: thumbnails with true / predicted class and confidence."""
+def most_confident_mistakes(y_true: np.ndarray, probs: np.ndarray, persons: Sequence[str] | None = None,
+                            n: int = 24) -> np.ndarray:
+    """Rows of the ``n`` most confident mistakes, most confident first, the first of each person
+    only (a person's seven photos are mostly one mistake seven times)."""
     pred = probs.argmax(1)
-    wrong = np.flatnonzero(pred != y_true)
+    wrong = np.flatnonzero(pred != np.asarray(y_true))
+    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")]
+    if persons is not None:
+        seen: set = set()
+        wrong = np.array([i for i in wrong if not (persons[i] in seen or seen.add(persons[i]))], dtype=int)
+    return wrong[:n]
+
+
+def mistakes_figure(images: Sequence[str], y_true: np.ndarray, probs: np.ndarray, path: Path,
+                    title: str, n: int = 24, cols: int = 8, persons: Sequence[str] | None = None) -> Path | None:
+    """The ``n`` most confident mistakes, at most one per person: thumbnails with true /
+    predicted class and confidence."""
+    pred = probs.argmax(1)
+    wrong = most_confident_mistakes(y_true, probs, persons, n)
     if not len(wrong):
         return None
-    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:n]
     rows = int(np.ceil(len(wrong) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 2.3), squeeze=False)
     for ax in axes.ravel():
@@ -127,4 +145,27 @@ def selection_figure(curve, threshold: float, path: Path, title: str, min_precis
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8, loc="lower left")
     ax.set_title(title, fontsize=9)
+    return save(fig, path)
+
+
+def crops_figure(examples: Sequence[tuple[str, str, bool]], path: Path, title: str, cols: int = 4) -> Path | None:
+    """``task=prepare``: each example's photo beside its crop, marked face found or centre crop,
+    so a user sees what the detector did before training on the copy."""
+    if not examples:
+        return None
+    rows = int(np.ceil(len(examples) / cols))
+    fig = plt.figure(figsize=(cols * 2 * 1.3, rows * 2.0 + 0.3), layout="constrained")
+    axes = fig.subplots(rows, 2 * cols, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k, (src, dst, hit) in enumerate(examples):
+        r, c = divmod(k, cols)
+        for ax, image, label in ((axes[r, 2 * c], src, "photo"), (axes[r, 2 * c + 1], dst, "face" if hit else
+                                                                   "centre crop (no face)")):
+            try:
+                ax.imshow(read_rgb(image, (160, 120)), aspect="equal")
+            except DataError:
+                ax.text(0.5, 0.5, "unreadable", ha="center", va="center", fontsize=6)
+            ax.set_title(label, fontsize=6, color="black" if hit or label == "photo" else "#cb181d")
+    fig.suptitle(title, fontsize=8)
     return save(fig, path)

@@ -52,17 +52,19 @@ def per_class_table(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
 
 def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str, images: Sequence[str],
                  tta: Sequence[str], loggers: Sequence = (), show: bool = True, step: int = 0,
-                 save_predictions: bool = True) -> dict:
+                 save_predictions: bool = True, persons: Sequence[str] | None = None) -> dict:
     """Everything about one set of predictions into ``out_dir``; returns the scores.
     ``predictions.csv`` (image, label, pred, p0..p17) lets ``task=pseudo`` tell how often the
     model is right above a confidence threshold; ``tta`` (the views that made ``probs``) goes into
-    scores.json so that a later reader knows which predictor the figures describe."""
+    scores.json so that a later reader knows which predictor the figures describe. ``persons``
+    (one per image) keeps the mistakes gallery to one image per person."""
     out = Path(out_dir)
     y_true = np.asarray(y_true, dtype=int)
     read = ~np.isnan(probs).any(1)  # rows of images skipped as unreadable (on_bad_image=skip) leave
     if not read.all():
         y_true, probs = y_true[read], probs[read]
         images = [p for p, r in zip(images, read) if r]
+        persons = None if persons is None else [p for p, r in zip(persons, read) if r]
     y_pred = probs.argmax(1)
     ece = expected_calibration_error(y_true, probs)
     scores = score(y_true, y_pred) | {"ece": ece, "skipped_unreadable": int((~read).sum())}
@@ -76,7 +78,8 @@ def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str, ima
              figures.reliability_figure(reliability(y_true, probs), ece, out / "reliability.png", title)]
     task_cms = {t: confusion(L.target(t, y_true), L.target(t, y_pred), L.TARGETS[t][0]) for t in ("mask", "gender", "age")}
     paths.append(figures.task_confusion_figure(task_cms, out / "confusion_tasks.png", title))
-    g = figures.mistakes_figure(images, y_true, probs, out / "mistakes.png", f"{title}: most confident mistakes")
+    g = figures.mistakes_figure(images, y_true, probs, out / "mistakes.png",
+                                f"{title}: most confident mistakes, one per person", persons=persons)
     if g:
         paths.append(g)
     if show:

@@ -48,6 +48,7 @@ def cv(cfg: DictConfig) -> float:
         # each fold folder is one train run: its config, report and submission
         save_run_config(fold_cfg, fold_dir, (f"data.fold={k}",))
         write_report(val["label"], probs, fold_dir / "report", f"fold {k}", images=list(val["image"]),
+                     persons=list(val["person"]),
                      tta=cfg.tta, show=False)
         part = val[["person", "image", "label"]].assign(fold=k)
         oof_parts.append(pd.concat([part, pd.DataFrame(probs, columns=PROB_COLUMNS)], axis=1))
@@ -69,7 +70,8 @@ def cv(cfg: DictConfig) -> float:
                "tta": list(cfg.tta)}
     loggers = summary_loggers(cfg, out)
     write_report(oof["label"], oof[PROB_COLUMNS].to_numpy(), out / "report", "cv (out-of-fold)",
-                 images=list(oof["image"]), tta=cfg.tta, loggers=loggers, save_predictions=False)  # oof.csv holds them
+                 images=list(oof["image"]), tta=cfg.tta, loggers=loggers, save_predictions=False,
+                 persons=list(oof["person"]))  # oof.csv holds them
     summary |= {f"cv/{k}": v for k, v in score(oof["label"], oof["pred"]).items() if k != "f1"}
     write_json(summary, out / "cv.json")
     log_summary(loggers, summary, out / "oof.csv")

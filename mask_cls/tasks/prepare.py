@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from mask_cls.data import layouts
 from mask_cls.data.facecrop import crop_file
 from mask_cls.errors import ConfigError
+from mask_cls.evaluation.figures import crops_figure
 from mask_cls.io import inside, write_json
 from mask_cls.progress import track
 from mask_cls.tasks import register
@@ -49,11 +50,12 @@ def prepare(cfg: DictConfig) -> float:
     skipped = len(pairs) - len(todo)
     log.info("face crop: %d images, %d already done, %d to crop -> %s", len(pairs), skipped, len(todo), out)
     workers = cfg.task.workers or os.cpu_count() or 1
-    found = 0
+    found, hits = 0, {}
     if todo:
         with get_context("fork").Pool(workers) as pool:
-            for _, hit in track(pool.imap_unordered(_job, todo, chunksize=16), len(todo), "cropping faces", "images"):
+            for src, hit in track(pool.imap_unordered(_job, todo, chunksize=16), len(todo), "cropping faces", "images"):
                 found += bool(hit)
+                hits[src] = bool(hit)
     table = layouts.copy_tables(name, src_root, out, **options)  # last: the copy is complete when it exists
     log.info("face-cropped copy: %s (train with data.%s=%s)", table, "csv" if "csv" in options else "root",
              table if "csv" in options else out)
@@ -65,6 +67,10 @@ def prepare(cfg: DictConfig) -> float:
         except (ValueError, AttributeError):
             return float("nan")
     rate = found / len(todo) if todo else float("nan")
+    dst = {str(s): str(d) for s, d in pairs}
+    examples = [s for s in hits if hits[s]][:6] + [s for s in hits if not hits[s]][:6]  # faces found, then not
+    crops_figure([(s, dst[s], hits[s]) for s in examples], out / "prepare.png",
+                 f"face crops: {found} of {len(todo)} found a face ({100 * rate:.0f}%); the rest centre-cropped")
     write_json({"images": len(pairs), "cropped": len(todo), "skipped": skipped, "faces_found": found,
                 "detection_rate": rate}, out / "prepare.json")
     log.info("face crop: faces found in %d of %d cropped images (%.1f%%); the rest centre-cropped",

@@ -23,7 +23,11 @@ def preview(cfg: DictConfig) -> None:
     dm.setup("fit")
     table, k = dm.train_table, int(cfg.task.per_class)
     rng = np.random.default_rng(cfg.seed)
-    fig, axes = plt.subplots(L.NUM_CLASSES, 2 * k, figsize=(2 * k * 1.1, L.NUM_CLASSES * 1.4), squeeze=False)
+    # each cell at the images' own aspect ratio, the rows packed (no band of white above or between)
+    h, w = dm.image_size
+    cell = 1.0
+    fig = plt.figure(figsize=(2 * k * cell, L.NUM_CLASSES * (cell * h / w + 0.25) + 0.4), layout="constrained")
+    axes = fig.subplots(L.NUM_CLASSES, 2 * k, squeeze=False)
     for c in range(L.NUM_CLASSES):
         rows = table[table.label == c]
         persons = rng.permutation(rows.person.unique())[:k]
@@ -33,8 +37,11 @@ def preview(cfg: DictConfig) -> None:
                 ax.axis("off")
                 if j < len(persons):
                     path = rows[rows.person == persons[j]].image.iloc[0]
-                    ax.imshow(tf(image=read_rgb(path))["image"])
+                    ax.imshow(tf(image=read_rgb(path))["image"], aspect="equal")
             axes[c, 0].set_title(short_name(c), fontsize=6, loc="left")
-    fig.suptitle(f"left: resized to {list(dm.image_size)}, right: training augmentation", fontsize=8)
+        if not len(persons):  # said, not a silent empty row
+            axes[c, 0].text(0.0, 0.5, "no training image of this class", fontsize=6, transform=axes[c, 0].transAxes)
+    fig.suptitle(f"left {k}: resized to {list(dm.image_size)}; right {k}: the same persons as training augments them",
+                 fontsize=7)
     path = save(fig, out / "preview.png")
     log.info("preview of %d classes x %d persons -> %s", L.NUM_CLASSES, k, path)

@@ -27,6 +27,7 @@ def train(cfg: DictConfig) -> float | None:
         # labels predicted with it from these rows, so they must be predicted the same way
         probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))
         write_report(val["label"], probs, out / "report", f"val (tta={list(cfg.tta)})", images=list(val["image"]),
+                     persons=list(val["person"]),
                      tta=cfg.tta, loggers=res.loggers, step=res.step)
         if info is not None:
             probs = predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg))
