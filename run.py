@@ -72,6 +72,20 @@ def main(cfg: DictConfig) -> float | None:
         finish_loggers()  # each multirun job gets its own wandb run
 
 
+def skip_mode_probe(argv: list[str]) -> None:
+    """Hydra composes the whole config once only to learn whether the config asks for a sweep
+    (``hydra.mode``), then again to run. When nothing on the command line can ask for one (no
+    ``-m``, no flag, no ``hparams_search``, ``experiment``, ``hydra.mode`` or sweeper), the answer is
+    the default, and the probe is skipped: a fifth of a second off every start."""
+    sweepers = ("hparams_search", "experiment", "hydra.mode", "hydra/sweeper", "hydra.sweeper")
+    if any(a.startswith("-") or a.split("=", 1)[0].lstrip("+~").startswith(sweepers) for a in argv):
+        return
+    from hydra._internal.hydra import Hydra
+
+    if callable(getattr(Hydra, "get_mode", None)):  # hydra-core 1.3: returns cfg.hydra.mode, None by default
+        Hydra.get_mode = lambda self, config_name, overrides: None
+
+
 if __name__ == "__main__":
     from mask_cls.typos import check_argv
 
@@ -79,4 +93,5 @@ if __name__ == "__main__":
     if typo:
         print(f"error: {typo}", file=sys.stderr)
         sys.exit(1)
+    skip_mode_probe(sys.argv[1:])
     main()

@@ -111,6 +111,17 @@ class TrainingProgress(Callback):
                  f"{max(lrs):.2e}" if lrs else "?", self.images / elapsed if elapsed > 0 else 0.0,
                  progress.duration(per_step * max(0, total - self.done_steps)))
 
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self.val_start, self.val_rhythm = time.monotonic(), progress.Rhythm(at_once=False)  # short ones say nothing
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if not self.lines or trainer.sanity_checking or not trainer.is_global_zero or not self.val_rhythm.due():
+            return
+        total = int(sum(trainer.num_val_batches))
+        rate = (batch_idx + 1) / max(1e-9, time.monotonic() - self.val_start)
+        log.info("epoch %d/%s validating: batch %d/%d, %s left", trainer.current_epoch + 1, self.epochs or "?",
+                 batch_idx + 1, total, progress.duration((total - batch_idx - 1) / rate))
+
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         m = {k: _scalar(v) for k, v in trainer.callback_metrics.items()}
         f1 = m.get("val/f1")

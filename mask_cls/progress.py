@@ -51,11 +51,12 @@ def duration(seconds: float) -> str:
 
 
 class Rhythm:
-    """When the next line is due: the first call, then every ``every_s`` seconds."""
+    """When the next line is due: the first call (or, with ``at_once=False``, ``every_s`` seconds
+    after the start), then every ``every_s`` seconds."""
 
-    def __init__(self, every: float | None = None):
+    def __init__(self, every: float | None = None, at_once: bool = True):
         self.every = every_s() if every is None else every
-        self.last: float | None = None
+        self.last: float | None = None if at_once else time.monotonic()
 
     def due(self) -> bool:
         now = time.monotonic()

@@ -383,6 +383,21 @@ def test_8_hard_links_and_copies_of_validation_images_are_a_leak(tiny_copy, tmp_
             _datamodule(tiny_copy, csv)
 
 
+def test_8_a_linked_validation_image_is_refused_by_the_training_command(tiny_copy, tmp_path):
+    from mask_cls.data.datamodule import MaskDataModule
+
+    dm = MaskDataModule(str(tiny_copy), image_size=(64, 48), n_folds=3, num_workers=0)
+    dm.setup("fit")
+    folder = tiny_copy / "unl"
+    folder.mkdir()
+    os.link(dm.val_table["image"].iloc[0], folder / "x.jpg")
+    csv = folder / "pseudo.csv"
+    csv.write_text(f"image,label,confidence\n{folder / 'x.jpg'},0,0.99\n")
+    r = run_cli("data=mask", f"data.root={tiny_copy}", *FAST, f"data.pseudo_csv={csv}", f"hydra.run.dir={tmp_path / 'r'}")
+    assert r.returncode == 1 and "validation images of this fold" in one_error(r.stderr)
+    assert not (tmp_path / "r" / "checkpoints").exists()
+
+
 def test_8_labelled_aliases_and_repeated_rows_do_not_join_training(tiny_copy):
     from mask_cls.data.datamodule import MaskDataModule
 

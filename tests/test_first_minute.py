@@ -119,6 +119,9 @@ def test_every_key_of_the_composed_config_is_known_to_the_typo_check():
 def test_progress_lines_in_a_log_file(tiny_root, tmp_path):
     out = tmp_path / "run"
     r = run_cli("data=mask", f"data.root={tiny_root}", *FAST, "trainer.max_epochs=2", f"hydra.run.dir={out}")
+    every = run_cli("data=mask", f"data.root={tiny_root}", *FAST, "trainer.max_epochs=1", "progress.every_s=0",
+                    f"hydra.run.dir={tmp_path / 'every'}")  # a line at every step and validation batch
+    assert len(re.findall(r"epoch 1/1 step \d/3", every.stdout)) == 3 and "epoch 1/1 validating: batch" in every.stdout
     assert r.returncode == 0, r.stderr[-3000:]
     lines = r.stdout.splitlines()
     steps = [i for i, ln in enumerate(lines) if re.search(r"epoch 1/2 step \d+/3: loss \d\.\d+, lr .*images/s, .* left", ln)]
