@@ -92,7 +92,9 @@ def test_every_readme_command_as_typed(tmp_path):
         ran.append(cmd)
     assert len(ran) >= 12
     # what the commands were for, checked on their outputs
-    sweeps = sorted((tmp_path / "outputs" / "train" / "multiruns").iterdir())
+    multiruns = tmp_path / "outputs" / "train" / "multiruns"
+    sweeps = sorted(p for p in multiruns.iterdir() if p.is_dir())
+    assert (multiruns / "optuna.db").is_file()  # the default study's database sits beside the dated sweeps
     tables = [s for s in sweeps if (s / "sweep_results.csv").is_file()]
     assert len(tables) == len(sweeps) == 3, sweeps  # the -m sweep and both Optuna sweeps end with a table
 
