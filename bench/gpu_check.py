@@ -6,7 +6,7 @@
 4. host-device synchronisations per training step inside ``Trainer.fit`` with the
    ``MaskClassifier`` module (``torch.cuda.set_sync_debug_mode``: every synchronising call
    after the warm-up steps is counted, with where it came from)
-5. ``bench/gpu.py``: EfficientNet-B3 384x288, fp32 eager NCHW vs bf16 + channels_last vs + compile
+5. ``bench/gpu.py``: EfficientNet-B3 384x288, fp32 TF32 off vs fp32 defaults vs bf16 + channels_last vs + compile
 
 Prints one summary table at the end. Without a GPU (or with ``--quick``) every step runs tiny on
 the CPU, which only checks that the script works (the test suite does that).
