@@ -1,6 +1,7 @@
 """task=cv and task=predict end to end on the tiny synthetic set."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -126,8 +127,12 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
     assert set(table["image"]) <= set(dm.train_table["image"])
     assert not set(table["image"]) & set(dm.val_table["image"])
     # per fold: fold k's model alone labels the images; the folder gives fold k exactly that file
+    from mask_cls.data.pseudo import persons_digest
+
     assert meta["folds"] == {"n_folds": 2, "split_seed": 42, "kept": {"0": int((per_model[0].max(1) >= threshold).sum()),
-                                                                      "1": int((per_model[1].max(1) >= threshold).sum())}}
+                                                                      "1": int((per_model[1].max(1) >= threshold).sum())},
+                             "thresholds": {"0": threshold, "1": threshold},
+                             "persons": {str(k): persons_digest(oof[oof.fold == k].person) for k in (0, 1)}}
     for k in (0, 1):
         fold_table = pd.read_csv(out / f"pseudo_fold{k}.csv")
         alone = per_model[k].max(1) >= threshold
@@ -143,6 +148,14 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
 
     with pytest.raises(DataError, match=r"pseudo\.json: per-fold pseudo-labels of n_folds, split_seed = \(2, 42\)"):
         MaskDataModule(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=3, pseudo_csv=str(out)).setup("fit")
+    # the same n_folds and split_seed, other persons (a person relabelled into another stratum moves folds)
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_root, moved)
+    csv = moved / "train" / "train.csv"
+    gone = oof[oof.fold == 0].person.iloc[0]  # one of fold 0's validation persons leaves the data
+    csv.write_text("".join(line + "\n" for line in csv.read_text().splitlines() if not line.endswith("," + gone)))
+    with pytest.raises(DataError, match=r"fold \d's validation persons are not this run's"):
+        MaskDataModule(str(moved), image_size=[64, 48], num_workers=0, n_folds=2, fold=0, pseudo_csv=str(out)).setup("fit")
     # a second pseudo run never writes into the first one's folder
     r = run_cli("task=pseudo", f"run_dir={cv_run}", "data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}")
     assert r.returncode == 1 and "already holds an earlier run" in r.stderr
@@ -173,6 +186,14 @@ def test_pseudo_threshold_chosen_for_a_precision_on_validation(cv_run, tiny_root
     assert (out / "pseudo_threshold.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     kept = pd.read_csv(out / "pseudo.csv")
     assert (kept.confidence >= expected - 1e-6).all() and len(kept) == meta["kept"]
+    # per fold: fold k's threshold from the other fold's validation persons only
+    for k in (0, 1):
+        other = oof[oof.fold != k]
+        want, _ = pseudo.threshold_on_curve(pseudo.selection_curve(other.label.to_numpy(),
+                                                                   other[PROB_COLUMNS].to_numpy()), target)
+        assert meta["folds"]["thresholds"][str(k)] == pytest.approx(want)
+        fold_file = pd.read_csv(out / f"pseudo_fold{k}.csv")
+        assert (fold_file.confidence >= want - 1e-6).all()
     r = run_cli("task=pseudo", f"run_dir={cv_run}", "data=mask", f"data.root={tiny_root}", "task.min_precision=1.5",
                 f"hydra.run.dir={tmp_path / 'bad'}")
     assert r.returncode == 1 and "task.min_precision=1.5: must be in (0, 1]" in r.stderr

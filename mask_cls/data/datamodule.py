@@ -120,7 +120,8 @@ class MaskDataModule(pl.LightningDataModule):
             self.train_table = training_labels(train, self.age_threshold, self.drop_ages)
             if self.pseudo_csv:
                 source = self.unlabeled_source
-                csv = pseudo.source_csv(self.pseudo_csv, self.fold, self.n_folds, self.split_seed)
+                csv = pseudo.source_csv(self.pseudo_csv, self.fold, self.n_folds, self.split_seed,
+                                        self.val_table["person"])
                 rows = pseudo.read_pseudo(csv, [self.root] + ([source] if source != "eval" else []))
                 self.train_table, self.pseudo_summary = pseudo.merge(self.train_table, self.val_table, rows,
                                                                      self.pseudo_weight, source=str(csv))

@@ -82,12 +82,20 @@ def pseudo_table(paths: Sequence[str], probs: np.ndarray, keep: np.ndarray) -> p
                          "confidence": probs[idx].max(1).round(6)})
 
 
-def source_csv(spec: str | Path, fold: int, n_folds: int, split_seed: int) -> Path:
+def persons_digest(persons) -> str:
+    """A short digest of a set of person keys (which persons a fold validates on)."""
+    import hashlib
+
+    return hashlib.sha1("\n".join(sorted({str(p) for p in persons})).encode()).hexdigest()[:16]
+
+
+def source_csv(spec: str | Path, fold: int, n_folds: int, split_seed: int, val_persons=None) -> Path:
     """The pseudo-label file that training on ``fold`` reads from ``data.pseudo_csv=spec``.
 
     A file is itself. A task=pseudo folder of a cv run gives fold k its ``pseudo_fold{k}.csv``
     (labels from the one model that never saw fold k's validation persons), provided the folds
-    are the same; a folder without per-fold files gives ``pseudo.csv``."""
+    are the same: the same n_folds and split_seed, and (where the cv run recorded them) the same
+    validation persons (``val_persons``) in fold k; a folder without per-fold files gives ``pseudo.csv``."""
     import json
 
     path = Path(spec)
@@ -109,6 +117,10 @@ def source_csv(spec: str | Path, fold: int, n_folds: int, split_seed: int) -> Pa
         got = (folds.get("n_folds"), folds.get("split_seed")) if isinstance(folds, dict) else folds
         raise DataError(f"{meta_file}: per-fold pseudo-labels of n_folds, split_seed = {got}; this run has "
                         f"{(n_folds, split_seed)}: use the same folds, or data.pseudo_csv={path / 'pseudo.csv'}")
+    recorded = (folds.get("persons") or {}).get(str(fold))
+    if recorded is not None and val_persons is not None and recorded != persons_digest(val_persons):
+        raise DataError(f"{meta_file}: fold {fold}'s validation persons are not this run's (other data, or persons "
+                        "added or relabelled): its pseudo-labels could come from a model that saw them")
     return path / f"pseudo_fold{fold}.csv"
 
 

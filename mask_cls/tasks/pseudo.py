@@ -33,9 +33,12 @@ from mask_cls.tasks.predict import runs_and_weights
 
 
 def per_fold_files(runs: list, probs: list[np.ndarray], models: list[str], paths: list[str], threshold: float,
-                   top_share, out) -> dict | None:
+                   top_share, out, min_precision: float | None = None, parts: list | None = None) -> dict | None:
     """``pseudo_fold{k}.csv`` from fold k's model alone, when the models are the folds of one
-    complete cv run; its split (n_folds, split_seed) and the kept count per fold, else None."""
+    complete cv run; its split (n_folds, split_seed, a digest of each fold's validation persons)
+    and the kept count per fold, else None. With ``min_precision``, fold k's threshold is chosen
+    on the other folds' validation predictions (``parts``, one per model): fold k's own validation
+    persons, on which its retrained model is scored, never choose it."""
     from pathlib import Path
 
     from mask_cls.run_config import saved_config
@@ -45,24 +48,56 @@ def per_fold_files(runs: list, probs: list[np.ndarray], models: list[str], paths
     data = (found[1].get("data") or {}) if found else {}
     if not all(f.startswith("fold_") for f in folds) or len(folds) != data.get("n_folds"):
         return None
-    kept = {}
-    for name, p in zip(folds, probs):
+    kept, thresholds = {}, {}
+    for i, (name, p) in enumerate(zip(folds, probs)):
         k = int(name.split("_")[1])
-        table = pseudo.pseudo_table(paths, p, pseudo.select(p, threshold, top_share))
+        thresholds[k] = threshold if min_precision is None else fold_threshold(parts, i, min_precision, k)
+        table = pseudo.pseudo_table(paths, p, pseudo.select(p, thresholds[k], top_share))
         write_csv(table, out / f"pseudo_fold{k}.csv")
         kept[k] = len(table)
-    return {"n_folds": int(data["n_folds"]), "split_seed": int(data["split_seed"]), "kept": kept}
+    return {"n_folds": int(data["n_folds"]), "split_seed": int(data["split_seed"]), "kept": kept,
+            "thresholds": thresholds, "persons": fold_persons(Path(runs[0]))}
 
 
-def validation_predictions(models: list[str]) -> tuple[np.ndarray, np.ndarray, int] | None:
+def fold_threshold(parts: list | None, own: int, target: float, fold: int) -> float:
+    """The threshold for fold ``fold``'s file, chosen on every other model's validation predictions."""
+    others = [p for i, p in enumerate(parts or []) if i != own and p is not None]
+    if not others:
+        raise ConfigError(f"task.min_precision: fold {fold} needs the other folds' validation predictions "
+                          "(report/predictions.csv); set task.threshold instead")
+    y, probs = np.concatenate([p[0] for p in others]), np.concatenate([p[1] for p in others])
+    chosen, precision = pseudo.threshold_on_curve(pseudo.selection_curve(y, probs), target)
+    if chosen is None:
+        raise ConfigError(f"task.min_precision={target}: on the other folds' validation persons no threshold "
+                          f"for fold {fold} is right that often (at best {precision:.3f}); lower it")
+    return chosen
+
+
+def fold_persons(run) -> dict | None:
+    """Each fold's validation persons of a cv run (its oof.csv), as a digest."""
+    import pandas as pd
+
+    oof = run / "oof.csv"
+    if not oof.is_file():
+        return None
+    table = pd.read_csv(oof, usecols=["person", "fold"], dtype={"person": str})
+    return {int(k): pseudo.persons_digest(group["person"]) for k, group in table.groupby("fold")}
+
+
+def validation_parts(models: list[str]) -> list:
     """Each model's own validation predictions (the ``report/predictions.csv`` beside its
-    checkpoint), pooled: (labels, probabilities, models that have them), or None."""
+    checkpoint) as (labels, probabilities), None for a model without them."""
     from pathlib import Path
 
     from mask_cls.evaluation.report import PREDICTIONS, read_predictions
 
     files = [Path(m).parent.parent / "report" / PREDICTIONS for m in models]  # RUN/checkpoints/x.ckpt
-    parts = [read_predictions(f) for f in files if f.is_file()]
+    return [read_predictions(f) if f.is_file() else None for f in files]
+
+
+def validation_predictions(parts: list) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """The models' validation predictions pooled: (labels, probabilities, models that have them), or None."""
+    parts = [p for p in parts if p is not None]
     if not parts:
         return None
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), len(parts)
@@ -132,7 +167,8 @@ def pseudo_labels(cfg: DictConfig) -> None:
     paths = unlabeled_images(cfg.unlabeled, root, cfg.data.get("check_images", True),
                              cfg.data.get("on_bad_image", "error"), name, **options)
     paths, duplicates = pseudo.one_row_per_file(paths)
-    found = validation_predictions([str(c) for run in runs for c in run_checkpoints(run)])
+    parts = validation_parts([str(c) for run in runs for c in run_checkpoints(run)])
+    found = validation_predictions(parts)
     # the trade-off on validation, every threshold: drawn, and where min_precision chooses
     curve = None if found is None else pseudo.selection_curve(found[0], found[1], top_share)
     if min_precision is not None:  # before any work: a run that cannot choose writes nothing
@@ -145,7 +181,8 @@ def pseudo_labels(cfg: DictConfig) -> None:
     keep = pseudo.select(combined, threshold, top_share)
     table = pseudo.pseudo_table(paths, combined, keep)
     write_csv(table, out / "pseudo.csv")
-    folds = per_fold_files(list(runs), probs, models, paths, threshold, top_share, out)
+    folds = per_fold_files(list(runs), probs, models, paths, threshold, top_share, out,
+                           None if min_precision is None else float(min_precision), parts)
     teacher = teacher_on_validation(found, len(models), threshold, top_share)
     if curve is not None:
         write_csv(curve, out / "pseudo_threshold.csv")
