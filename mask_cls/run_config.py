@@ -202,13 +202,13 @@ def typed_lines() -> list[str]:
 
 def source_of(cfg: DictConfig) -> str | None:
     """The run whose recipe this command starts from: ``resume=``, or ``run_dir=`` of a task
-    that reads a run (one run; a list of runs keeps this command's config)."""
+    that reads a run (of a list of runs, the first: its data root and sizes)."""
     if cfg.get("resume"):
         return str(cfg.resume)
     if cfg.task.get("reuses_run_config") and cfg.get("run_dir"):
         runs = cfg.run_dir
         if isinstance(runs, ListConfig | list):
-            return str(runs[0]) if len(runs) == 1 else None
+            return str(runs[0]) if len(runs) else None
         return str(runs)
     return None
 
