@@ -174,6 +174,8 @@ def test_1_the_recipe_keeps_what_the_run_chose(trained):
     assert cfg["model"]["backbone"] == "mobilenetv3_small_050" and cfg["data"]["image_size"] == [64, 48]
     assert cfg["trainer"]["max_epochs"] == 5  # what is typed wins
     assert cfg["callbacks"]["model_checkpoint"]["dirpath"] == "${paths.output_dir}/checkpoints"
+    listed = _recomposed(trained, ["task=predict", f"run_dir=[{trained},{trained}]"])  # a list: the first run's
+    assert listed["data"]["root"] == cfg["data"]["root"] and listed["data"]["image_size"] == [64, 48]
 
 
 # -- 2, 3, 5. paths come from the new run, never from the checkpoint or the saved config -----------
