@@ -223,8 +223,12 @@ def test_an_optuna_study_is_keyed_by_data_and_search_space(tmp_path):
     assert a != _study("data=mask", "data.root=/data/a", "+hydra.sweeper.params.seed='choice(1,2)'")[0]
     assert a != _study("task=cv", "data=mask", "data.root=/data/a")[0]
     assert storage.endswith("/outputs/train/multiruns/optuna.db")  # beside the dated sweep folders
-    moved = _study("data=mask", "data.root=/data/a", f"hydra.sweep.dir={tmp_path / 'mine'}")[1]
-    assert moved == f"sqlite:///{tmp_path / 'mine'}/optuna.db"  # moves with a named sweep
+    from mask_cls.resolvers import sweep_db
+
+    # the storage follows the sweep folder: beside the dated default ones, inside one a user names
+    assert sweep_db(str(tmp_path / "multiruns" / "2026-11-30_06-41-00")) == str(tmp_path / "multiruns")
+    assert sweep_db(str(tmp_path / "mine")) == str(tmp_path / "mine")
+    assert "${sweep_db:${hydra.sweep.dir}}" in (ROOT / "conf" / "hparams_search" / "optuna.yaml").read_text()
 
 
 def test_the_mistakes_gallery_shows_one_image_per_person():
