@@ -16,25 +16,30 @@ from mask_cls.errors import DataError
 log = logging.getLogger("mask_cls")
 
 
-def folder_images(folder: str | Path) -> list[str]:
-    """Every image under ``folder``; a name that is not UTF-8 (no CSV or log could hold it as it
-    is) is skipped, counted in one warning."""
+def images_under(folder: Path, within: Path | None = None) -> list[Path]:
+    """Every .jpg/.jpeg/.png under ``folder`` (any sub-folders), sorted; hidden files and folders
+    skipped, links out of ``within`` (default: the folder itself) not followed, and a name that is
+    not UTF-8 (no CSV or log could hold it as it is) skipped, counted in one warning."""
     from mask_cls.data.images import shown, utf8_name
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: unlabeled folder not found")
-    real = folder.resolve()
+    real = (within or folder).resolve()
     found = [p for p in sorted(folder.rglob("*"))
              if p.is_file() and p.suffix.lower() in layout.IMAGE_EXTENSIONS
              and not any(layout.is_hidden(part) for part in p.relative_to(folder).parts)
-             and p.resolve().is_relative_to(real)]  # links out of the folder are not followed
+             and p.resolve().is_relative_to(real)]
     odd = [p for p in found if not utf8_name(p)]
     if odd:
         log.warning("%s: %d image(s) whose names are not UTF-8 skipped (first: %s); rename them to use them",
                     folder, len(odd), shown(odd[0]))
-        found = [p for p in found if utf8_name(p)]
-    found = [str(p) for p in found]
+    return [p for p in found if utf8_name(p)]
+
+
+def folder_images(folder: str | Path) -> list[str]:
+    """Every image under ``folder`` (:func:`images_under`), as strings; none is an error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: unlabeled folder not found")
+    found = [str(p) for p in images_under(folder)]
     if not found:
         raise DataError(f"{folder}: no .jpg/.jpeg/.png images in it or its sub-folders")
     return found

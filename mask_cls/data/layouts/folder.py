@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from mask_cls.data.report import Report
 
 PERSON_SEPARATOR = "__"
-EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
 def class_of(name: str) -> int | None:
@@ -63,13 +62,6 @@ def _class_folders(root: Path) -> tuple[dict[int, list[Path]], list[str]]:
     return found, other
 
 
-def _images(folder: Path, real_root: Path) -> list[Path]:
-    return [p for p in sorted(folder.rglob("*"))
-            if p.suffix.lower() in EXTENSIONS and p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-            and p.resolve().is_relative_to(real_root)]  # links out of the root are not followed
-
-
 def preflight(root: str | Path | None, needs: Iterable[str]) -> None:
     """Before anything heavy loads: the root exists and holds class folders."""
     if "train" not in needs:
@@ -85,11 +77,13 @@ def preflight(root: str | Path | None, needs: Iterable[str]) -> None:
 
 def rows(root: Path) -> tuple[list[tuple[str, str, int]], list[str], int]:
     """(person, image, class) of every image, the folders left out, and images without a person."""
+    from mask_cls.data.unlabeled import images_under  # the one folder walk (hidden, links, names)
+
     found, other = _class_folders(root)
-    real_root, out, anonymous = root.resolve(), [], 0
+    out, anonymous = [], 0
     for c, folders in sorted(found.items()):
         for folder in folders:
-            for path in _images(folder, real_root):
+            for path in images_under(folder, within=root):
                 person = person_of(path)
                 if person is None:
                     anonymous += 1
