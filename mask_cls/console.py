@@ -22,7 +22,15 @@ class _DropChatter(logging.Filter):
         return not any(c in str(record.msg) for c in CHATTER)
 
 
+_installed = False
+
+
 def quiet() -> None:
+    """Install the filters once per process (every job of a multirun calls it)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
     for pattern in NOISE:
         warnings.filterwarnings("ignore", message=pattern)
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero", "wandb"):
