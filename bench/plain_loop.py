@@ -39,19 +39,19 @@ def load(paths: list[Path], size: tuple[int, int]) -> torch.Tensor:
     return out
 
 
-def train_table(root: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
+def train_table(root: Path) -> tuple[list[Path], np.ndarray, pd.DataFrame]:
     """Image paths, 18-class labels and person index of every training image."""
     persons = pd.read_csv(root / "train" / "train.csv", dtype={"id": str})
     paths, labels, who = [], [], []
-    for k, row in persons.iterrows():
+    for row in persons.itertuples():
         g = 0 if row.gender == "male" else 1
         a = 0 if row.age < 30 else (1 if row.age < 60 else 2)
         for f in sorted((root / "train" / "images" / row.path).iterdir()):
             if f.stem in MASK and not f.name.startswith("."):
                 paths.append(f)
                 labels.append(6 * MASK[f.stem] + 3 * g + a)
-                who.append(k)
-    return paths, np.array(labels), np.array(who)
+                who.append((row.path, g, int(row.age)))
+    return paths, np.array(labels), pd.DataFrame(who, columns=["person", "gender", "age"])
 
 
 def task_f1(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -76,11 +76,12 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
     size = tuple(args.size)
     paths, y, who = train_table(args.root)
-    val_persons = rng.permutation(who.max() + 1)[: (who.max() + 1) // 5]
-    is_val = np.isin(who, val_persons)
+    # the validation persons of mask_cls's run with data.split_seed=seed: fold 0 of its 5
+    # stratified person folds (the one thing taken from mask_cls, so both select on the same persons)
+    from mask_cls.data.folds import assign_folds
+    is_val = (assign_folds(who, 5, args.seed) == 0).to_numpy()
     x = load(paths, size)
     y = torch.from_numpy(y)
     tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)

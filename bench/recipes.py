@@ -1,14 +1,16 @@
 """Which recipes help on real faces: the default against one change at a time, and the plain loop.
 
 Every arm is a `python run.py ...` command as a user types it (plus the regime's size options),
-trained on the persons of ROOT/train (model selection on one fold of validation persons, chosen
-by ``data.split_seed`` = the seed), then scored on the eval answers: macro F1 of the 18 classes
-and of each task. ``plain`` is bench/plain_loop.py, written without mask_cls. Rows are appended
-to OUT/results.csv as they finish, so a stopped benchmark continues where it stopped; the table
-shows each arm's mean and spread over seeds, and its difference to the ``default`` arm paired by
-seed, with the standard error of that difference.
+trained on the persons of ROOT/train (model selection on fold 0 of 5 stratified person folds,
+chosen by ``data.split_seed`` = the seed), then scored on the eval answers, separately on the two
+halves of the eval persons (bench/eval_split.py): choices are made on the *selection* half, the
+reported figures are the *confirmation* half's. ``plain`` is bench/plain_loop.py, written
+without mask_cls (its validation persons are the same fold). Each finished arm appends one row
+to the results file (default OUT/results.csv) with the command, the commit and the split's
+digest, so a stopped benchmark continues where it stopped and every figure traces to a run;
+bench/realfaces_report.py renders BENCHMARKS.md's tables from that file.
 
-    python bench/recipes.py ROOT --answers KEY --out DIR [--regime scratch|pretrained]
+    python bench/recipes.py ROOT --answers KEY --out DIR [--results FILE] [--regime scratch|pretrained]
         [--arms default,plain,...] [--seeds 0 1 2] [--quick]
 """
 
@@ -26,6 +28,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, parser  # noqa: E402
+from eval_split import digest, load_or_make  # noqa: E402
 from plain_loop import task_f1  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,7 +57,11 @@ ARMS: dict[str, list[str]] = {
     "weighted": ["sampler=weighted"],
     "sqrt": ["sampler=sqrt"],
     "person_balanced": ["sampler=person_balanced"],
-    "cutmix": ["augment=seed_cutmix"],
+    # the seed solution's augmentations, one step at a time: its 16 transforms instead of light's
+    # 3, then + vertical CutMix, then + grid shuffle (= augment=seed_cutmix)
+    "seed_augment": ["augment=seed"],
+    "seed_cutmix_only": ["augment=seed_cutmix", "augment.batch.grid_shuffle.p=0"],
+    "seed_cutmix": ["augment=seed_cutmix"],
     "ema": ["callbacks=ema"],
     "uda": ["ssl=uda", "unlabeled=eval"],
     "pseudo": [],    # teacher (default) -> task=pseudo on the eval images (threshold 0.9) -> student with them
@@ -83,14 +90,43 @@ PSEUDO_OPTIONS = {"pseudo_t0.98": ["task.threshold=0.98"], "pseudo_t0.7": ["task
 #: arms that differ from another arm only at prediction: its finished run of the same seed
 #: predicts again with the arm's options (the same trained model, so the difference is exact)
 PREDICT_ONLY = {"no_tta": "default"}
+#: the arm each arm changes one thing of (the default unless named): the paired comparison
+#: that isolates that one change
+REFERENCE = {"seed_cutmix_only": "seed_augment", "seed_cutmix": "seed_cutmix_only",
+             "pseudo_t0.98": "pseudo", "pseudo_t0.7": "pseudo", "real_best": "age58",
+             "real_best_t0.7": "real_best", "real_best_smoothing": "age58_smoothing",
+             "age58_smoothing": "age58", "plain_like": "default", "real_best_ensemble": "age58_ensemble",
+             "age58_ensemble": "ensemble"}
 QUICK = ["data.image_size=[32,32]", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
          "trainer.limit_val_batches=2"]
 QUICK_CV = ["data.n_folds=2"]
 
 
-def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Path, quick: bool) -> dict:
-    """Train one arm with one seed; its eval scores and seconds."""
+def commit() -> str:
+    """The checkout's commit, with "+dirty" when tracked files differ from it."""
+    head = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "mask_cls", "conf", "run.py", "bench",
+                            ":(exclude)bench/results"], cwd=REPO).returncode
+    return head + ("+dirty" if dirty else "")
+
+
+def halves_scores(sub: pd.DataFrame, answers: Path, split: pd.DataFrame) -> dict[str, float]:
+    """Macro F1 (and per task) of a submission on the whole key and on each half of the persons."""
+    key = pd.read_csv(answers).set_index("ImageID")["ans"]
+    half = split.set_index("ImageID")["half"].loc[sub.ImageID].to_numpy()
+    y, p = key.loc[sub.ImageID].to_numpy(), sub.ans.to_numpy()
+    out = task_f1(y, p)
+    for h, short in (("selection", "sel"), ("confirmation", "conf")):
+        for k, v in task_f1(y[half == h], p[half == h]).items():
+            out[f"{k}_{short}"] = v
+    return out
+
+
+def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Path, quick: bool,
+            split: pd.DataFrame) -> dict:
+    """Train one arm with one seed; its eval scores (whole key and per half), seconds and command."""
     t0 = time.perf_counter()
+    commands: list[str] = []
     if arm == "plain":
         cmd = [sys.executable, str(REPO / "bench" / "plain_loop.py"), str(root), "--out", str(out),
                "--seed", str(seed), "--answers", str(answers)]
@@ -99,8 +135,10 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
         cmd += ["--epochs", opts["trainer.max_epochs"], "--size", *size, "--batch", opts["data.batch_size"]]
         cmd += ["--pretrained-lite0"] if regime == "pretrained" else ["--backbone", opts["model.backbone"]]
         cmd += ["--epochs", "1", "--size", "32", "32"] if quick else []  # later options win
+        commands.append(" ".join(["python", *[str(Path(c).relative_to(REPO)) if c.startswith(str(REPO)) else c for c in cmd[1:]]]))
         subprocess.run(cmd, check=True, cwd=REPO)
-        scores = json.loads((out / "scores.json").read_text())
+        scores = halves_scores(pd.read_csv(out / "submission.csv"), answers, split)
+        scores["val_f1_best"] = json.loads((out / "scores.json").read_text()).get("val_f1_best")
     else:
         cv = ["task=cv"] if arm in CV_ARMS else []
 
@@ -109,6 +147,7 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
                    f"data.split_seed={seed}", "data.num_workers=2", "trainer.enable_progress_bar=false",
                    f"hydra.run.dir={run_dir}", *REGIMES[regime], *ARMS.get(arm, []), *extra,
                    *(QUICK if quick else []), *(QUICK_CV if quick and cv else [])]
+            commands.append(" ".join(["python run.py", *cmd[2:]]))
             subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"})
 
         if arm in PSEUDO_ROUNDS:  # the teacher labels the eval images; a new model trains with them too
@@ -125,16 +164,14 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
         else:
             final = out
             mask_cls(final, *cv)
-        sub = pd.read_csv(final / "submission.csv")
-        key = pd.read_csv(answers).set_index("ImageID").loc[sub.ImageID, "ans"].to_numpy()
-        scores = task_f1(key, sub.ans.to_numpy())
+        scores = halves_scores(pd.read_csv(final / "submission.csv"), answers, split)
         result = final / ("cv.json" if cv else "metrics.json")
         if not result.is_file():  # a prediction-only arm: the model (and its validation) is the trained run's
             result = finished_run(out, PREDICT_ONLY[arm], seed) / "metrics.json"
         scores["val_f1_best"] = json.loads(result.read_text()).get("cv/f1" if cv else "val/f1_best")
-    return {"regime": regime, "arm": arm, "seed": seed, **{k: scores[k] for k in
-            ("f1", "mask_f1", "gender_f1", "age_f1", "val_f1_best")},
-            "seconds": round(time.perf_counter() - t0, 1)}
+    return {"regime": regime, "arm": arm, "seed": seed, **scores,
+            "seconds": round(time.perf_counter() - t0, 1), "run": str(out), "commit": commit(),
+            "split": digest(split), "date": time.strftime("%Y-%m-%d"), "command": " && ".join(commands)}
 
 
 def finished_run(out: Path, arm: str, seed: int) -> Path | None:
@@ -207,6 +244,7 @@ def main() -> None:
     p.add_argument("root", type=Path)
     p.add_argument("--answers", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--results", type=Path, help="the results file rows are appended to (default OUT/results.csv)")
     p.add_argument("--regime", choices=sorted(REGIMES), default="scratch")
     p.add_argument("--arms", default="default,plain", help=f"comma-separated, of: {','.join(ARMS)}")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -216,7 +254,8 @@ def main() -> None:
     if unknown:
         p.error(f"unknown arms {unknown}; known: {', '.join(ARMS)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    csv = args.out / "results.csv"
+    csv = args.results or args.out / "results.csv"
+    split = load_or_make(args.out / "eval_split.csv", args.root, args.answers)
     done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["regime", "arm", "seed"])
     for seed in args.seeds:  # seeds outermost: a partial benchmark still compares every arm
         for arm in arms:
@@ -225,7 +264,10 @@ def main() -> None:
             run_dir = args.out / "runs" / args.regime / arm / f"seed{seed}"
             if run_dir.exists():  # an interrupted earlier attempt: a run never reuses a folder
                 run_dir = run_dir.with_name(f"seed{seed}_{time.strftime('%H%M%S')}")
-            row = run_arm(arm, args.regime, seed, args.root, args.answers, run_dir, args.quick)
+            row = run_arm(arm, args.regime, seed, args.root, args.answers, run_dir, args.quick, split)
+            for path, name in ((args.answers, "KEY"), (args.root, "REALFACES"), (args.out, "OUT")):  # as typed anywhere
+                row["command"] = row["command"].replace(str(path), name)
+            row["run"] = str(Path(row["run"]).relative_to(args.out))
             print(json.dumps(row), flush=True)
             done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
             tmp = csv.with_suffix(".tmp")
