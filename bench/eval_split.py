@@ -7,7 +7,8 @@ images of a person share the unmasked upper face (eyes and forehead, above every
 and the gender x age class of the answer key, and exactly one of them is the ``normal`` photo.
 Each masked image joins the normal photo whose upper face is nearest among those of its class;
 two persons made from the same source photo (identical normal images) become one group, so a
-photo never sits on both sides. The halves are drawn by group with a fixed seed, stratified by
+photo never sits on both sides. Where the key's folder has ``eval_persons.csv`` (ImageID,person:
+the synthetic set writes one), those persons are used instead. The halves are drawn by group with a fixed seed, stratified by
 the gender x age class.
 
     python bench/eval_split.py ROOT --answers KEY --out FILE.csv     # ImageID,person,half
@@ -60,14 +61,14 @@ def eval_persons(images: Path, answers: pd.DataFrame) -> pd.Series:
 
 
 def halves(persons: pd.Series, klass: pd.Series, seed: int = SEED) -> pd.Series:
-    """'selection' or 'confirmation' per ImageID: groups shuffled within each class, alternated."""
+    """'selection' or 'confirmation' per ImageID: groups shuffled within each class, then alternated."""
     rng = np.random.default_rng(seed)
     by_group = pd.DataFrame({"person": persons.to_numpy(), "klass": klass.to_numpy()}).groupby("person")["klass"].first()
-    half = {}
-    for k in sorted(by_group.unique()):
-        groups = rng.permutation(by_group.index[by_group == k].to_numpy())
-        for i, g in enumerate(groups):
+    half, i = {}, 0
+    for k in sorted(by_group.unique()):  # one alternation running through the classes: halves differ by <= 1 group
+        for g in rng.permutation(by_group.index[by_group == k].to_numpy()):
             half[g] = HALVES[i % 2]
+            i += 1
     return persons.map(half).rename("half")
 
 
@@ -79,7 +80,11 @@ def digest(split: pd.DataFrame) -> str:
 
 def make(root: Path, answers: Path) -> pd.DataFrame:
     key = pd.read_csv(answers)
-    persons = eval_persons(root / "eval" / "images", key)
+    known = answers.parent / "eval_persons.csv"
+    if known.is_file():
+        persons = pd.read_csv(known).set_index("ImageID")["person"].loc[key["ImageID"]]
+    else:
+        persons = eval_persons(root / "eval" / "images", key)
     half = halves(persons, key.set_index("ImageID")["ans"] % 6)
     return pd.DataFrame({"ImageID": key["ImageID"], "person": persons.to_numpy(), "half": half.to_numpy()})
 

@@ -367,11 +367,14 @@ def _write_eval(root: Path, cfg: SynthConfig, eval_res: list, meta: np.random.Ge
         for stem, (ext, data) in files.items():
             name = hashlib.sha1(f"{cfg.seed}-{i}-{stem}".encode()).hexdigest() + ext
             (ev_dir / name).write_bytes(data)
-            eval_rows.append((name, L.encode(L.MASK_FILES[stem], p.gender, L.age_group(p.age))))
+            eval_rows.append((name, L.encode(L.MASK_FILES[stem], p.gender, L.age_group(p.age)), i))
     order = meta.permutation(len(eval_rows))
     eval_rows = [eval_rows[k] for k in order]
     pd.DataFrame({"ImageID": [r[0] for r in eval_rows], "ans": 0}).to_csv(root / "eval" / "info.csv", index=False)
-    pd.DataFrame(eval_rows, columns=["ImageID", "ans"]).to_csv(root / "eval_answers.csv", index=False)
+    pd.DataFrame([r[:2] for r in eval_rows], columns=["ImageID", "ans"]).to_csv(root / "eval_answers.csv", index=False)
+    # which eval person each image shows, beside the key (benchmarks split the eval persons in halves)
+    pd.DataFrame([(r[0], r[2]) for r in eval_rows], columns=["ImageID", "person"]).to_csv(root / "eval_persons.csv",
+                                                                                          index=False)
 
 
 def ensure(root: str | Path, synth: Mapping[str, Any], progress: bool = True) -> None:
