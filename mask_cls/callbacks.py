@@ -58,8 +58,14 @@ class WarmupEMA(EMAWeightAveraging):
 
 
 def _batch_size(batch: Any) -> int:
-    first = batch[0] if isinstance(batch, list | tuple) else batch
-    return int(first.shape[0]) if hasattr(first, "shape") and len(first.shape) else 1
+    """Labelled images in a training batch as the module receives it: a ``Labelled`` (its ``x``),
+    UDA's mapping (its labelled part), or a tuple whose first item is the images."""
+    if isinstance(batch, dict):
+        batch = batch.get("labeled")
+    first = getattr(batch, "x", None)
+    if first is None:
+        first = batch[0] if isinstance(batch, list | tuple) else batch
+    return int(first.shape[0]) if hasattr(first, "shape") and len(first.shape) else 0
 
 
 def _scalar(value: Any) -> float | None:

@@ -244,3 +244,17 @@ def test_the_mistakes_gallery_shows_one_image_per_person():
     persons = ["a", "a", "b", "b", "c", "a"]
     assert list(most_confident_mistakes(y, probs, persons)) == [0, 3, 4]  # a's best, b's only mistake, c
     assert list(most_confident_mistakes(y, probs)) == [0, 1, 3, 4, 5]
+
+
+def test_progress_counts_the_images_a_training_step_receives():
+    """images/s counts images, not steps: the batch a step gets is a ``Labelled`` (UDA: a mapping
+    of labelled and unlabeled views, whose labelled images are counted)."""
+    import torch
+
+    from mask_cls.callbacks import _batch_size
+    from mask_cls.models.preprocessor import Labelled
+
+    x = torch.zeros(16, 3, 8, 8)
+    assert _batch_size(Labelled(x, torch.zeros(16, dtype=torch.long))) == 16
+    assert _batch_size({"labeled": Labelled(x[:7], torch.zeros(7, dtype=torch.long)), "unlabeled": (x, x)}) == 7
+    assert _batch_size((x[:5], torch.zeros(5))) == 5
