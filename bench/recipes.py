@@ -17,7 +17,6 @@ bench/realfaces_report.py renders BENCHMARKS.md's tables from that file.
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, parser  # noqa: E402
 from eval_split import digest, load_or_make  # noqa: E402
 from plain_loop import task_f1  # noqa: E402
+from realfaces_report import figure, render  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 #: the conditions of each regime (what every arm shares)
@@ -90,13 +90,6 @@ PSEUDO_OPTIONS = {"pseudo_t0.98": ["task.threshold=0.98"], "pseudo_t0.7": ["task
 #: arms that differ from another arm only at prediction: its finished run of the same seed
 #: predicts again with the arm's options (the same trained model, so the difference is exact)
 PREDICT_ONLY = {"no_tta": "default"}
-#: the arm each arm changes one thing of (the default unless named): the paired comparison
-#: that isolates that one change
-REFERENCE = {"seed_cutmix_only": "seed_augment", "seed_cutmix": "seed_cutmix_only",
-             "pseudo_t0.98": "pseudo", "pseudo_t0.7": "pseudo", "real_best": "age58",
-             "real_best_t0.7": "real_best", "real_best_smoothing": "age58_smoothing",
-             "age58_smoothing": "age58", "plain_like": "default", "real_best_ensemble": "age58_ensemble",
-             "age58_ensemble": "ensemble"}
 QUICK = ["data.image_size=[32,32]", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
          "trainer.limit_val_batches=2"]
 QUICK_CV = ["data.n_folds=2"]
@@ -182,43 +175,6 @@ def finished_run(out: Path, arm: str, seed: int) -> Path | None:
     return None
 
 
-def table(results: pd.DataFrame) -> pd.DataFrame:
-    """Per regime and arm: mean and sd over seeds, and the difference to ``default`` paired by
-    seed (the same seed = the same validation persons and initial head) with its standard error,
-    sd of the per-seed differences / sqrt(n): seeds move every arm together, so pairing removes
-    the split's luck from the comparison."""
-    rows = []
-    for (regime, arm), g in results.groupby(["regime", "arm"], sort=False):
-        base = results[(results.regime == regime) & (results.arm == "default")].set_index("seed").f1
-        diffs = (g.set_index("seed").f1 - base).dropna()
-        se = diffs.std(ddof=1) / math.sqrt(len(diffs)) if len(diffs) > 1 and arm != "default" else float("nan")
-        rows.append({"regime": regime, "arm": arm, "n": len(g), "f1": g.f1.mean(), "sd": g.f1.std(ddof=1),
-                     "diff": diffs.mean() if len(diffs) else float("nan"), "se": se,
-                     "mask": g.mask_f1.mean(), "gender": g.gender_f1.mean(), "age": g.age_f1.mean(),
-                     "seconds": g.seconds.mean()})
-    return pd.DataFrame(rows)
-
-
-def figure(summary: pd.DataFrame, regime: str, path: Path) -> Path:
-    """Each arm's difference to the default, paired by seed, with +- 2 standard errors: what
-    a reader wants from the table at a glance (arms measured with one seed have no bar)."""
-    from mask_cls.evaluation.figures import plt, save  # Agg backend; written atomically
-
-    rows = summary[summary.arm != "default"].sort_values("diff")
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))
-    y = range(len(rows))
-    colors = ["#2171b5" if d - 2 * s > 0 else "#cb181d" if d + 2 * s < 0 else "#969696"
-              for d, s in zip(rows["diff"], rows["se"].fillna(float("inf")))]
-    ax.barh(y, rows["diff"], xerr=2 * rows["se"].fillna(0), color=colors, capsize=3)
-    ax.set_yticks(list(y), [f"{a} (n={n})" for a, n in zip(rows.arm, rows.n)], fontsize=8)
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("macro F1 minus the default's, paired by seed (bars: +- 2 se)")
-    base = summary.loc[summary.arm == "default", "f1"]
-    ax.set_title(f"recipes on real faces, {regime}" + (f" (default {base.iloc[0]:.3f})" if len(base) else ""),
-                 fontsize=9)
-    return save(fig, path)
-
-
 def pseudo_report(out: Path, regime: str, answers: Path) -> pd.DataFrame:
     """Per pseudo-label round: images kept, the teacher's mean confidence on them, how many of
     the kept labels are right (on the answer key; "val right": the estimate task=pseudo made
@@ -274,9 +230,9 @@ def main() -> None:
             done.to_csv(tmp, index=False)
             tmp.replace(csv)
     print(f"\nrecipes on {args.root} ({args.regime}); machine: {machine()}")
-    summary = table(done[done.regime == args.regime])
-    print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"figure: {figure(summary, args.regime, args.out / f'recipes_{args.regime}.png')}")
+    mine = done[done.regime == args.regime]
+    print(render(mine))
+    print(f"figure: {figure(mine, args.regime, args.out / f'recipes_{args.regime}.png')}")
     report = pseudo_report(args.out, args.regime, args.answers)
     if len(report):
         print("\npseudo-labels of each round (on the answer key):")

@@ -1,0 +1,106 @@
+"""The "Real faces" figures: a split by person, paired statistics, claims, and a block generated from runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+import eval_split  # noqa: E402
+import realfaces_report as rep  # noqa: E402
+
+
+def rows(arm: str, sel: list[float], conf: list[float], regime: str = "pretrained") -> list[dict]:
+    return [{"regime": regime, "arm": arm, "seed": s, "f1": (a + b) / 2, "f1_sel": a, "f1_conf": b,
+             "age_f1_conf": 0.5, "gender_f1_conf": 0.9, "seconds": 10.0, "commit": "abc", "split": "d1",
+             "date": "2026-11-30", "command": f"python run.py seed={s}"} for s, (a, b) in enumerate(zip(sel, conf))]
+
+
+def test_paired_difference_against_a_hand_computation():
+    """diffs 0.01, 0.02, 0.03: mean 0.02, se 0.01/sqrt(3), t = 3.464 with 2 dof -> p = 0.0742
+    (t tables), 95% interval 0.02 +- 4.303 * se."""
+    d = rep.Paired.of(pd.Series([0.51, 0.52, 0.53]), pd.Series([0.50, 0.50, 0.50]))
+    se = 0.01 / np.sqrt(3)
+    assert d.n == 3 and d.diff == pytest.approx(0.02)
+    assert d.p == pytest.approx(0.0742, abs=5e-4)
+    assert (d.lo, d.hi) == (pytest.approx(0.02 - 4.3027 * se, abs=1e-4), pytest.approx(0.02 + 4.3027 * se, abs=1e-4))
+    # pairing is by seed: a seed one side lacks is left out, not matched to another seed
+    d = rep.Paired.of(pd.Series([0.6, 0.7], index=[0, 5]), pd.Series([0.5, 0.5], index=[0, 1]))
+    assert d.n == 1 and d.diff == pytest.approx(0.1) and np.isnan(d.p)
+
+
+def test_a_gain_is_shown_only_when_picked_on_selection_and_confirmed():
+    base = [0.50, 0.52, 0.48, 0.51, 0.49]
+    r = pd.DataFrame(rows("default", base, base)
+                     # picked on selection, confirmed: steady +0.03
+                     + rows("good", [b + 0.02 for b in base], [b + 0.03 + 0.001 * i for i, b in enumerate(base)])
+                     # confirmed gain, but it lost on the selection half: never picked, so not shown
+                     + rows("lucky", [b - 0.01 for b in base], [b + 0.03 + 0.001 * i for i, b in enumerate(base)])
+                     # picked, mean gain on confirmation, but noisy: p > 0.05
+                     + rows("noisy", [b + 0.02 for b in base], [b + d for b, d in zip(base, [0.08, -0.05, 0.06, -0.04, 0.02])])
+                     # rejected on selection and a confirmed loss
+                     + rows("bad", [b - 0.02 for b in base], [b - 0.04 + 0.001 * i for i, b in enumerate(base)])
+                     + rows("one_seed", [0.6], [0.6]))
+    c = rep.comparisons(r, "pretrained").set_index("arm")
+    assert c.loc["good", "verdict"] == "**gain shown**" and c.loc["good", "conf"].p < 0.05
+    assert c.loc["lucky", "verdict"] == "not shown" and c.loc["lucky", "conf"].p < 0.05
+    assert c.loc["noisy", "verdict"] == "not shown" and c.loc["noisy", "conf"].diff > 0
+    assert c.loc["bad", "verdict"] == "**loss shown**"
+    assert c.loc["one_seed", "verdict"].startswith("not shown")
+    block = rep.render(r)
+    assert block.startswith(rep.BEGIN) and block.rstrip().endswith(rep.END)
+    good = next(line for line in block.splitlines() if line.startswith("| good |"))
+    assert "+0.0320" in good and "gain shown" in good  # the confirmation half's mean, never the selection's
+
+
+def test_one_change_is_compared_with_the_arm_it_changes():
+    base = [0.50, 0.52, 0.48]
+    r = pd.DataFrame(rows("default", base, base) + rows("seed_augment", base, [b - 0.1 for b in base])
+                     + rows("seed_cutmix_only", base, [b - 0.1 for b in base]))
+    c = rep.comparisons(r, "pretrained")
+    cut = c[c.arm == "seed_cutmix_only"]
+    assert list(cut.vs) == ["seed_augment", "default"]
+    assert cut.iloc[0].conf.diff == pytest.approx(0.0) and cut.iloc[1].conf.diff == pytest.approx(-0.1)
+
+
+def test_benchmarks_md_block_is_what_the_committed_results_render():
+    """The check CI runs: BENCHMARKS.md's Real faces tables come from bench/results/realfaces.csv."""
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "realfaces_report.py"), "--check", str(ROOT / "BENCHMARKS.md")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    edited = text.replace("| default |", "| default  |", 1)
+    assert edited != text and rep.replace_block(edited, rep.render(pd.read_csv(rep.RESULTS)), "x") != edited
+
+
+def test_eval_persons_found_from_the_upper_face(tmp_path):
+    """Seven images per person share the upper face; a masked image joins its own normal photo,
+    and two persons made from one photo become one group (never on both sides of the split)."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    faces = [rng.integers(0, 256, (40, 32), dtype=np.uint8) for _ in range(5)]
+    faces.append(faces[4].copy())  # person 5 is person 4's photo used again
+    names, ans, truth = [], [], []
+    for person, top in enumerate(faces):
+        klass = [0, 1, 3, 4, 5, 5][person]  # gender x age, shared by the person's images
+        for k, mask in enumerate([0, 0, 0, 0, 0, 1, 2]):
+            im = np.vstack([top, rng.integers(0, 256, (60, 32), dtype=np.uint8)])  # the lower face differs
+            name = f"{person}_{k}.png"
+            cv2.imwrite(str(tmp_path / name), im)
+            names.append(name)
+            ans.append(6 * mask + klass)
+            truth.append(min(person, 4))
+    key = pd.DataFrame({"ImageID": names, "ans": ans}).sample(frac=1, random_state=0)
+    group = eval_split.eval_persons(tmp_path, key)
+    truth = pd.Series(truth, index=names).loc[key.ImageID]
+    assert pd.crosstab(group.to_numpy(), truth.to_numpy()).gt(0).sum(axis=1).eq(1).all()  # a group is one person
+    assert group.nunique() == 5
+    half = eval_split.halves(group, key.set_index("ImageID")["ans"] % 6)
+    assert (pd.DataFrame({"g": group.to_numpy(), "h": half.to_numpy()}).groupby("g").h.nunique() == 1).all()
