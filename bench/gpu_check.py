@@ -77,7 +77,7 @@ def count_syncs(quick: bool, steps: int = 30, warmup: int = 10) -> tuple[int, in
     x = torch.randint(0, 256, (n, 3, 96, 72), dtype=torch.uint8)
     loader = DataLoader(TensorDataset(x, torch.randint(0, 18, (n,))), batch_size=32, pin_memory=cuda)
     cfg = module_config("mobilenetv3_small_100" if not quick else "resnet10t")
-    cfg["sched"] = {"_target_": "mask_cls.optim.cosine", "warmup_epochs": 0}
+    cfg["sched"] = {"_target_": "mask_cls.lr_schedules.cosine", "warmup_epochs": 0}
     module = MaskClassifier(cfg)
     trainer = pl.Trainer(max_epochs=1, accelerator="gpu" if cuda else "cpu", devices=1, logger=False,
                          precision="bf16-mixed" if cuda else "32-true", enable_checkpointing=False,

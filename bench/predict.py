@@ -25,6 +25,7 @@ from mask_cls.data.datasets import ImageDataset, worker_init  # noqa: E402
 from mask_cls.data.layout import read_eval  # noqa: E402
 from mask_cls.data.synthetic import SynthConfig, generate  # noqa: E402
 from mask_cls.inference.predict import predict_paths  # noqa: E402
+from mask_cls.models.preprocessor import normalize  # noqa: E402
 from mask_cls.module import MaskClassifier  # noqa: E402
 
 
@@ -59,7 +60,7 @@ def main() -> None:
             m = load_checkpoint(str(ckpt)).to(device)
             ds = ImageDataset(paths, None, transforms.build(size))
             for x, _ in DataLoader(ds, batch_size=32, num_workers=args.workers, worker_init_fn=worker_init):
-                x = transforms.normalize(x.to(device), m.mean, m.std).contiguous(memory_format=torch.channels_last)
+                x = normalize(x.to(device), m.preprocess.mean, m.preprocess.std).contiguous(memory_format=torch.channels_last)
                 _ = (m.net.probs(x) + m.net.probs(x.flip(-1))) / 2
             return len(paths)
 

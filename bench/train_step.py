@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import parser, report, timed  # noqa: E402
 
-from mask_cls.data.transforms import normalize  # noqa: E402
+from mask_cls.models.preprocessor import normalize  # noqa: E402
 from mask_cls.module import MaskClassifier  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def main() -> None:
         net = module.net.to(device).train()
         opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
         for xb, yb in loader:
-            xb = normalize(xb.to(device), module.mean, module.std).contiguous(memory_format=torch.channels_last)
+            xb = normalize(xb.to(device), module.preprocess.mean, module.preprocess.std).contiguous(memory_format=torch.channels_last)
             loss = F.cross_entropy(net(xb)[0], yb.to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()

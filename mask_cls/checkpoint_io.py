@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from mask_cls import limits, registry
+from mask_cls import limits, lr_schedules, optimizers, registry
 from mask_cls.errors import ConfigError
 from mask_cls.io import atomic_write
 
@@ -162,8 +162,8 @@ def load_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = F
             registry.check_plain(config.get(key), key)
         # head and loss are built through their registries below; optimiser and schedule are
         # only built by a fit, so they are checked here
-        registry.optimizers().kwargs(config["optim"])
-        registry.schedulers().kwargs(config["sched"])
+        optimizers.registry().kwargs(config["optim"])
+        lr_schedules.registry().kwargs(config["sched"])
         module = MaskClassifier(config)
     except ConfigError as e:
         raise ConfigError(f"{path}: refused, its saved config is not a plain mask_cls model config ({e})") from None

@@ -23,7 +23,7 @@ from mask_cls.inference.predict import pick_device
 from mask_cls.io import write_json
 from mask_cls.labels import NUM_CLASSES
 from mask_cls.module import MaskClassifier
-from mask_cls.tasks.common import (
+from mask_cls.rundir import (
     in_multirun,
     log,
     loggable_config,

@@ -20,7 +20,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from mask_cls import labels as L
-from mask_cls import registry
+from mask_cls import lr_schedules, optimizers
 from mask_cls.errors import ConfigError
 from mask_cls.losses import build_criterion
 from mask_cls.losses.consistency import uda_consistency
@@ -70,7 +70,6 @@ class MaskClassifier(pl.LightningModule):
         self.total_steps = 1.0  # of this fit; set at its start, for the TSA and ramp schedules
         norm = cfg.get("normalize") or DEFAULT_NORMALIZE
         self.preprocess = Preprocessor(norm["mean"], norm["std"], self.channels_last, cfg.get("augment_batch"))
-        self.mean, self.std = self.preprocess.mean, self.preprocess.std
         # nan_strategy="disable": the default checks every update for NaN with a host sync
         self.train_loss = MeanMetric(nan_strategy="disable")
         self.val_loss = MeanMetric(nan_strategy="disable")
@@ -246,8 +245,8 @@ class MaskClassifier(pl.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.hparams.config
-        optimizer = registry.optimizers().build(cfg["optim"], self.param_groups())
-        sched = registry.schedulers().build(cfg["sched"], optimizer, self.trainer)
+        optimizer = optimizers.registry().build(cfg["optim"], self.param_groups())
+        sched = lr_schedules.registry().build(cfg["sched"], optimizer, self.trainer)
         if sched is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": sched}

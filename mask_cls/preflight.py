@@ -71,8 +71,8 @@ def show_config(cfg: DictConfig) -> None:
     config tree lightning-hydra-template prints first; ``extras.print_config=false`` turns it off."""
     from hydra.core.hydra_config import HydraConfig
 
+    from mask_cls.rundir import typed_overrides
     from mask_cls.secrets import mask_text
-    from mask_cls.tasks.common import typed_overrides
 
     if not (cfg.get("extras") or {}).get("print_config", True) or not HydraConfig.initialized():
         return

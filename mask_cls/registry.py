@@ -1,7 +1,9 @@
 """Objects built from config nodes by names checked against this project's own lists.
 
-A checkpoint or a saved run config is *data*: its ``_target_`` strings are looked up in the
-registries below and its arguments must be plain values (numbers, strings, booleans, lists),
+This file holds the mechanism and imports nothing of the project above ``errors``: each plugin
+package builds and owns its registry (``models.heads.registry``, ``losses.registry``,
+``optimizers.registry``, ``lr_schedules.registry``). A checkpoint or a saved run config is
+*data*: its ``_target_`` strings are looked up in those registries and its arguments must be plain values (numbers, strings, booleans, lists),
 so no file can make the project call ``builtins.open``, ``os.system`` or a pickle loader.
 ``hydra.utils.instantiate`` is used only on the config the user composed on the command line.
 """
@@ -66,33 +68,6 @@ class Registry:
         return fn(*args, **kwargs, **runtime)
 
 
-def _checked_optimizer(cls: type) -> Callable:
-    """The optimiser class with its learning rate checked first (NaN, infinite or <= 0 is a
-    one-line config error, not torch's traceback)."""
-    import math
-
-    def build(params, lr: float = 1e-3, **kwargs):
-        if not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0:
-            raise ConfigError(f"optim.lr={lr}: must be a positive finite number")
-        try:
-            return cls(params, lr=lr, **kwargs)
-        except (ValueError, TypeError) as e:
-            raise ConfigError(f"optim ({cls.__name__}): {e}") from None
-
-    build.__signature__ = inspect.signature(cls)  # argument names checked as the class's own
-    return build
-
-
-def _torch_optimizer(target: str) -> Callable | None:
-    """Any optimiser class of ``torch.optim`` by its public name (``torch.optim.AdamW``)."""
-    import torch
-
-    prefix = "torch.optim."
-    name = target[len(prefix):] if target.startswith(prefix) else ""
-    obj = getattr(torch.optim, name, None) if name.isidentifier() else None
-    return _checked_optimizer(obj) if inspect.isclass(obj) and issubclass(obj, torch.optim.Optimizer) else None
-
-
 def subclass_in(package: str, base: type) -> Callable[[str], type | None]:
     """A lookup of ``<package>.<module>.<Class>`` that only imports a module of ``package``
     (one of this project's files) and only returns a subclass of ``base``: a new loss or head is
@@ -115,31 +90,25 @@ def subclass_in(package: str, base: type) -> Callable[[str], type | None]:
     return lookup
 
 
-def heads() -> Registry:
-    from mask_cls.models import heads as h
+def scan(package: str, base: type) -> dict[str, type]:
+    """Every subclass of ``base`` defined in a module of ``package``, by ``<module>.<Class>``: the
+    known names come from the files themselves, so a new plugin is listed in every error message."""
+    import importlib
+    import pkgutil
 
-    return Registry("head", {f"mask_cls.models.heads.{c.__name__}": c for c in h.HEADS},
-                    extra=subclass_in("mask_cls.models.heads", h.Head))
-
-
-def losses() -> Registry:
-    from mask_cls.losses.base import Criterion
-    from mask_cls.losses.ce import CrossEntropy
-    from mask_cls.losses.focal import FocalLoss
-    from mask_cls.losses.smoothing import SmoothingCrossEntropy
-
-    known = {f"{c.__module__}.{c.__name__}": c for c in (CrossEntropy, FocalLoss, SmoothingCrossEntropy)}
-    return Registry("loss", known, extra=subclass_in("mask_cls.losses", Criterion))
+    found = {}
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__, package + "."):
+        for name, obj in vars(importlib.import_module(info.name)).items():
+            if (inspect.isclass(obj) and issubclass(obj, base) and obj is not base and obj.__module__ == info.name
+                    and not name.startswith("_")):
+                found[f"{info.name}.{name}"] = obj
+    return found
 
 
-def optimizers() -> Registry:
-    import torch
+def functions_of(module: str) -> dict[str, Callable]:
+    """The public functions defined in ``module``, by ``<module>.<function>``."""
+    import importlib
 
-    return Registry("optim", {"torch.optim.AdamW": _checked_optimizer(torch.optim.AdamW),
-                              "torch.optim.SGD": _checked_optimizer(torch.optim.SGD)}, extra=_torch_optimizer)
-
-
-def schedulers() -> Registry:
-    from mask_cls import optim as o
-
-    return Registry("sched", {f"mask_cls.optim.{f.__name__}": f for f in (o.cosine, o.onecycle, o.plateau, o.constant)})
+    mod = importlib.import_module(module)
+    return {f"{module}.{n}": f for n, f in vars(mod).items()
+            if inspect.isfunction(f) and f.__module__ == module and not n.startswith("_")}

@@ -195,7 +195,7 @@ def _read_paths(path: Path, typed: list[str]) -> dict:
 
 def typed_lines() -> list[str]:
     """The overrides the user typed on the command line (``hydra.*`` ones left out)."""
-    from mask_cls.tasks.common import typed_overrides
+    from mask_cls.rundir import typed_overrides
 
     return typed_overrides()
 

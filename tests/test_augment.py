@@ -38,7 +38,7 @@ def test_seed_preset_has_the_original_families():
 
 
 def test_vertical_cutmix_labels_and_lam_agree_with_pixels():
-    from mask_cls.data.batch_augment import vertical_cutmix
+    from mask_cls.models.batch_augment import vertical_cutmix
 
     g = torch.Generator().manual_seed(0)
     n, w = 6, 20
@@ -89,7 +89,7 @@ def test_training_step_weights_cutmix_terms_by_lam():
 
 
 def test_grid_shuffle_touches_only_chosen_mask_states():
-    from mask_cls.data.batch_augment import grid_shuffle
+    from mask_cls.models.batch_augment import grid_shuffle
 
     torch.manual_seed(0)
     x = torch.randn(12, 3, 8, 6)

@@ -14,6 +14,7 @@ from albumentations.pytorch import ToTensorV2
 
 from mask_cls.data import transforms
 from mask_cls.data.datasets import ImageDataset
+from mask_cls.models.preprocessor import normalize
 from tests.conftest import ROOT
 
 
@@ -44,7 +45,7 @@ def test_device_normalisation_equals_worker_normalisation(tmp_path):
     cv2.imwrite(str(path), rng.integers(0, 256, (100, 80, 3), dtype=np.uint8))
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     x, _ = ImageDataset([str(path)], None, transforms.build([64, 48]))[0]
-    ours = transforms.normalize(x[None], mean, std)[0]
+    ours = normalize(x[None], mean, std)[0]
     worker = A.Compose([A.Resize(64, 48), A.Normalize(mean=mean, std=std), ToTensorV2()])
     img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
     ref = worker(image=img)["image"]

@@ -111,8 +111,7 @@ def test_every_task_module_registers_its_own_name_and_has_a_config():
 
 def test_every_head_keeps_the_contract_and_has_a_config():
     """Each head subclasses Head, one loss weight per output, 18-class probabilities summing to 1."""
-    from mask_cls import registry
-    from mask_cls.models.heads import HEADS, Head
+    from mask_cls.models.heads import HEADS, Head, registry
 
     for cls in HEADS:
         assert issubclass(cls, Head)
@@ -123,7 +122,7 @@ def test_every_head_keeps_the_contract_and_has_a_config():
         assert p.shape == (4, L.NUM_CLASSES) and torch.allclose(p.sum(1), torch.ones(4), atol=1e-5)
         assert torch.allclose(head.log_probs(outs).exp(), p, atol=1e-5)
     targets = {_yaml(f)["_target_"] for f in (CONF / "head").glob("*.yaml")}
-    assert targets == set(registry.heads().entries) == {f"mask_cls.models.heads.{c.__name__}" for c in HEADS}
+    assert targets == set(registry().entries) == {f"{c.__module__}.{c.__name__}" for c in HEADS}
 
 
 def _yaml(path: Path) -> dict:
@@ -143,7 +142,7 @@ def test_a_new_loss_or_head_is_one_file_and_one_config(tmp_path, monkeypatch):
     import mask_cls.losses
     from mask_cls.errors import ConfigError
     from mask_cls.losses import build_criterion
-    from mask_cls.registry import heads
+    from mask_cls.models.heads import registry as heads
 
     (tmp_path / "half_ce.py").write_text(
         "from mask_cls.losses.ce import CrossEntropy\n\n\n"
@@ -158,11 +157,19 @@ def test_a_new_loss_or_head_is_one_file_and_one_config(tmp_path, monkeypatch):
     assert loss.item() == pytest.approx(F.cross_entropy(logits, y).item() / 2, rel=1e-6)
     for target in ("mask_cls.losses.base.Criterion", "mask_cls.losses.half_ce.F", "mask_cls.losses.ce.torch",
                    "os.system", "mask_cls.losses.ce.CrossEntropy.__init__", "mask_cls.module.MaskClassifier"):
-        with pytest.raises(ConfigError, match="not one of this project's loss options"):
+        with pytest.raises(ConfigError, match="not one of this project's loss options") as e:
             build_criterion({"_target_": target}, None)
+        assert "mask_cls.losses.half_ce.HalfCE" in str(e.value)  # the new plugin is listed by the scan
     # heads by file path too: the same class as the shipped name
     from mask_cls.models.heads import ArcFaceHead
 
     assert heads().lookup("mask_cls.models.heads.arcface.ArcFaceHead") is ArcFaceHead
     with pytest.raises(ConfigError):
         heads().lookup("mask_cls.models.heads.base.Head")
+    # the spellings checkpoints written before the scan carry still name the same objects
+    from mask_cls import lr_schedules
+
+    assert heads().lookup("mask_cls.models.heads.ArcFaceHead") is ArcFaceHead
+    assert lr_schedules.registry().lookup("mask_cls.optim.cosine") is lr_schedules.cosine
+    assert set(lr_schedules.registry().entries) == {f"mask_cls.lr_schedules.{n}" for n in
+                                                    ("cosine", "onecycle", "plateau", "constant")}

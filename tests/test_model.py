@@ -49,7 +49,7 @@ def _lrs(sched_cfg: dict, steps=100, epochs=10, lr=0.1):
 
 
 def test_cosine_warmup_then_decay_to_floor():
-    out, lrs = _lrs({"_target_": "mask_cls.optim.cosine", "warmup_epochs": 1, "min_lr_ratio": 0.01})
+    out, lrs = _lrs({"_target_": "mask_cls.lr_schedules.cosine", "warmup_epochs": 1, "min_lr_ratio": 0.01})
     assert out["interval"] == "step"
     assert lrs[0] == pytest.approx(0.1 / 10) and lrs[9] == pytest.approx(0.1)  # 10 warm-up steps
     t = (50 - 10) / 90

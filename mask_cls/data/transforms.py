@@ -35,11 +35,3 @@ def build(image_size: Sequence[int], augs: Sequence | None = None) -> A.Compose:
 def to_chw_uint8(image: np.ndarray) -> torch.Tensor:
     """HWC uint8 RGB -> CHW uint8 tensor (a view, no float copy in the worker)."""
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
-
-
-def normalize(x: torch.Tensor, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor) -> torch.Tensor:
-    """uint8 (N, C, H, W) on any device -> float, (x/255 - mean) / std (mean and std as tensors
-    already on ``x``'s device avoid a host-to-device copy per call)."""
-    m = torch.as_tensor(mean, device=x.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
-    s = torch.as_tensor(std, device=x.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
-    return (x.float() - m) / s

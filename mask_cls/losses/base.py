@@ -18,6 +18,10 @@ from torch import nn
 
 
 class Criterion(nn.Module):
+    @classmethod
+    def check_args(cls, kwargs: dict, num_classes: int, output: str) -> None:
+        """Refuse arguments that do not fit the output this loss is built for (one config error)."""
+
     def per_example(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss_i, normaliser_i), each of shape (N,)."""
         raise NotImplementedError

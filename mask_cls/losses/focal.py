@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from mask_cls.errors import ConfigError
 from mask_cls.losses.base import Criterion
 
 
@@ -18,6 +19,13 @@ class FocalLoss(Criterion):
         self.register_buffer("weight", weight if weight is not None else None)
         a = None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32)
         self.register_buffer("alpha", a)
+
+    @classmethod
+    def check_args(cls, kwargs: dict, num_classes: int, output: str) -> None:
+        alpha = kwargs.get("alpha")
+        if isinstance(alpha, list | tuple) and len(alpha) != num_classes:
+            raise ConfigError(f"loss.alpha has {len(alpha)} values, but the {output!r} output has {num_classes} "
+                              "classes: give one value per class of each output (or a scalar)")
 
     def per_example(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logp = F.log_softmax(logits.float(), dim=1).gather(1, target[:, None]).squeeze(1)

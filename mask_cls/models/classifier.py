@@ -72,7 +72,7 @@ def build_classifier(model_cfg: Mapping, head_cfg: Mapping, class_counts: Sequen
     if m.get("neck"):
         neck = embedding_neck(dim, int(m["neck"]))
         dim = int(m["neck"])
-    from mask_cls.registry import heads
+    from mask_cls.models.heads import registry as heads
 
     head = heads().build(head_cfg, in_features=dim, class_counts=class_counts)
     return Classifier(backbone, head, pool, neck, m.get("dropout", 0.0), m.get("dropout_samples", 1))

@@ -16,8 +16,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mask_cls.data.batch_augment import BatchAugment
-from mask_cls.data.transforms import normalize
+from mask_cls.models.batch_augment import BatchAugment
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """uint8 (N, C, H, W) on any device -> float, (x/255 - mean) / std (mean and std as tensors
+    already on ``x``'s device avoid a host-to-device copy per call)."""
+    m = torch.as_tensor(mean, device=x.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
+    s = torch.as_tensor(std, device=x.device, dtype=torch.float32).view(1, -1, 1, 1) * 255
+    return (x.float() - m) / s
 
 
 @dataclass

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-TaskFn = Callable[[DictConfig], "float | None"]
+#: a task: the composed config and its claimed run directory (run.py claims it once) in, files out
+TaskFn = Callable[[DictConfig, Path], "float | None"]
 REGISTRY: dict[str, TaskFn] = {}
-_NOT_TASKS = {"__init__", "common"}
+_NOT_TASKS = {"__init__"}
 
 
 def register(name: str) -> Callable[[TaskFn], TaskFn]:

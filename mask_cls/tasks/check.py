@@ -6,6 +6,7 @@ Prints a summary and every problem; writes check.json; exits 0 when the data is 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from omegaconf import DictConfig
 from rich.console import Console
@@ -16,7 +17,6 @@ from mask_cls.data.report import Report
 from mask_cls.io import write_json
 from mask_cls.progress import track
 from mask_cls.tasks import register
-from mask_cls.tasks.common import fresh_run_dir
 
 #: findings printed one by one; past this, their kinds with a count and an example
 PRINTED = 30
@@ -37,8 +37,7 @@ def show_findings(report: Report) -> None:
 
 
 @register("check")
-def check(cfg: DictConfig) -> int:
-    out = fresh_run_dir(cfg)
+def check(cfg: DictConfig, out: Path) -> int:
     name, root, options = layouts.options(cfg.data)
 
     def progress(items, n):

@@ -3,6 +3,8 @@ suspect labels and the fold ensemble's submission."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
@@ -24,13 +26,12 @@ from mask_cls.inference.ensemble import soft_vote
 from mask_cls.inference.predict import fill_unreadable, predict_paths
 from mask_cls.io import write_csv, write_json
 from mask_cls.labels import PROB_COLUMNS
+from mask_cls.rundir import finish_loggers, log, save_run_config
 from mask_cls.tasks import register
-from mask_cls.tasks.common import finish_loggers, fresh_run_dir, log, save_run_config
 
 
 @register("cv")
-def cv(cfg: DictConfig) -> float:
-    out = fresh_run_dir(cfg)
+def cv(cfg: DictConfig, out: Path) -> float:
     k_folds = int(cfg.data.n_folds)
     info = eval_table(cfg)  # checked before training: a broken eval set fails fast
     oof_parts, fold_scores, eval_probs, loggers = [], [], [], []

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from mask_cls.errors import ConfigError, DataError
 from mask_cls.io import write_json
+from mask_cls.rundir import log
 from mask_cls.tasks import register
-from mask_cls.tasks.common import fresh_run_dir, log
 
 
 def print_scores(scores: dict, source: str) -> None:
@@ -26,7 +26,7 @@ def print_scores(scores: dict, source: str) -> None:
 
 
 @register("evaluate")
-def evaluate(cfg: DictConfig) -> float:
+def evaluate(cfg: DictConfig, out: Path) -> float:
     if not cfg.get("submission") or not cfg.get("answers"):
         raise ConfigError("task=evaluate needs submission=FILE and answers=FILE")
     sub_path, ans_path = Path(cfg.submission), Path(cfg.answers)
@@ -39,7 +39,6 @@ def evaluate(cfg: DictConfig) -> float:
     y_true, y_pred = align(read_labels(sub_path, "submission"), read_labels(ans_path, "answers"),
                            sub_path, ans_path)
     scores = score(y_true, y_pred)
-    out = fresh_run_dir(cfg)
     write_json({**scores, "submission": str(sub_path.resolve()), "answers": str(ans_path.resolve())},
                out / "scores.json")
     print_scores(scores, f"{sub_path}")

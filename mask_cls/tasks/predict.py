@@ -3,6 +3,8 @@ runs with weights; TTA views averaged; soft (mean probabilities) or hard voting.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import DictConfig, ListConfig
 
 from mask_cls.data import layouts
@@ -14,8 +16,8 @@ from mask_cls.inference.predict import fill_unreadable
 from mask_cls.inference.runs import ensemble_probs
 from mask_cls.io import write_csv, write_json
 from mask_cls.labels import PROB_COLUMNS
+from mask_cls.rundir import log
 from mask_cls.tasks import register
-from mask_cls.tasks.common import fresh_run_dir, log
 
 VOTES = {"soft": soft_vote, "hard": hard_vote}
 
@@ -32,17 +34,16 @@ def runs_and_weights(cfg: DictConfig) -> tuple[list[str], list[float]]:
 
 
 @register("predict")
-def predict(cfg: DictConfig) -> None:
+def predict(cfg: DictConfig, out: Path) -> None:
     runs, run_weights = runs_and_weights(cfg)
     if cfg.task.vote not in VOTES:
         raise ConfigError(f"task.vote={cfg.task.vote!r}: choose soft or hard")
     if cfg.get("images"):
-        return predict_folder(cfg, runs, run_weights)
+        return predict_folder(cfg, out, runs, run_weights)
     name, root, options = layouts.options(cfg.data)
     info = layouts.read_eval(name, root, True, cfg.data.get("on_bad_image", "error"), **options)
     if info is None:
         raise ConfigError(f"{root}: no eval set (eval/info.csv) to predict; images=FOLDER predicts any images")
-    out = fresh_run_dir(cfg)
     probs, weights, models = ensemble_probs(runs, run_weights, info["image"], cfg.tta,
                                             cfg.get("allow_unsafe_checkpoint", False), **predict_kwargs(cfg))
     combined = VOTES[cfg.task.vote](probs, weights)
@@ -55,7 +56,7 @@ def predict(cfg: DictConfig) -> None:
              cfg.task.vote, out / "submission.csv")
 
 
-def predict_folder(cfg: DictConfig, runs: list[str], run_weights: list[float]) -> None:
+def predict_folder(cfg: DictConfig, out: Path, runs: list[str], run_weights: list[float]) -> None:
     """``images=FOLDER``: every image under it (any sub-folders) -> ``predictions.csv`` with the
     path, the class, its mask / gender / age names and the 18 probabilities (NaN rows for images
     skipped as unreadable)."""
@@ -66,7 +67,6 @@ def predict_folder(cfg: DictConfig, runs: list[str], run_weights: list[float]) -
     from mask_cls.data.unlabeled import folder_images
 
     paths = folder_images(cfg.images)
-    out = fresh_run_dir(cfg)
     probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta,
                                             cfg.get("allow_unsafe_checkpoint", False), **predict_kwargs(cfg))
     combined = VOTES[cfg.task.vote](probs, weights)

@@ -18,8 +18,8 @@ from mask_cls.errors import ConfigError
 from mask_cls.evaluation.figures import crops_figure
 from mask_cls.io import inside, write_json
 from mask_cls.progress import track
+from mask_cls.rundir import log
 from mask_cls.tasks import register
-from mask_cls.tasks.common import log
 
 
 def _job(args) -> tuple[str, bool | None]:
@@ -32,23 +32,23 @@ def _done(src: Path, dst: Path) -> bool:
 
 
 @register("prepare")
-def prepare(cfg: DictConfig) -> float:
+def prepare(cfg: DictConfig, out: Path) -> float:
     name, root, options = layouts.options(cfg.data)
     if root is None:
         raise ConfigError("task=prepare needs the dataset to copy: data.root=PATH (data=table: data.csv=FILE)")
     src_root = Path(root)
-    out = Path(cfg.task.out)
-    if out.resolve() == src_root.resolve():
-        raise ConfigError(f"task.out={out}: must differ from data.root")
+    dest = Path(cfg.task.out)
+    if dest.resolve() == src_root.resolve():
+        raise ConfigError(f"task.out={dest}: must differ from data.root")
     images = list(layouts.read_train(name, src_root, check_images=False, **options)["image"])
     info = layouts.read_eval(name, src_root, check_images=False, **options)
     images += [] if info is None else list(info["image"])
     # the readers keep every path inside data.root, so each output stays inside task.out
     real = src_root.resolve()
-    pairs = [(Path(p), inside(out, str(Path(p).resolve().relative_to(real)), "task.out")) for p in images]
+    pairs = [(Path(p), inside(dest, str(Path(p).resolve().relative_to(real)), "task.out")) for p in images]
     todo = [(str(s), str(d), cfg.task.margin, cfg.task.aspect, cfg.task.min_face) for s, d in pairs if not _done(s, d)]
     skipped = len(pairs) - len(todo)
-    log.info("face crop: %d images, %d already done, %d to crop -> %s", len(pairs), skipped, len(todo), out)
+    log.info("face crop: %d images, %d already done, %d to crop -> %s", len(pairs), skipped, len(todo), dest)
     workers = cfg.task.workers or os.cpu_count() or 1
     found, hits = 0, {}
     if todo:
@@ -56,10 +56,10 @@ def prepare(cfg: DictConfig) -> float:
             for src, hit in track(pool.imap_unordered(_job, todo, chunksize=16), len(todo), "cropping faces", "images"):
                 found += bool(hit)
                 hits[src] = bool(hit)
-    table = layouts.copy_tables(name, src_root, out, **options)  # last: the copy is complete when it exists
+    table = layouts.copy_tables(name, src_root, dest, **options)  # last: the copy is complete when it exists
     log.info("face-cropped copy: %s (train with data.%s=%s)", table, "csv" if "csv" in options else "root",
-             table if "csv" in options else out)
-    previous = out / "prepare.json"
+             table if "csv" in options else dest)
+    previous = dest / "prepare.json"
     if not todo and previous.is_file():  # a re-run with nothing left to crop keeps the first figures
         log.info("face crop: every image was already cropped; %s kept as it was", previous)
         try:
@@ -69,10 +69,10 @@ def prepare(cfg: DictConfig) -> float:
     rate = found / len(todo) if todo else float("nan")
     dst = {str(s): str(d) for s, d in pairs}
     examples = [s for s in hits if hits[s]][:6] + [s for s in hits if not hits[s]][:6]  # faces found, then not
-    crops_figure([(s, dst[s], hits[s]) for s in examples], out / "prepare.png",
+    crops_figure([(s, dst[s], hits[s]) for s in examples], dest / "prepare.png",
                  f"face crops: {found} of {len(todo)} found a face ({100 * rate:.0f}%); the rest centre-cropped")
     write_json({"images": len(pairs), "cropped": len(todo), "skipped": skipped, "faces_found": found,
-                "detection_rate": rate}, out / "prepare.json")
+                "detection_rate": rate}, dest / "prepare.json")
     log.info("face crop: faces found in %d of %d cropped images (%.1f%%); the rest centre-cropped",
              found, len(todo), 100 * rate if todo else 0)
     return rate

@@ -3,6 +3,8 @@ training, so a user sees what the model sees."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -11,13 +13,12 @@ from mask_cls import labels as L
 from mask_cls.data.datamodule import MaskDataModule
 from mask_cls.data.images import read_rgb
 from mask_cls.evaluation.figures import plt, save, short_name
+from mask_cls.rundir import log
 from mask_cls.tasks import register
-from mask_cls.tasks.common import fresh_run_dir, log
 
 
 @register("preview")
-def preview(cfg: DictConfig) -> None:
-    out = fresh_run_dir(cfg)
+def preview(cfg: DictConfig, out: Path) -> None:
     dm: MaskDataModule = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")

@@ -15,6 +15,8 @@ the ensemble's labels carry every fold's validation labels into every other fold
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from omegaconf import DictConfig
 
@@ -27,8 +29,8 @@ from mask_cls.evaluation.figures import class_histogram_figure, selection_figure
 from mask_cls.inference.ensemble import soft_vote
 from mask_cls.inference.runs import ensemble_probs, run_checkpoints
 from mask_cls.io import write_csv, write_json
+from mask_cls.rundir import log
 from mask_cls.tasks import register
-from mask_cls.tasks.common import fresh_run_dir, log
 from mask_cls.tasks.predict import runs_and_weights
 
 
@@ -156,7 +158,7 @@ def histogram_text(predicted: np.ndarray, kept: np.ndarray) -> str:
 
 
 @register("pseudo")
-def pseudo_labels(cfg: DictConfig) -> None:
+def pseudo_labels(cfg: DictConfig, out: Path) -> None:
     runs, run_weights = runs_and_weights(cfg)
     threshold, top_share = float(cfg.task.threshold), cfg.task.get("top_share")
     pseudo.check_selection(threshold, top_share)
@@ -173,7 +175,6 @@ def pseudo_labels(cfg: DictConfig) -> None:
     curve = None if found is None else pseudo.selection_curve(found[0], found[1], top_share)
     if min_precision is not None:  # before any work: a run that cannot choose writes nothing
         threshold = threshold_from_validation(curve, float(min_precision))
-    out = fresh_run_dir(cfg)
     log.info("pseudo-labelling %d image(s) of unlabeled=%s", len(paths), cfg.unlabeled)
     probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta,
                                             cfg.get("allow_unsafe_checkpoint", False), **predict_kwargs(cfg))

@@ -8,12 +8,12 @@ from omegaconf import DictConfig
 
 from mask_cls.data.synthetic import SynthConfig, generate
 from mask_cls.errors import ConfigError
+from mask_cls.rundir import log, plain
 from mask_cls.tasks import register
-from mask_cls.tasks.common import log, plain
 
 
 @register("synth")
-def synth(cfg: DictConfig) -> None:
+def synth(cfg: DictConfig, out: Path) -> None:
     root = Path(cfg.data.root)
     if root.exists():
         raise ConfigError(f"{root}: already exists; delete it or pass another data.root")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import DictConfig
 
 from mask_cls.engine import checked, eval_table, fit_fold, predict_kwargs
 from mask_cls.evaluation.report import write_report
 from mask_cls.evaluation.submission import write_submission
 from mask_cls.inference.predict import fill_unreadable, predict_paths
+from mask_cls.rundir import log
 from mask_cls.tasks import register
-from mask_cls.tasks.common import fresh_run_dir, log
 
 
 @register("train")
-def train(cfg: DictConfig) -> float | None:
-    out = fresh_run_dir(cfg)
+def train(cfg: DictConfig, out: Path) -> float | None:
     info = eval_table(cfg)  # checked before training: a broken eval set fails fast
     res = fit_fold(cfg, out)
     if not res.is_main:

@@ -1,4 +1,5 @@
-"""What every task needs: its run directory, and the refusal to write into another run's."""
+"""The run directory below the engine: claimed once per run (run.py), its config recorded, and
+never written into when it holds another run's results; plus the small helpers every task shares."""
 
 from __future__ import annotations
 

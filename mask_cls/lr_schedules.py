@@ -11,6 +11,11 @@ import math
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, ReduceLROnPlateau
 
+from mask_cls.registry import Registry, functions_of
+
+#: the module's name before it was named for what it holds: checkpoints written then still load
+_LEGACY = "mask_cls.optim"
+
 
 def cosine(optimizer: Optimizer, trainer, warmup_epochs: float = 0.0, min_lr_ratio: float = 0.01) -> dict:
     """Per-step linear warm-up then cosine decay to ``min_lr_ratio`` of the base rate."""
@@ -42,3 +47,10 @@ def plateau(optimizer: Optimizer, trainer, factor: float = 0.5, patience: int = 
 
 def constant(optimizer: Optimizer, trainer) -> None:
     return None
+
+
+def registry() -> Registry:
+    """Every public function of this file (``mask_cls.lr_schedules.<name>``)."""
+    known = {k: f for k, f in functions_of(__name__).items() if k != f"{__name__}.registry"}
+    legacy = {k.replace(__name__, _LEGACY, 1): f for k, f in known.items()}
+    return Registry("sched", known, extra=legacy.get)

@@ -1,0 +1,49 @@
+"""The house's rules, read from the source: imports run downward only."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "mask_cls"
+
+
+def imports(path: Path) -> set[str]:
+    """Every ``mask_cls...`` module a file imports, at module level or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return {m for m in found if m == "mask_cls" or m.startswith("mask_cls.")}
+
+
+def module_files(under: str = "") -> dict[str, set[str]]:
+    return {str(p.relative_to(ROOT)): imports(p) for p in sorted((PACKAGE / under).rglob("*.py"))}
+
+
+def test_nothing_below_the_tasks_imports_them():
+    """Tasks are the top floor: only run.py dispatches to them (and tasks share among themselves)."""
+    offenders = {f: sorted(m for m in mods if m.startswith("mask_cls.tasks")) for f, mods in module_files().items()
+                 if not f.startswith("mask_cls/tasks/")}
+    assert not {f: m for f, m in offenders.items() if m}
+
+
+def test_models_do_not_reach_into_data():
+    offenders = {f: sorted(m for m in mods if m.startswith("mask_cls.data")) for f, mods in module_files("models").items()}
+    assert not {f: m for f, m in offenders.items() if m}
+
+
+def test_the_registry_mechanism_imports_no_plugin_package():
+    """Each package owns its registry; registry.py imports nothing of the project but its errors."""
+    assert imports(PACKAGE / "registry.py") <= {"mask_cls.errors", "mask_cls.errors.ConfigError"}
+
+
+def test_the_rule_sees_a_planted_upward_import(tmp_path):
+    """The parser finds imports inside functions too (where the old upward arrows hid)."""
+    f = tmp_path / "x.py"
+    f.write_text("def g():\n    from mask_cls.tasks.train import train\n    import mask_cls.data.layout\n")
+    assert imports(f) >= {"mask_cls.tasks.train", "mask_cls.data.layout"}
