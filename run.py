@@ -15,7 +15,7 @@ register()
 
 def fail(cfg: DictConfig, message: str, code: int = 1) -> None:
     """One ``error:`` line; a claimed run directory keeps the reason in ``failed.txt``."""
-    from mask_cls.tasks.common import claimed
+    from mask_cls.rundir import claimed
 
     print(f"error: {message}", file=sys.stderr)
     out = claimed(cfg)
@@ -32,8 +32,8 @@ def main(cfg: DictConfig) -> float | None:
     from mask_cls import limits, preflight, progress
     from mask_cls.errors import describe, is_expected
     from mask_cls.run_config import source_of, with_run_config
+    from mask_cls.rundir import finish_loggers, fresh_run_dir, in_multirun, run_dir
     from mask_cls.tasks import get_task
-    from mask_cls.tasks.common import finish_loggers, fresh_run_dir, in_multirun, run_dir
 
     try:
         if source_of(cfg):
@@ -46,9 +46,9 @@ def main(cfg: DictConfig) -> float | None:
             from mask_cls.data.pixel_limit import set_max_pixels
 
             set_max_pixels(cfg.data.max_image_pixels)
-        fresh_run_dir(cfg)  # claimed before any work: two runs never share a directory
+        out = fresh_run_dir(cfg)  # claimed once, before any work: two runs never share a directory
         preflight.check(cfg)  # paths, tables, columns, backbone name: one line within a second
-        return get_task(cfg.task.name)(cfg)  # only now torch, Lightning or timm load
+        return get_task(cfg.task.name)(cfg, out)  # only now torch, Lightning or timm load
     except SystemExit as e:
         if type(e).__name__ != "SIGTERMException":
             raise
@@ -61,7 +61,7 @@ def main(cfg: DictConfig) -> float | None:
         while isinstance(e, InstantiationException) and e.__cause__ is not None:
             e = e.__cause__  # the error raised while Hydra built an object: the user's one line
         if in_multirun():
-            from mask_cls.tasks.common import claimed
+            from mask_cls.rundir import claimed
 
             if claimed(cfg) is not None:  # the sweep's results table shows why
                 (claimed(cfg) / "failed.txt").write_text(describe(e) + "\n")
