@@ -26,10 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def module_config(backbone: str) -> dict:
+    """The module config of a linear-head CE model with ``backbone``, built from the option files."""
+    from mask_cls.module_config import ModuleConfig
+
     conf = lambda g, n: OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / g / f"{n}.yaml"))  # noqa: E731
     model = conf("model", "timm") | {"backbone": backbone}
-    return {"model": model, "head": conf("head", "linear"), "loss": conf("loss", "ce"), "optim": conf("optim", "adamw"),
-            "sched": conf("sched", "none"), "normalize": model["normalize"]}
+    run = {"model": model, "head": conf("head", "linear"), "loss": conf("loss", "ce"), "optim": conf("optim", "adamw"),
+           "sched": conf("sched", "none")}
+    return ModuleConfig.from_run_config(run).as_dict()
 
 
 def main() -> None:

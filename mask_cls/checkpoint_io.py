@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from mask_cls import limits, lr_schedules, optimizers, registry
 from mask_cls.errors import ConfigError
 from mask_cls.io import atomic_write
+from mask_cls.module_config import ModuleConfig
 
 if TYPE_CHECKING:
     from mask_cls.module import MaskClassifier
@@ -149,22 +149,8 @@ def load_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = F
     config = ckpt["hyper_parameters"]["config"]
     if not isinstance(config, Mapping) or not isinstance(config.get("model"), Mapping):
         raise ConfigError(f"{path}: not a mask_cls checkpoint (its saved config has no model)")
-    config = dict(config)
-    # the weights come from the checkpoint: never fetch or read pretrained ones again; a
-    # checkpoint never chooses a compiler either
-    config["model"] = {**config["model"], "pretrained": False, "weights": None}
-    config["engine"] = {**(config.get("engine") or {}), "compile": False}
-    # the UDA views are training-only augmentation lists: a loaded model never needs them
-    config["ssl"] = {k: v for k, v in (config.get("ssl") or {"name": "none"}).items() if k not in ("weak", "strong")}
     try:  # the saved config is data: plain values, and targets only from the project's registries
-        limits.check(config, limits.MODULE_KEYS)
-        for key in ("model", "normalize", "image_size", "augment_batch", "engine", "ssl", "class_counts", "finetune"):
-            registry.check_plain(config.get(key), key)
-        # head and loss are built through their registries below; optimiser and schedule are
-        # only built by a fit, so they are checked here
-        optimizers.registry().kwargs(config["optim"])
-        lr_schedules.registry().kwargs(config["sched"])
-        module = MaskClassifier(config)
+        module = MaskClassifier(ModuleConfig.from_checkpoint(config))
     except ConfigError as e:
         raise ConfigError(f"{path}: refused, its saved config is not a plain mask_cls model config ({e})") from None
     except (KeyError, TypeError, ValueError) as e:

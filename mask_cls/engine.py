@@ -23,6 +23,7 @@ from mask_cls.inference.predict import pick_device
 from mask_cls.io import write_json
 from mask_cls.labels import NUM_CLASSES
 from mask_cls.module import MaskClassifier
+from mask_cls.module_config import ModuleConfig
 from mask_cls.rundir import (
     in_multirun,
     log,
@@ -42,16 +43,6 @@ class FoldResult:
     loggers: list
     is_main: bool = True  # False in the other processes of a DDP run: they write nothing
     step: int = 0  # the last logged step: report figures go beside the final scalars
-
-
-def module_config(cfg: DictConfig) -> dict:
-    """The part of the config a checkpoint needs to rebuild its model and its input."""
-    return {k: plain(cfg[k]) for k in ("model", "head", "loss", "optim", "sched")} | {
-        "normalize": plain(cfg.model.normalize), "image_size": list(cfg.data.image_size),
-        "augment_batch": plain(cfg.augment.get("batch") or {}),
-        "engine": plain(cfg.get("engine") or {}), "finetune": plain(cfg.get("finetune") or {}),
-        "ssl": {k: v for k, v in plain(cfg.get("ssl") or {"name": "none"}).items() if k not in ("weak", "strong")},
-    }
 
 
 def with_identity(loggers, cfg: DictConfig):
@@ -122,7 +113,7 @@ def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
     dm.setup("fit")
     pl.seed_everything(cfg.seed, workers=True)
     counts = class_counts(dm.train_table)
-    module = MaskClassifier(module_config(cfg) | {"class_counts": counts})
+    module = MaskClassifier(ModuleConfig.from_run_config(cfg, counts))
     loggers = instantiate_all(with_identity(cfg.get("logger"), cfg))
     callbacks = instantiate_all(cfg.get("callbacks"))
     shown = progress.style()

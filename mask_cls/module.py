@@ -1,8 +1,7 @@
 """The LightningModule: supervised step, UDA step, epoch-level metrics, optimiser and schedule.
 
-It is built from a plain, resolved config dict (``model``, ``head``, ``loss``, ``optim``,
-``sched``, ``normalize``) that is saved in every checkpoint, so a checkpoint alone rebuilds
-its model, and loads with ``torch.load(weights_only=True)``.
+It is built from a ``ModuleConfig`` (``module_config.py``), saved in every checkpoint as a plain
+dict, so a checkpoint alone rebuilds its model, and loads with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from mask_cls.losses import build_criterion
 from mask_cls.losses.consistency import uda_consistency
 from mask_cls.models.classifier import Classifier, build_classifier
 from mask_cls.models.preprocessor import Labelled, Preprocessor
+from mask_cls.module_config import ModuleConfig
 from mask_cls.ssl.uda import UDA
 
 # Under run.py, Hydra's handlers on the root logger print every log line (screen and run.log);
@@ -40,36 +40,31 @@ warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer
 # only average equal numbers again.
 warnings.filterwarnings("ignore", message=r".*It is recommended to use `self\.log\('val/.*sync_dist=True.*")
 
-DEFAULT_NORMALIZE = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-
-
 class MaskClassifier(pl.LightningModule):
-    def __init__(self, config: Mapping[str, Any]):
+    def __init__(self, config: ModuleConfig | Mapping[str, Any]):
         super().__init__()
+        cfg = self.config = ModuleConfig.from_mapping(config)
         # in the checkpoint only: the loggers get the whole run config once (engine.py)
-        self.save_hyperparameters({"config": dict(config)}, logger=False)
-        cfg = self.hparams.config
-        counts = cfg.get("class_counts")  # of the training fold: class weights, rare-class margins
-        self.net: Classifier = build_classifier(cfg["model"], cfg["head"], counts)
+        self.save_hyperparameters({"config": cfg.as_dict()}, logger=False)
+        counts = cfg.class_counts
+        self.net: Classifier = build_classifier(cfg.model, cfg.head, counts)
         head = self.net.head
         self.criteria = nn.ModuleList(
-            build_criterion(cfg["loss"], L.target_counts(t, counts) if counts else None, L.TARGETS[t][0], t)
+            build_criterion(cfg.loss, L.target_counts(t, counts) if counts else None, L.TARGETS[t][0], t)
             for t in head.outputs
         )
         # NHWC is faster for convolutions on CPU (measured: 1.2x resnet10t, 1.6x MobileNetV3)
-        self.channels_last = bool(cfg["model"].get("channels_last", False))
+        self.channels_last = bool(cfg.model.get("channels_last", False))
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.uda = UDA.from_config(cfg.get("ssl"))
-        finetune = cfg.get("finetune") or {}
-        self.backbone_lr_mult = float(finetune.get("backbone_lr_mult", 1.0))
-        self.freeze_epochs = int(finetune.get("freeze_epochs", 0))
+        self.uda = UDA.from_config(cfg.ssl)
+        self.backbone_lr_mult = float(cfg.finetune.get("backbone_lr_mult", 1.0))
+        self.freeze_epochs = int(cfg.finetune.get("freeze_epochs", 0))
         if self.backbone_lr_mult <= 0:
             raise ConfigError(f"finetune.backbone_lr_mult={self.backbone_lr_mult}: must be > 0 "
                               "(freeze with finetune.freeze_epochs)")
         self.total_steps = 1.0  # of this fit; set at its start, for the TSA and ramp schedules
-        norm = cfg.get("normalize") or DEFAULT_NORMALIZE
-        self.preprocess = Preprocessor(norm["mean"], norm["std"], self.channels_last, cfg.get("augment_batch"))
+        self.preprocess = Preprocessor(cfg.normalize["mean"], cfg.normalize["std"], self.channels_last, cfg.augment_batch)
         # nan_strategy="disable": the default checks every update for NaN with a host sync
         self.train_loss = MeanMetric(nan_strategy="disable")
         self.val_loss = MeanMetric(nan_strategy="disable")
@@ -81,7 +76,7 @@ class MaskClassifier(pl.LightningModule):
         )
         self.val_f1_best = MaxMetric()
         self.val_f1_best.persistent(True)  # a resumed run keeps its best score
-        engine = cfg.get("engine") or {}
+        engine = cfg.engine
         self.agc = engine.get("agc")
         if engine.get("compile"):
             # in place: parameter names (and so checkpoints) stay those of the uncompiled model
@@ -244,9 +239,8 @@ class MaskClassifier(pl.LightningModule):
         self.net.backbone.train(self.training and not frozen)
 
     def configure_optimizers(self):
-        cfg = self.hparams.config
-        optimizer = optimizers.registry().build(cfg["optim"], self.param_groups())
-        sched = lr_schedules.registry().build(cfg["sched"], optimizer, self.trainer)
+        optimizer = optimizers.registry().build(self.config.optim, self.param_groups())
+        sched = lr_schedules.registry().build(self.config.sched, optimizer, self.trainer)
         if sched is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": sched}

@@ -128,7 +128,11 @@ def conf_group(group: str, name: str) -> dict:
 
 
 def module_config(optim="adamw", sched="cosine") -> dict:
-    """The module config of a small linear-head CE model (resnet10t), built from the option files."""
+    """The module config (``ModuleConfig.as_dict``) of a small linear-head CE model (resnet10t),
+    built from the option files as a run builds it."""
+    from mask_cls.module_config import ModuleConfig
+
     model = conf_group("model", "timm") | {"backbone": "resnet10t"}
-    return {"model": model, "head": conf_group("head", "linear"), "loss": conf_group("loss", "ce"),
-            "optim": conf_group("optim", optim), "sched": conf_group("sched", sched), "normalize": model["normalize"]}
+    run = {"model": model, "head": conf_group("head", "linear"), "loss": conf_group("loss", "ce"),
+           "optim": conf_group("optim", optim), "sched": conf_group("sched", sched)}
+    return ModuleConfig.from_run_config(run).as_dict()

@@ -47,3 +47,25 @@ def test_the_rule_sees_a_planted_upward_import(tmp_path):
     f = tmp_path / "x.py"
     f.write_text("def g():\n    from mask_cls.tasks.train import train\n    import mask_cls.data.layout\n")
     assert imports(f) >= {"mask_cls.tasks.train", "mask_cls.data.layout"}
+
+
+def test_the_module_config_is_one_type_with_its_defaults_in_one_place():
+    """A run's config, a checkpoint's dict and a test's dict all become one ModuleConfig; a key
+    it does not know is refused (a checkpoint is data), and what a checkpoint saves reads back equal."""
+    import pytest
+
+    from mask_cls.errors import ConfigError
+    from mask_cls.module_config import ModuleConfig
+    from tests.conftest import compose_cfg, module_config
+
+    cfg = compose_cfg("model.backbone=resnet10t", "ssl=uda", "augment=seed_cutmix")
+    mc = ModuleConfig.from_run_config(cfg, [1] * 18)
+    assert mc.image_size == list(cfg.data.image_size) and mc.class_counts == [1] * 18
+    assert mc.augment_batch["cutmix"]["p"] == cfg.augment.batch.cutmix.p
+    assert mc.ssl["name"] == "uda" and "weak" not in mc.ssl and "strong" not in mc.ssl  # training-only views
+    assert ModuleConfig.from_checkpoint(mc.as_dict()).model["pretrained"] is False  # weights come from the file
+    assert ModuleConfig.from_mapping(mc.as_dict()) == mc
+    small = ModuleConfig.from_mapping({k: v for k, v in module_config().items() if v is not None})
+    assert small.ssl == {"name": "none"} and small.augment_batch == {} and small.finetune == {}
+    with pytest.raises(ConfigError, match="unknown key 'evil'"):
+        ModuleConfig.from_mapping(module_config() | {"evil": 1})

@@ -25,6 +25,7 @@ from mask_cls.data.pixel_limit import set_max_pixels
 from mask_cls.data.relabel import apply_fixes
 from mask_cls.data.unlabeled import unlabeled_images
 from mask_cls.errors import ConfigError, DataError
+from mask_cls.ssl.uda import UDA
 
 
 class MaskDataModule(pl.LightningDataModule):
@@ -88,7 +89,7 @@ class MaskDataModule(pl.LightningDataModule):
         self.unlabeled_source = str((ssl or {}).get("unlabeled", "eval"))
         self.ssl = ssl if ssl and ssl.get("name", "none") != "none" else None
         if self.ssl is not None:
-            self.unsup_ratio = int(self.ssl.get("unsup_ratio", 1))
+            self.unsup_ratio = UDA.from_config(self.ssl).unsup_ratio  # its default in one place (ssl/uda.py)
             self.weak_tf = transforms.build(self.image_size, self.ssl.get("weak"))
             self.strong_tf = transforms.build(self.image_size, self.ssl.get("strong"))
         self.unlabeled: list[str] | None = None
