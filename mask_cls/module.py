@@ -1,4 +1,4 @@
-"""The LightningModule: supervised step, UDA step, epoch-level metrics, optimiser and schedule.
+"""The LightningModule: a step of its objective (``ssl/objective.py``), epoch-level metrics, optimiser and schedule.
 
 It is built from a ``ModuleConfig`` (``module_config.py``), saved in every checkpoint as a plain
 dict, so a checkpoint alone rebuilds its model, and loads with ``torch.load(weights_only=True)``.
@@ -22,10 +22,10 @@ from mask_cls import labels as L
 from mask_cls import lr_schedules, optimizers
 from mask_cls.errors import ConfigError
 from mask_cls.losses import build_criterion
-from mask_cls.losses.consistency import uda_consistency
 from mask_cls.models.classifier import Classifier, build_classifier
 from mask_cls.models.preprocessor import Labelled, Preprocessor
 from mask_cls.module_config import ModuleConfig
+from mask_cls.ssl.objective import objective_for
 from mask_cls.ssl.uda import UDA
 
 # Under run.py, Hydra's handlers on the root logger print every log line (screen and run.log);
@@ -58,6 +58,7 @@ class MaskClassifier(pl.LightningModule):
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.uda = UDA.from_config(cfg.ssl)
+        self.objective = objective_for(self.uda)  # what training_step minimises (ssl/objective.py)
         self.backbone_lr_mult = float(cfg.finetune.get("backbone_lr_mult", 1.0))
         self.freeze_epochs = int(cfg.finetune.get("freeze_epochs", 0))
         if self.backbone_lr_mult <= 0:
@@ -112,26 +113,13 @@ class MaskClassifier(pl.LightningModule):
         partner_outs = outs if outs_partner is None else outs_partner
         return b.lam * loss + (1 - b.lam) * self.loss(partner_outs, b.y[b.partner], w2, keep)
 
-    def labelled_outputs(self, f: torch.Tensor, y: torch.Tensor, partner) -> tuple[tuple, tuple | None, tuple]:
-        """(logits for y, logits for the CutMix partner's labels or None, logits without any
-        margin) of labelled features: with a linear head all three are the same."""
-        outs = self.net.head_outputs(f, y)
-        if not self.net.head.uses_target:
-            return outs, None, outs
-        outs_partner = self.net.head_outputs(f, y[partner]) if partner is not None else None
-        return outs, outs_partner, self.net.head_outputs(f)
-
     # -- steps ------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
-        """``batch``: a ``Labelled`` (or, under UDA, labelled + unlabeled views) from the
-        Preprocessor: normalised and batch-augmented already."""
+        """``batch``: what the objective takes (a ``Labelled``; under UDA, labelled + unlabeled
+        views), from the Preprocessor: normalised and batch-augmented already."""
         if batch is None or (isinstance(batch, Mapping) and any(v is None for v in batch.values())):
             return None  # every image of the batch was unreadable and skipped: no step
-        if isinstance(batch, Mapping):
-            loss = self.uda_step(batch["labeled"], batch["unlabeled"])
-        else:
-            outs, outs_partner, _ = self.labelled_outputs(self.net.features(batch.x), batch.y, batch.partner)
-            loss = self.supervised_loss(outs, batch, outs_partner=outs_partner)
+        loss = self.objective(self, batch)
         self.train_loss(loss.detach())
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
@@ -139,47 +127,6 @@ class MaskClassifier(pl.LightningModule):
     def progress(self) -> float:
         """Share of this fit's optimiser steps done: 0 at the first step, 1 at the last."""
         return min(1.0, self._trainer.global_step / self.total_steps) if self._trainer else 0.0
-
-    def tsa_masks(self, outs, y, t: float) -> tuple[tuple[torch.Tensor | None, ...], dict]:
-        """Per output, 1 for labelled examples kept by TSA (true-class probability <= threshold)."""
-        head, masks, logs = self.net.head, [], {}
-        for name, o in zip(head.outputs, outs):
-            thr = self.uda.threshold(t, o.shape[1])
-            if thr is None:
-                masks.append(None)
-                continue
-            p_true = o.detach().float().softmax(1).gather(1, L.target(name, y)[:, None]).squeeze(1)
-            keep = (p_true <= thr).float()
-            masks.append(keep)
-            suffix = "" if len(outs) == 1 else f"_{name}"
-            logs |= {f"ssl/tsa_threshold{suffix}": thr, f"ssl/labeled_kept{suffix}": keep.mean()}
-        return tuple(masks), logs
-
-    def uda_step(self, labeled: Labelled, unlabeled) -> torch.Tensor:
-        """Supervised loss (TSA) + lambda(t) * consistency; labelled, weak and strong images in
-        one forward pass."""
-        x, y, partner = labeled.x, labeled.y, labeled.partner
-        weak, strong = unlabeled["weak"], unlabeled["strong"]
-        # one backbone pass over labelled and unlabeled rows (batch-norm statistics over all);
-        # only labelled rows see a target, so an unlabeled image never meets a margin
-        f = self.net.features(torch.cat([x, weak, strong]))
-        n = len(y)
-        outs, outs_partner, plain = self.labelled_outputs(f[:n], y, partner)
-        outs_u = self.net.head_outputs(f[n:])
-        t = self.progress()
-        keep, logs = self.tsa_masks(plain, y, t)  # the true-class probability without the margin
-        # (with CutMix, the TSA mask of an image's own label applies to both its terms)
-        sup = self.supervised_loss(outs, labeled, keep, outs_partner)
-        logp = self.net.head.log_probs(outs_u)
-        cons, confident = uda_consistency(logp[: len(weak)], logp[len(weak):], self.uda.beta, self.uda.tau)
-        max_epochs = self._trainer.max_epochs if self._trainer else 0
-        weight = self.uda.weight(t, self.current_epoch, max_epochs or 0)
-        # tensors, not floats: no device sync per step (Lightning reads them when it logs)
-        logs |= {"ssl/sup_loss": sup.detach(), "ssl/consistency": cons.detach(),
-                 "ssl/above_beta": confident.mean(), "ssl/weight": weight}
-        if self._trainer is not None:
-            self.log_dict(logs, on_step=True, on_epoch=False, batch_size=len(y))
-        return sup + weight * cons
 
     def on_train_start(self) -> None:
         total = self.trainer.estimated_stepping_batches

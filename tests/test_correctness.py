@@ -127,7 +127,9 @@ def test_arcface_cutmix_partner_term_has_its_own_margin():
     y = torch.tensor([0, 1, 2, 3, 4, 5])
     partner = torch.tensor([3, 4, 5, 0, 1, 2])
     lam = 0.3
-    outs, outs_partner, plain = module.labelled_outputs(f, y, partner)
+    from mask_cls.ssl.objective import labelled_outputs
+
+    outs, outs_partner, plain = labelled_outputs(module, f, y, partner)
     loss = module.supervised_loss(outs, Labelled(f, y, None, partner, lam), outs_partner=outs_partner)
 
     cos = F.linear(F.normalize(f), F.normalize(module.net.head.weight)).clamp(-1 + 1e-7, 1 - 1e-7)

@@ -179,7 +179,7 @@ def test_selection_curve_against_every_threshold_by_hand():
 
 
 def test_min_precision_needs_validation_predictions_and_a_reachable_target(tmp_path):
-    from mask_cls.tasks.pseudo import threshold_from_validation
+    from mask_cls.ssl.pseudo import threshold_from_validation
 
     with pytest.raises(ConfigError, match="task.min_precision needs the runs' validation predictions"):
         threshold_from_validation(None, 0.9)

@@ -149,14 +149,14 @@ def _batches(n=4, nu=6, seed=0):
     return Labelled(img(n), torch.randint(0, 18, (n,), generator=g)), {"weak": img(nu), "strong": img(nu)}
 
 
-def test_uda_step_equals_separate_passes():
+def test_uda_objective_equals_separate_passes():
     """One concatenated forward gives sup + lambda * consistency, with weak and strong in their
     places (eval mode: batch norm on running statistics, so rows do not interact)."""
     module = _uda_module().eval()
     _simple_backbone(module)
     labeled, unlabeled = _batches()
     with torch.no_grad():
-        total = module.uda_step(labeled, unlabeled)
+        total = module.objective(module, {"labeled": labeled, "unlabeled": unlabeled})
         x, y = labeled.x, labeled.y
         sup = F.cross_entropy(module.net(x)[0], y)
         weak, strong = module.net(unlabeled["weak"])[0], module.net(unlabeled["strong"])[0]
@@ -165,22 +165,22 @@ def test_uda_step_equals_separate_passes():
     assert total.item() == pytest.approx(sup.item() + 0.7 * cons, rel=1e-4)
     # swapping the views changes the loss: the order inside the forward pass matters
     with torch.no_grad():
-        swapped = module.uda_step(labeled, {"weak": unlabeled["strong"], "strong": unlabeled["weak"]})
+        swapped = module.objective(module, {"labeled": labeled, "unlabeled": {"weak": unlabeled["strong"], "strong": unlabeled["weak"]}})
     assert abs((swapped - total).item()) > 0.01
 
 
-def test_uda_step_runs_one_backbone_pass_over_all_images():
+def test_uda_objective_runs_one_backbone_pass_over_all_images():
     module = _uda_module().train()
     calls = []
     module.net.backbone.register_forward_hook(lambda m, inp, out: calls.append(inp[0].shape[0]))
     labeled, unlabeled = _batches(n=4, nu=6)
-    loss = module.uda_step(labeled, unlabeled)
+    loss = module.objective(module, {"labeled": labeled, "unlabeled": unlabeled})
     loss.backward()
     assert calls == [4 + 6 + 6] and torch.isfinite(loss)
 
 
 @pytest.mark.parametrize("head", ["arcface", "multitask"])
-def test_uda_step_with_other_heads(head):
+def test_uda_objective_with_other_heads(head):
     """TSA at t = 0 (threshold 1/K per output) and the consistency of the head's 18-class
     distribution, both recomputed here from separate forward passes."""
     module = _uda_module(head, tsa="linear").eval()
@@ -188,7 +188,7 @@ def test_uda_step_with_other_heads(head):
     labeled, unlabeled = _batches()
     x, y = labeled.x, labeled.y
     with torch.no_grad():
-        total = module.uda_step(labeled, unlabeled)
+        total = module.objective(module, {"labeled": labeled, "unlabeled": unlabeled})
         outs = module.net(x, y)
         wl, sl = (module.net.head.log_probs(module.net(unlabeled[v])) for v in ("weak", "strong"))
     sup = 0.0
@@ -208,7 +208,8 @@ def test_arcface_margin_never_touches_unlabeled_rows():
     labeled, unlabeled = _batches(n=4, nu=3)
     x, y = labeled.x, labeled.y
     with torch.no_grad():
-        outs_l, outs_u = net.forward_split(torch.cat([x, unlabeled["weak"]]), y)
+        outs_l, outs_u = module.objective.outputs(module, labeled, unlabeled["weak"], unlabeled["strong"])
+        outs_l, outs_u = outs_l.target, tuple(o[:3] for o in outs_u)  # the weak view's rows
         plain_u = net.head(net.features(unlabeled["weak"]))[0]
         plain_l = net.head(net.features(x))[0]
     assert torch.allclose(outs_u[0], plain_u, atol=1e-5)  # no target, no margin
@@ -222,7 +223,7 @@ def test_tsa_masks_drop_examples_above_the_threshold():
     y = torch.tensor([0, 1, 2, 3])
     logits[0, 0] = 5.0   # p_true ~ 0.99: dropped while the threshold is below it
     logits[1, 5] = 5.0   # wrong and confident: p_true tiny, kept
-    (keep,), logs = module.tsa_masks((logits,), y, t=0.5)
+    (keep,), logs = module.objective.tsa_masks(module, (logits,), y, t=0.5)
     thr = 0.5 * (1 - 1 / 18) + 1 / 18
     p_true = logits.softmax(1)[torch.arange(4), y]
     assert keep.tolist() == (p_true <= thr).float().tolist() and keep[0] == 0 and keep[1] == 1

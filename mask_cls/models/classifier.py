@@ -43,14 +43,6 @@ class Classifier(nn.Module):
         samples = [self.head(self.drop(f), target) for _ in range(n)]
         return tuple(torch.stack(outs).mean(0) for outs in zip(*samples))
 
-    def forward_split(self, x: torch.Tensor, target: torch.Tensor) -> tuple[tuple, tuple]:
-        """One backbone pass over labelled rows (the first ``len(target)``) and unlabeled rows
-        after them (batch-norm statistics over all, as UDA does); only labelled rows get the
-        target (margin heads), so an unlabeled image never sees a label."""
-        f = self.features(x)
-        n = len(target)
-        return self.head_outputs(f[:n], target), self.head_outputs(f[n:])
-
     def probs(self, x: torch.Tensor) -> torch.Tensor:
         """18-class probabilities."""
         return self.head.probs(self(x))
