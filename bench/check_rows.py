@@ -48,9 +48,9 @@ def rate(layout: str, root: Path, csv: Path | None) -> tuple[float, int, int, in
     from mask_cls.data.report import Report
 
     report = Report()
-    options = {"csv": str(csv)} if csv else {}
+    opened = layouts.open({"layout": layout, "root": root} | ({"csv": str(csv)} if csv else {}))
     t = time.perf_counter()
-    layouts.check(layout, root, report, lambda items, n: items, **options)
+    opened.check(report, lambda items, n: items)
     seconds = time.perf_counter() - t
     rows = int(report.counts.get("images listed") or report.counts.get("persons") or 0)
     return rows / seconds, sum(report.totals.values()), len(report.findings), len(report.kinds)

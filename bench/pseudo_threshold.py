@@ -76,7 +76,7 @@ def mistakes(runs: list[Path], root: Path, threshold: float = 0.9) -> pd.DataFra
     all validation images, for comparison), and the persons they come from."""
     from mask_cls.data import layouts
 
-    people = layouts.read_train("competition", root, check_images=False).set_index("image")
+    people = layouts.open({"layout": "competition", "root": root}).read_train(check_images=False).set_index("image")
     rows = []
     for run in runs:
         preds = pd.read_csv(run / "report" / PREDICTIONS)  # checked by read_predictions in curves()

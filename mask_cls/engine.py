@@ -28,7 +28,6 @@ from mask_cls.rundir import (
     in_multirun,
     log,
     loggable_config,
-    plain,
     sweep_name,
     typed_overrides,
 )
@@ -101,14 +100,15 @@ def check_strategy(cfg: DictConfig) -> None:
                           "process: use trainer=ddp_spawn for sweeps")
 
 
-def fit_fold(cfg: DictConfig, out: Path) -> FoldResult:
-    """Fit ``cfg.data.fold``; write ``out/metrics.json``; return the best module."""
+def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -> FoldResult:
+    """Fit ``cfg.data.fold``; write ``out/metrics.json``; return the best module. ``layout``: the
+    run's opened dataset (a cv run's folds share it), else opened here."""
     check_strategy(cfg)
     epochs = cfg.trainer.get("max_epochs")
     if epochs is not None and int(epochs) < 1 and int(epochs) != -1 and not cfg.trainer.get("max_steps", -1) > 0:
         raise ConfigError(f"trainer.max_epochs={epochs}: nothing would be trained (a submission from random "
                           "weights); use 1 or more")
-    dm: MaskDataModule = instantiate(cfg.data)
+    dm: MaskDataModule = instantiate(cfg.data, layout=layout or layouts.open(cfg.data, synth=True))
     dm.prepare_data()  # read and check the data before building anything heavy: fail fast
     dm.setup("fit")
     pl.seed_everything(cfg.seed, workers=True)
@@ -156,17 +156,9 @@ def class_counts(train: pd.DataFrame) -> list[int]:
     return [int(c) for c in labelled["label"].value_counts().reindex(range(NUM_CLASSES), fill_value=0)]
 
 
-def eval_table(cfg: DictConfig):
+def eval_table(cfg: DictConfig, layout: layouts.Layout):
     """info.csv rows (checked) when the task predicts and the data has an eval set, else None."""
-    if cfg.data.get("synth") is not None:  # the embedded default is drawn on first use
-        from mask_cls.data.synthetic import ensure
-
-        ensure(cfg.data.root, plain(cfg.data.synth))
-    if not cfg.task.get("predict"):
-        return None
-    name, root, options = layouts.options(cfg.data)
-    return layouts.read_eval(name, root, cfg.data.get("check_images", True), cfg.data.get("on_bad_image", "error"),
-                             **options)
+    return layout.read_eval() if cfg.task.get("predict") else None
 
 
 def predict_kwargs(cfg: DictConfig) -> dict:

@@ -92,8 +92,7 @@ def check(cfg: DictConfig) -> None:
         if cfg.data.get("layout", "competition") != "table" and cfg.data.get("root") is None:
             raise ConfigError(f"data={_choice('data', cfg.data.get('layout', 'competition'))} needs data.root=PATH "
                               "(the dataset's folder)")
-        name, root, options = layouts.options(cfg.data)
-        layouts.preflight(name, root, want, **options)
+        layouts.open(cfg.data).preflight(want)
     if "model" in want:
         check_backbone(str(cfg.model.backbone))
         weights = cfg.model.get("weights")

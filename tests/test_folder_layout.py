@@ -17,7 +17,7 @@ from tests.conftest import FAST, run_cli
 
 def as_folders(tiny_root: Path, out: Path, with_persons: bool = True, by_index: int = 3) -> Path:
     """The competition set's training images as class folders (class ``by_index`` by its index)."""
-    table = layouts.read_train("competition", tiny_root)
+    table = layouts.open({"layout": "competition", "root": tiny_root}).read_train()
     for r in table.itertuples():
         c = int(r.label)
         folder = out / (str(c) if c == by_index else L.folder_name(c)) / ("nested" if c % 2 else "")
@@ -32,9 +32,9 @@ def as_folders(tiny_root: Path, out: Path, with_persons: bool = True, by_index: 
 def test_the_folder_table_equals_the_competition_reader(tiny_root, tmp_path):
     from mask_cls.data.folds import split
 
-    ref = layouts.read_train("competition", tiny_root)
+    ref = layouts.open({"layout": "competition", "root": tiny_root}).read_train()
     root = as_folders(tiny_root, tmp_path / "folders")
-    table = layouts.read_train("folder", root)
+    table = layouts.open({"layout": "folder", "root": root}).read_train()
     key = lambda t: sorted(zip(t["person"], t["label"].astype(int), t["image"].map(lambda p: Path(p).name.split("__")[-1])))  # noqa: E731
     assert key(table) == key(ref) and not table.attrs["ages_known"]
     assert list(table["age"].map(L.age_group)) == list(table["label"] % 3)  # the class's own age group
@@ -45,7 +45,7 @@ def test_the_folder_table_equals_the_competition_reader(tiny_root, tmp_path):
 def test_images_without_a_person_warn_that_folds_can_leak(tiny_root, tmp_path, caplog):
     root = as_folders(tiny_root, tmp_path / "folders", with_persons=False)
     with caplog.at_level("WARNING", logger="mask_cls"):
-        table = layouts.read_train("folder", root)
+        table = layouts.open({"layout": "folder", "root": root}).read_train()
     assert table["person"].nunique() == len(table)
     assert f"{len(table)} of {len(table)} image(s) have no person in their name" in caplog.text
     assert "1 folder(s) are no class and are left out: misc" in caplog.text
@@ -61,7 +61,7 @@ def test_train_and_check_on_class_folders_as_typed(tiny_root, tmp_path):
     r = run_cli("task=check", "data=folder", f"data.root={root}", f"hydra.run.dir={tmp_path / 'check'}")
     assert r.returncode == 0, r.stdout[-2000:]
     report = json.loads((tmp_path / "check" / "check.json").read_text())
-    assert report["counts"]["images listed"] == len(layouts.read_train("competition", tiny_root))
+    assert report["counts"]["images listed"] == len(layouts.open({"layout": "competition", "root": tiny_root}).read_train())
     assert [p["message"] for p in report["problems"]] == [
         "1 folder(s) are no class and are left out: misc (class folders: 0..17 or names like wear_male_under30)"]
 

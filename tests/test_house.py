@@ -69,3 +69,25 @@ def test_the_module_config_is_one_type_with_its_defaults_in_one_place():
     assert small.ssl == {"name": "none"} and small.augment_batch == {} and small.finetune == {}
     with pytest.raises(ConfigError, match="unknown key 'evil'"):
         ModuleConfig.from_mapping(module_config() | {"evil": 1})
+
+
+def test_one_layout_object_reads_the_eval_table_once(tiny_root, monkeypatch):
+    """The engine opens the dataset once; its eval table is read once however many parts of a
+    run (the submission, UDA's unlabeled stream, the DataModule) ask for it."""
+    from mask_cls.data import layouts
+    from mask_cls.data.datamodule import MaskDataModule
+    from mask_cls.data.layouts import competition
+    from mask_cls.data.unlabeled import unlabeled_images
+
+    reads = []
+    real = competition.read_eval
+    monkeypatch.setattr(competition, "read_eval", lambda *a, **k: reads.append(1) or real(*a, **k))
+    layout = layouts.open({"layout": "competition", "root": str(tiny_root)})
+    first = layout.read_eval()
+    first["image"] = "changed by a caller"  # each caller gets its own copy
+    assert unlabeled_images("eval", layout) == list(layout.read_eval()["image"])
+    dm = MaskDataModule(None, image_size=(64, 48), batch_size=4, num_workers=0, layout=layout,
+                        ssl={"name": "uda", "unlabeled": "eval"})
+    dm.prepare_data()
+    dm.setup()
+    assert len(reads) == 1 and dm.layout is layout and len(dm.unlabeled) == len(dm.eval_table)

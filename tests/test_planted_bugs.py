@@ -24,7 +24,7 @@ def test_table_labels_outside_the_classes_are_refused_with_file_and_line(tmp_pat
     csv = tmp_path / "t.csv"
     csv.write_text(f"path,label\nb.jpg,3\n{row}\n")
     with pytest.raises(DataError, match=rf"t\.csv:3: {message}"):
-        layouts.read_train("table", None, csv=str(csv))
+        layouts.open({"layout": "table", "root": None, "csv": str(csv)}).read_train()
 
 
 @pytest.mark.parametrize("age", ["-3", "121", "nan"])
@@ -35,7 +35,7 @@ def test_table_ages_outside_0_120_are_refused_with_file_and_line(tmp_path, age):
     csv = tmp_path / "t.csv"
     csv.write_text(f"path,mask,gender,age\na.jpg,wear,male,{age}\n")
     with pytest.raises(DataError, match=rf"t\.csv:2: age '{age}' is not an age in 0..120"):
-        layouts.read_train("table", None, csv=str(csv))
+        layouts.open({"layout": "table", "root": None, "csv": str(csv)}).read_train()
 
 
 def test_per_fold_pseudo_files_of_another_split_seed_are_refused(tmp_path):

@@ -252,13 +252,15 @@ def test_two_views_and_folder_source(tiny_root, tmp_path):
     shutil.copy(src[3], folder / ".ipynb_checkpoints" / "z.jpg")
     (folder / "notes.txt").write_text("not an image")
     assert folder_images(folder) == [str(folder / "a" / "b" / "y.png"), str(folder / "x.JPG")]
-    eval_paths = unlabeled_images("eval", tiny_root)
+    from mask_cls.data import layouts
+
+    eval_paths = unlabeled_images("eval", layouts.open({"layout": "competition", "root": tiny_root}))
     assert eval_paths == list(pd.read_csv(tiny_root / "eval" / "info.csv")["ImageID"].map(
         lambda n: str(tiny_root / "eval" / "images" / n)))
     with pytest.raises(DataError, match="unlabeled folder not found"):
         folder_images(tmp_path / "nope")
     with pytest.raises(DataError, match="no eval set"):
-        unlabeled_images("eval", tmp_path)
+        unlabeled_images("eval", layouts.open({"layout": "competition", "root": tmp_path}))
     cfg = _conf("ssl", "uda")
     weak, strong = transforms.build([64, 48], cfg["weak"]), transforms.build([64, 48], cfg["strong"])
     ds = TwoViewDataset(eval_paths, weak, strong)

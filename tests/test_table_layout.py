@@ -20,7 +20,7 @@ COLUMNS = ["image", "person", "mask", "gender", "age", "label"]
 
 def _write_table(tiny_root: Path, path: Path, labels_only: bool = False, absolute: bool = False) -> pd.DataFrame:
     """The tiny set's training images as one CSV (paths relative to its folder, or absolute)."""
-    ref = layouts.read_train("competition", tiny_root)
+    ref = layouts.open({"layout": "competition", "root": tiny_root}).read_train()
     rows = pd.DataFrame({"path": [p if absolute else str(Path(p).relative_to(path.parent)) for p in ref["image"]]})
     if labels_only:
         rows["label"] = ref["label"]
@@ -36,7 +36,7 @@ def test_table_reads_to_the_competition_table(tiny_root):
     csv = tiny_root / "train" / "as_table.csv"  # removed below: the session's tiny set stays as it was
     try:
         ref = _write_table(tiny_root, csv)
-        table = layouts.read_train("table", None, csv=str(csv))
+        table = layouts.open({"layout": "table", "root": None, "csv": str(csv)}).read_train()
         ref_persons = ref["person"].map(lambda p: f"images/{p}")
         got = table[COLUMNS].sort_values("image").reset_index(drop=True)
         want = ref.assign(person=ref_persons)[COLUMNS].sort_values("image").reset_index(drop=True)
@@ -44,7 +44,7 @@ def test_table_reads_to_the_competition_table(tiny_root):
         train, val = split(table, n_folds=3, fold=1, seed=42)
         assert not set(train.person) & set(val.person) and len(val) > 0
         only = _write_table(tiny_root, csv, labels_only=True)
-        by_label = layouts.read_train("table", None, csv=str(csv))
+        by_label = layouts.open({"layout": "table", "root": None, "csv": str(csv)}).read_train()
         assert sorted(by_label.label) == sorted(only.label) and not by_label.attrs["ages_known"]
     finally:
         csv.unlink(missing_ok=True)
@@ -55,15 +55,15 @@ def test_table_errors_name_the_line(tiny_root, tmp_path):
     csv = tmp_path / "t.csv"
     csv.write_text(f"path,mask,gender,age\n{image},wear,male,30\n")
     with pytest.raises(DataError, match=r"t\.csv:2: 1 path\(s\) lie outside data.root=.*; set data.root=/"):
-        layouts.read_train("table", None, csv=str(csv))  # absolute, outside the CSV's folder
+        layouts.open({"layout": "table", "root": None, "csv": str(csv)}).read_train()  # absolute, outside the CSV's folder
     inner = tmp_path / "a.jpg"
     inner.write_bytes(image.read_bytes())
     csv.write_text("path,mask,gender,age\na.jpg,wear,male,30\na.jpg,worn,male,30\n")
     with pytest.raises(DataError, match=r"t\.csv:3: image a\.jpg listed twice"):
-        layouts.read_train("table", None, csv=str(csv))
+        layouts.open({"layout": "table", "root": None, "csv": str(csv)}).read_train()
     csv.write_text("path,mask,gender,age\na.jpg,worn,male,30\n")
     with pytest.raises(DataError, match=r"t\.csv:2: mask 'worn' is not a mask state"):
-        layouts.read_train("table", None, csv=str(csv))
+        layouts.open({"layout": "table", "root": None, "csv": str(csv)}).read_train()
     csv.write_text("path,label\na.jpg,3\n")
     from mask_cls.data.datamodule import MaskDataModule
 
@@ -125,20 +125,20 @@ def test_check_lists_every_problem_of_a_table_with_the_readers_rules(tiny_root, 
                    "p/a.jpg,wear,male,30\n"        # 7 listed twice
                    "p/half.jpg,wear,male,30\n")    # 8 truncated image (only a full decode sees it)
     report = Report()
-    layouts.check("table", None, report, lambda items, n: items, csv=str(csv))
+    layouts.open({"layout": "table", "root": None, "csv": str(csv)}).check(report, lambda items, n: items)
     lines = [(f.file.rsplit(":", 1)[-1] if f.file.startswith(str(csv)) else Path(f.file).name) for f in report.findings]
     assert lines == ["3", "4", "4", "5", "6", "7", "half.jpg"], report.findings
     assert "mask 'worn'" in report.findings[0].message and "age '200'" in report.findings[2].message
     assert not report.usable and report.counts["images"] == 4  # a, b, c, a decoded; half.jpg refused
     with pytest.raises(DataError) as first:
-        layouts.read_train("table", None, csv=str(csv))
+        layouts.open({"layout": "table", "root": None, "csv": str(csv)}).read_train()
     assert str(first.value) == f"{report.findings[0].file}: {report.findings[0].message}"
 
 
 def test_prepare_crops_a_table_and_writes_its_csv_beside_the_copy(tiny_root, tmp_path):
     data = tmp_path / "data"
     (data / "imgs").mkdir(parents=True)
-    ref = layouts.read_train("competition", tiny_root).groupby("person").head(2).head(6)
+    ref = layouts.open({"layout": "competition", "root": tiny_root}).read_train().groupby("person").head(2).head(6)
     for i, p in enumerate(ref["image"]):
         (data / "imgs" / f"{i}{Path(p).suffix}").write_bytes(Path(p).read_bytes())
     csv = data / "lists" / "train.csv"
@@ -149,7 +149,7 @@ def test_prepare_crops_a_table_and_writes_its_csv_beside_the_copy(tiny_root, tmp
     r = run_cli("task=prepare", "data=table", f"data.csv={csv}", f"data.root={data}", f"task.out={out}",
                 "task.workers=1", f"hydra.run.dir={tmp_path / 'run'}")
     assert r.returncode == 0, r.stderr[-2000:]
-    copied = layouts.read_train("table", out, csv=str(out / "lists" / "train.csv"))
+    copied = layouts.open({"layout": "table", "root": out, "csv": str(out / "lists" / "train.csv")}).read_train()
     assert list(copied["label"]) == list(ref["label"]) and list(copied["person"]) == list(ref["person"])
     assert all(Path(p).is_relative_to(out.resolve()) and Path(p).is_file() for p in copied["image"])
     assert json.loads((out / "prepare.json").read_text())["images"] == len(ref)

@@ -29,7 +29,8 @@ from mask_cls.ssl.uda import UDA
 
 
 class MaskDataModule(pl.LightningDataModule):
-    """The competition layout under ``root``; fold ``fold`` of ``n_folds`` is validation.
+    """A dataset (a ``layouts.Layout``, or a layout's name, root and options); fold ``fold`` of
+    ``n_folds`` is validation.
 
     ``synth``: when given and ``root`` does not exist, ``prepare_data`` draws the synthetic
     dataset there first (the embedded default).
@@ -60,15 +61,18 @@ class MaskDataModule(pl.LightningDataModule):
         pseudo_weight: float = 1.0,
         ssl: Mapping[str, Any] | None = None,
         max_image_pixels: int | None = None,
-        layout: str = "competition",
+        layout: layouts.Layout | str = "competition",
         csv: str | None = None,
     ):
         super().__init__()
-        check_options(root or csv, batch_size, num_workers, on_bad_image, age_threshold)
-        self.layout, self.csv = layout, csv
-        # the root and what the layout reads besides it (its OPTIONS), as the tasks get them
-        _, root, self.layout_options = layouts.options({"layout": layout, "root": root, "csv": csv})
-        self.root = Path(root)
+        given_root = layout.root if isinstance(layout, layouts.Layout) else root or csv
+        check_options(given_root, batch_size, num_workers, on_bad_image, age_threshold)
+        # the dataset as its layout reads it: opened by the engine (shared by a cv run's folds),
+        # or here from the layout's name, root and options
+        self.opened = isinstance(layout, layouts.Layout)
+        self.layout: layouts.Layout = layout if self.opened else layouts.open(
+            {"layout": layout, "root": root, "csv": csv, "check_images": check_images, "on_bad_image": on_bad_image})
+        self.root = Path(str(self.layout.root))
         self.image_size = transforms.check_size(image_size)
         self.batch_size, self.num_workers, self.on_bad_image = batch_size, num_workers, on_bad_image
         set_max_pixels(max_image_pixels)
@@ -98,6 +102,10 @@ class MaskDataModule(pl.LightningDataModule):
         self.eval_table: pd.DataFrame | None = None
 
     def prepare_data(self) -> None:
+        if self.opened:  # the opener drew the synthetic default, if it is one
+            if not self.root.exists():
+                raise DataError(f"{self.root}: data.root not found")
+            return
         if self.synth is not None:
             from mask_cls.data.synthetic import ensure
 
@@ -107,10 +115,9 @@ class MaskDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_table is None:
-            table = layouts.read_train(self.layout, self.root, self.check_images, self.on_bad_image,
-                                       **self.layout_options)
+            table = self.layout.read_train()
             if not table.attrs.get("ages_known", True) and (self.age_threshold != L.AGE_OLD_FROM or self.drop_ages):
-                raise ConfigError(f"{self.csv}: labels only, no ages: data.age_threshold and data.drop_ages "
+                raise ConfigError(f"{self.layout.options.get('csv')}: labels only, no ages: data.age_threshold and data.drop_ages "
                                   "need an age column")
             # folds depend only on the persons as given and split_seed: a relabel, an age
             # threshold or a drop list never moves a person to another fold
@@ -127,12 +134,10 @@ class MaskDataModule(pl.LightningDataModule):
                 self.train_table, self.pseudo_summary = pseudo.merge(self.train_table, self.val_table, rows,
                                                                      self.pseudo_weight, source=str(csv))
             if self.ssl is not None:
-                unlabeled = unlabeled_images(self.ssl.get("unlabeled", "eval"), self.root, self.check_images,
-                                             self.on_bad_image, self.layout, **self.layout_options)
+                unlabeled = unlabeled_images(self.ssl.get("unlabeled", "eval"), self.layout)
                 self.unlabeled = without_validation(unlabeled, self.val_table)
         if stage in (None, "predict") and self.eval_table is None:
-            self.eval_table = layouts.read_eval(self.layout, self.root, self.check_images, self.on_bad_image,
-                                                **self.layout_options)
+            self.eval_table = self.layout.read_eval()
             if self.eval_table is None:
                 raise DataError(f"{self.root / 'eval' / 'info.csv'}: no eval set to predict")
 

@@ -45,13 +45,12 @@ def folder_images(folder: str | Path) -> list[str]:
     return found
 
 
-def unlabeled_images(source: str, root: str | Path, check_images: bool = True, on_bad_image: str = "error",
-                     layout_name: str = "competition", **options) -> list[str]:
-    """The image paths of ``source`` (``eval`` or a folder) as strings."""
+def unlabeled_images(source: str, layout: layouts.Layout) -> list[str]:
+    """The image paths of ``source`` (``eval``: the layout's eval set, or a folder) as strings."""
     if str(source) == "eval":
-        info = layouts.read_eval(layout_name, root, check_images, on_bad_image, **options)
+        info = layout.read_eval()
         if info is None:
-            raise DataError(f"{options.get('csv') or Path(root) / 'eval' / 'info.csv'}: unlabeled=eval, but there "
+            raise DataError(f"{layout.options.get('csv') or Path(str(layout.root)) / 'eval' / 'info.csv'}: unlabeled=eval, but there "
                             "is no eval set (give unlabeled=FOLDER)")
         return list(info["image"])
     return folder_images(source)

@@ -38,13 +38,14 @@ def show_findings(report: Report) -> None:
 
 @register("check")
 def check(cfg: DictConfig, out: Path) -> int:
-    name, root, options = layouts.options(cfg.data)
+    layout = layouts.open(cfg.data)
+    root = layout.root
 
     def progress(items, n):
         return track(items, n, "checking", "entries") if n > 500 else items
 
     report = Report()
-    layouts.check(name, root, report, progress, **options)  # a missing root or file is a finding
+    layout.check(report, progress)  # a missing root or file is a finding
     write_json(report.as_dict(), out / "check.json")
     console = Console(stderr=False)
     table = Table(title=f"{root}: {'usable' if report.usable else 'NOT usable'}")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from mask_cls.data import layouts
 from mask_cls.engine import (
     checked,
     eval_table,
@@ -33,7 +34,8 @@ from mask_cls.tasks import register
 @register("cv")
 def cv(cfg: DictConfig, out: Path) -> float:
     k_folds = int(cfg.data.n_folds)
-    info = eval_table(cfg)  # checked before training: a broken eval set fails fast
+    layout = layouts.open(cfg.data, synth=True)  # one for every fold: the data is read as it is once
+    info = eval_table(cfg, layout)  # checked before training: a broken eval set fails fast
     oof_parts, fold_scores, eval_probs, loggers = [], [], [], []
     for k in range(k_folds):
         fold_dir = out / f"fold_{k}"
@@ -41,7 +43,7 @@ def cv(cfg: DictConfig, out: Path) -> float:
         # one wandb run per fold, fold_k in the cv run's group
         OmegaConf.update(fold_cfg, "_identity", {"name": f"fold_{k}", "group": out.name, "job_type": "train"},
                          force_add=True)
-        res = fit_fold(fold_cfg, fold_dir)
+        res = fit_fold(fold_cfg, fold_dir, layout)
         if not res.is_main:
             continue
         val = res.dm.val_table

@@ -40,10 +40,10 @@ def predict(cfg: DictConfig, out: Path) -> None:
         raise ConfigError(f"task.vote={cfg.task.vote!r}: choose soft or hard")
     if cfg.get("images"):
         return predict_folder(cfg, out, runs, run_weights)
-    name, root, options = layouts.options(cfg.data)
-    info = layouts.read_eval(name, root, True, cfg.data.get("on_bad_image", "error"), **options)
+    layout = layouts.open(cfg.data)
+    info = layout.read_eval(check_images=True)
     if info is None:
-        raise ConfigError(f"{root}: no eval set (eval/info.csv) to predict; images=FOLDER predicts any images")
+        raise ConfigError(f"{layout.root}: no eval set (eval/info.csv) to predict; images=FOLDER predicts any images")
     probs, weights, models = ensemble_probs(runs, run_weights, info["image"], cfg.tta,
                                             cfg.get("allow_unsafe_checkpoint", False), **predict_kwargs(cfg))
     combined = VOTES[cfg.task.vote](probs, weights)

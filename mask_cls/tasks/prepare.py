@@ -33,15 +33,16 @@ def _done(src: Path, dst: Path) -> bool:
 
 @register("prepare")
 def prepare(cfg: DictConfig, out: Path) -> float:
-    name, root, options = layouts.options(cfg.data)
+    layout = layouts.open(cfg.data)
+    root = layout.root
     if root is None:
         raise ConfigError("task=prepare needs the dataset to copy: data.root=PATH (data=table: data.csv=FILE)")
     src_root = Path(root)
     dest = Path(cfg.task.out)
     if dest.resolve() == src_root.resolve():
         raise ConfigError(f"task.out={dest}: must differ from data.root")
-    images = list(layouts.read_train(name, src_root, check_images=False, **options)["image"])
-    info = layouts.read_eval(name, src_root, check_images=False, **options)
+    images = list(layout.read_train(check_images=False)["image"])
+    info = layout.read_eval(check_images=False)
     images += [] if info is None else list(info["image"])
     # the readers keep every path inside data.root, so each output stays inside task.out
     real = src_root.resolve()
@@ -56,9 +57,9 @@ def prepare(cfg: DictConfig, out: Path) -> float:
             for src, hit in track(pool.imap_unordered(_job, todo, chunksize=16), len(todo), "cropping faces", "images"):
                 found += bool(hit)
                 hits[src] = bool(hit)
-    table = layouts.copy_tables(name, src_root, dest, **options)  # last: the copy is complete when it exists
-    log.info("face-cropped copy: %s (train with data.%s=%s)", table, "csv" if "csv" in options else "root",
-             table if "csv" in options else dest)
+    table = layout.copy_tables(dest)  # last: the copy is complete when it exists
+    log.info("face-cropped copy: %s (train with data.%s=%s)", table, "csv" if "csv" in layout.options else "root",
+             table if "csv" in layout.options else dest)
     previous = dest / "prepare.json"
     if not todo and previous.is_file():  # a re-run with nothing left to crop keeps the first figures
         log.info("face crop: every image was already cropped; %s kept as it was", previous)

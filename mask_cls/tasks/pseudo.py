@@ -51,9 +51,7 @@ def pseudo_labels(cfg: DictConfig, out: Path) -> None:
     min_precision = cfg.task.get("min_precision")
     if min_precision is not None and not 0 < float(min_precision) <= 1:
         raise ConfigError(f"task.min_precision={min_precision}: must be in (0, 1], or null")
-    name, root, options = layouts.options(cfg.data)
-    paths = unlabeled_images(cfg.unlabeled, root, cfg.data.get("check_images", True),
-                             cfg.data.get("on_bad_image", "error"), name, **options)
+    paths = unlabeled_images(cfg.unlabeled, layouts.open(cfg.data))
     paths, duplicates = pseudo.one_row_per_file(paths)
     parts = validation_parts([str(c) for run in runs for c in run_checkpoints(run)])
     found = validation_predictions(parts)

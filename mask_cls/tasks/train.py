@@ -6,6 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from mask_cls.data import layouts
 from mask_cls.engine import checked, eval_table, fit_fold, predict_kwargs
 from mask_cls.evaluation.report import write_report
 from mask_cls.evaluation.submission import write_submission
@@ -16,8 +17,9 @@ from mask_cls.tasks import register
 
 @register("train")
 def train(cfg: DictConfig, out: Path) -> float | None:
-    info = eval_table(cfg)  # checked before training: a broken eval set fails fast
-    res = fit_fold(cfg, out)
+    layout = layouts.open(cfg.data, synth=True)  # the embedded default is drawn on first use
+    info = eval_table(cfg, layout)  # checked before training: a broken eval set fails fast
+    res = fit_fold(cfg, out, layout)
     if not res.is_main:
         return None
     if res.metrics["fast_dev_run"]:

@@ -14,7 +14,11 @@
 A new layout is that module (found by its file name; ``OPTIONS`` names the ``data.*`` keys it
 takes besides ``root``, e.g. ``csv``; an optional ``default_root(**options)`` gives the root when
 ``data.root`` is unset) and one ``conf/data/<name>.yaml`` with ``layout: <name>``. ``check``
-reports a missing root or file of its own as a finding."""
+reports a missing root or file of its own as a finding.
+
+Callers never pass a ``(name, root, options)`` triple around: ``open(cfg.data)`` gives one
+``Layout`` (its root resolved once, the synthetic default drawn once when asked, the eval
+table read once) whose methods call the module's functions."""
 
 from __future__ import annotations
 
@@ -57,27 +61,65 @@ def options(data: Mapping[str, Any]) -> tuple[str, Any, dict]:
     return name, root, opts
 
 
-def read_train(layout: str, root: str | Path, check_images: bool = True, on_bad_image: str = "error",
-               **opts) -> pd.DataFrame:
-    table = module(layout).read_train(root, check_images=check_images, on_bad_image=on_bad_image, **opts)
-    missing = [c for c in COLUMNS if c not in table.columns]
-    assert not missing, f"layout {layout} gave no column(s) {missing}"  # a reader's bug, not the user's
-    return table
+class Layout:
+    """One dataset as its layout reads it: the layout's name, the root, its own ``data.*`` options
+    and how unreadable images are treated. (A plain class, not a dataclass: Hydra would turn a
+    dataclass given to ``instantiate`` into a config node.)"""
+
+    def __init__(self, name: str, root: Path | None, options: dict | None = None, check_images: bool = True,
+                 on_bad_image: str = "error"):
+        self.name, self.root, self.options = name, root, dict(options or {})
+        self.check_images, self.on_bad_image = check_images, on_bad_image
+        self._eval: dict[bool, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Layout({self.name!r}, {str(self.root)!r}, {self.options!r})"
+
+    @property
+    def module(self) -> ModuleType:
+        return module(self.name)
+
+    def read_train(self, check_images: bool | None = None) -> pd.DataFrame:
+        """The image table (``COLUMNS``), images checked unless ``check_images`` is False."""
+        checked = self.check_images if check_images is None else check_images
+        table = self.module.read_train(self.root, check_images=checked, on_bad_image=self.on_bad_image, **self.options)
+        missing = [c for c in COLUMNS if c not in table.columns]
+        assert not missing, f"layout {self.name} gave no column(s) {missing}"  # a reader's bug, not the user's
+        return table
+
+    def read_eval(self, check_images: bool | None = None) -> pd.DataFrame | None:
+        """The eval images (``ImageID, image``), or None; read once per way of checking."""
+        checked = self.check_images if check_images is None else check_images
+        if checked not in self._eval:
+            self._eval[checked] = self.module.read_eval(self.root, check_images=checked,
+                                                        on_bad_image=self.on_bad_image, **self.options)
+        table = self._eval[checked]
+        return None if table is None else table.copy()
+
+    def preflight(self, needs: Iterable[str]) -> None:
+        check_fn = getattr(self.module, "preflight", None)
+        if check_fn is not None:
+            check_fn(self.root, needs, **self.options)
+
+    def check(self, report, progress: Callable[[Iterable, int], Iterable]) -> None:
+        self.module.check(self.root, report, progress, **self.options)
+
+    def copy_tables(self, out: Path) -> Path:
+        return self.module.copy_tables(self.root, out, **self.options)
 
 
-def read_eval(layout: str, root: str | Path, check_images: bool = True, on_bad_image: str = "error", **opts):
-    return module(layout).read_eval(root, check_images=check_images, on_bad_image=on_bad_image, **opts)
+def open(data: Mapping[str, Any], synth: bool = False) -> Layout:  # noqa: A001 - the seam's verb
+    """The ``Layout`` of a ``data`` config. ``synth=True``: when the config names the synthetic
+    default (``data.synth``), draw it at the root first if it is not there yet."""
+    name, root, opts = options(data)
+    if synth and data.get("synth") is not None:
+        from mask_cls.data.synthetic import ensure
 
+        synth_cfg = data["synth"]
+        if hasattr(synth_cfg, "items") and not isinstance(synth_cfg, dict):
+            from omegaconf import OmegaConf
 
-def preflight(layout: str, root: str | Path | None, needs: Iterable[str], **opts) -> None:
-    check_fn = getattr(module(layout), "preflight", None)
-    if check_fn is not None:
-        check_fn(root, needs, **opts)
-
-
-def check(layout: str, root: str | Path, report, progress: Callable[[Iterable, int], Iterable], **opts) -> None:
-    module(layout).check(root, report, progress, **opts)
-
-
-def copy_tables(layout: str, root: str | Path, out: Path, **opts) -> Path:
-    return module(layout).copy_tables(root, out, **opts)
+            synth_cfg = OmegaConf.to_container(synth_cfg, resolve=True)
+        ensure(root, synth_cfg)
+    return Layout(name, None if root is None else Path(str(root)), opts, bool(data.get("check_images", True)),
+                  str(data.get("on_bad_image", "error")))
