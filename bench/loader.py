@@ -28,7 +28,7 @@ from common import parser, report, timed  # noqa: E402
 from mask_cls.data import transforms  # noqa: E402
 from mask_cls.data.cache import ImageCache  # noqa: E402
 from mask_cls.data.datasets import ImageDataset, worker_init  # noqa: E402
-from mask_cls.data.layout import read_train  # noqa: E402
+from mask_cls.data.layouts.competition.tables import read_train  # noqa: E402
 from mask_cls.data.synthetic import SynthConfig, generate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

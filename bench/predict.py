@@ -22,7 +22,7 @@ from train_step import module_config  # noqa: E402
 from mask_cls.checkpoint_io import load_checkpoint
 from mask_cls.data import transforms  # noqa: E402
 from mask_cls.data.datasets import ImageDataset, worker_init  # noqa: E402
-from mask_cls.data.layout import read_eval  # noqa: E402
+from mask_cls.data.layouts.competition.tables import read_eval  # noqa: E402
 from mask_cls.data.synthetic import SynthConfig, generate  # noqa: E402
 from mask_cls.inference.predict import predict_paths  # noqa: E402
 from mask_cls.models.preprocessor import normalize  # noqa: E402

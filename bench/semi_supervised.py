@@ -134,7 +134,7 @@ def pseudo_arm(full: Path, unl: Path, work: Path, seed: int, args, sup, sup_seco
 
 def true_labels(full: Path, unl: Path, images) -> np.ndarray:
     """The hidden labels of unlabeled images (the benchmark knows them; training never does)."""
-    from mask_cls.data.layout import read_train
+    from mask_cls.data.layouts.competition.tables import read_train
 
     table = read_train(full, check_images=False)
     label = {(r.person, Path(r.image).name): r.label for r in table.itertuples()}

@@ -121,3 +121,20 @@ def joint_log_probs(lp_mask, lp_gender, lp_age):
     """The log of ``joint_probs`` from log-probabilities, without underflow (a sum of logs)."""
     joint = lp_mask[:, :, None, None] + lp_gender[:, None, :, None] + lp_age[:, None, None, :]
     return joint.reshape(joint.shape[0], NUM_CLASSES)
+
+
+def age_problem(age: str) -> str | None:
+    """What is wrong with an age as written in a file (train.csv, a relabel file): the one rule,
+    a whole number 0..120 in ASCII digits (``45`` or ``45.0``); None when it is fine."""
+    shown = age if len(age) <= 20 else age[:20] + "..."
+    if not age.isascii() or len(age) > 20:
+        return f"age {shown!r} is not a number"
+    try:
+        value = float(age)
+    except ValueError:
+        return f"age {shown!r} is not a number"
+    if not np.isfinite(value) or not 0 <= value <= MAX_AGE:
+        return f"age {shown!r} is out of range 0..{MAX_AGE}"
+    if value % 1:
+        return f"age {shown!r} is not a whole number of years"
+    return None

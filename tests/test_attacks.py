@@ -423,7 +423,7 @@ def test_8_labelled_aliases_and_repeated_rows_do_not_join_training(tiny_copy):
 
 
 def test_9_an_eval_image_linked_outside_is_refused_by_check_as_by_predict(tiny_copy, tmp_path):
-    from mask_cls.data.layout import read_eval
+    from mask_cls.data.layouts.competition.tables import read_eval
     from mask_cls.errors import DataError
 
     image = sorted((tiny_copy / "eval" / "images").iterdir())[0]
@@ -442,7 +442,7 @@ def test_9_an_eval_image_linked_outside_is_refused_by_check_as_by_predict(tiny_c
 
 @pytest.mark.parametrize("age", ["²", "1" * 400, "200", "45.5", "-3", "nan", "inf"])
 def test_relabel_ages_follow_the_train_csv_rule(tmp_path, age):
-    from mask_cls.data.layout import person_row_problems
+    from mask_cls.data.layouts.competition.tables import person_row_problems
     from mask_cls.data.relabel import read_fixes
     from mask_cls.errors import DataError
 

@@ -108,7 +108,7 @@ def test_workers_get_different_augmentation_streams(tiny_root):
     from torch.utils.data import DataLoader
 
     from mask_cls.data.datasets import ImageDataset, worker_init
-    from mask_cls.data.layout import read_train
+    from mask_cls.data.layouts.competition.tables import read_train
 
     path = read_train(tiny_root).image[0]
     tf = transforms.build([64, 48], [{"_target_": "albumentations.Affine", "rotate": [-30, 30], "p": 1.0}])

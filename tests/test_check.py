@@ -9,8 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mask_cls.data.doctor import check_dataset
 from tests.conftest import run_cli
+
+
+def check_dataset(root):
+    """What task=check finds in a competition-layout folder (in process)."""
+    from mask_cls.data import layouts
+    from mask_cls.data.report import Report
+
+    report = Report()
+    layouts.open({"layout": "competition", "root": str(root)}).check(report, lambda items, n: items)
+    return report
 
 
 def _csv(root):

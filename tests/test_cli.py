@@ -157,7 +157,7 @@ def test_task_synth_writes_the_layout_and_refuses_to_overwrite(tmp_path):
 
 def test_class_counts_come_from_the_training_fold_only(trained, tiny_root):
     from mask_cls.data.folds import split
-    from mask_cls.data.layout import read_train
+    from mask_cls.data.layouts.competition.tables import read_train
 
     ckpt = torch.load(trained / "checkpoints" / "last.ckpt", weights_only=True)
     counts = ckpt["hyper_parameters"]["config"]["class_counts"]
@@ -170,7 +170,7 @@ def test_data_strategies_through_run_py(tiny_root, tmp_path):
     """Sampler, cache, shipped label fixes, age threshold and batch augmentation, wired together."""
     from mask_cls import labels as L
     from mask_cls.data.folds import split
-    from mask_cls.data.layout import read_train
+    from mask_cls.data.layouts.competition.tables import read_train
 
     train, _ = split(read_train(tiny_root), n_folds=3, fold=0, seed=42)
     threshold = int(train.age[train.age < 60].max())  # moves the oldest persons under 60 of the fold

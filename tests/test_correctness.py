@@ -81,7 +81,7 @@ def test_focal_alpha_length_is_checked_per_output():
 
 # 5. a skipped image is dropped, never replaced by the next one
 def test_skipped_image_is_dropped_not_substituted(tiny_copy):
-    from mask_cls.data.layout import read_train
+    from mask_cls.data.layouts.competition.tables import read_train
     from mask_cls.inference.predict import predict_paths
 
     paths = list(read_train(tiny_copy).image[:3])
@@ -146,7 +146,7 @@ def test_arcface_cutmix_partner_term_has_its_own_margin():
 
 
 def test_shipped_competition_fixes_never_touch_a_synthetic_set(tiny_root):
-    from mask_cls.data.layout import read_train
+    from mask_cls.data.layouts.competition.tables import read_train
     from mask_cls.data.relabel import apply_fixes
 
     table = read_train(tiny_root)

@@ -23,7 +23,7 @@ def cv_run(tiny_root, tmp_path_factory):
 
 
 def test_oof_covers_every_image_once_from_a_model_that_never_saw_it(cv_run, tiny_root):
-    from mask_cls.data.layout import read_train
+    from mask_cls.data.layouts.competition.tables import read_train
 
     table = read_train(tiny_root)
     oof = pd.read_csv(cv_run / "oof.csv")

@@ -12,7 +12,7 @@ from mask_cls import labels as L
 from mask_cls.data.cache import ImageCache
 from mask_cls.data.datamodule import MaskDataModule
 from mask_cls.data.datasets import read_rgb
-from mask_cls.data.layout import read_train
+from mask_cls.data.layouts.competition.tables import read_train
 from mask_cls.data.relabel import apply_fixes, read_fixes
 from mask_cls.data.samplers import person_balanced, person_repeats, sqrt, weighted
 from mask_cls.errors import DataError

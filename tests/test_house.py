@@ -45,8 +45,8 @@ def test_the_registry_mechanism_imports_no_plugin_package():
 def test_the_rule_sees_a_planted_upward_import(tmp_path):
     """The parser finds imports inside functions too (where the old upward arrows hid)."""
     f = tmp_path / "x.py"
-    f.write_text("def g():\n    from mask_cls.tasks.train import train\n    import mask_cls.data.layout\n")
-    assert imports(f) >= {"mask_cls.tasks.train", "mask_cls.data.layout"}
+    f.write_text("def g():\n    from mask_cls.tasks.train import train\n    import mask_cls.data.layouts.competition.tables\n")
+    assert imports(f) >= {"mask_cls.tasks.train", "mask_cls.data.layouts.competition.tables"}
 
 
 def test_the_module_config_is_one_type_with_its_defaults_in_one_place():

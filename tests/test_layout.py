@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from mask_cls import labels as L
-from mask_cls.data.layout import read_eval, read_train
+from mask_cls.data.layouts.competition.tables import read_eval, read_train
 from mask_cls.errors import DataError
 
 

@@ -1,7 +1,7 @@
 import json
 
 from mask_cls.data.facecrop import crop_box
-from mask_cls.data.layout import read_eval, read_train
+from mask_cls.data.layouts.competition.tables import read_eval, read_train
 from tests.conftest import run_cli
 
 

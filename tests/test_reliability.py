@@ -16,7 +16,7 @@ import yaml
 from mask_cls.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from mask_cls.data import transforms
 from mask_cls.data.datasets import ImageDataset
-from mask_cls.data.layout import read_train
+from mask_cls.data.layouts.competition.tables import read_train
 from mask_cls.errors import ConfigError, DataError, describe, is_expected
 from mask_cls.io import atomic_write, write_json
 from tests.conftest import FAST, ROOT, run_cli

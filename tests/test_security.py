@@ -18,7 +18,7 @@ import yaml
 
 from mask_cls.checkpoint_io import load_checkpoint
 from mask_cls.data.images import read_rgb, reduction
-from mask_cls.data.layout import read_eval, read_train
+from mask_cls.data.layouts.competition.tables import read_eval, read_train
 from mask_cls.errors import ConfigError, DataError
 from mask_cls.module import MaskClassifier
 from tests.conftest import FAST, ROOT, run_cli

@@ -1,6 +1,6 @@
 """A CSV's header read with the standard library alone: the required columns of a table are
 checked before pandas (and anything heavier) loads, with the messages of the full reader
-(``mask_cls.data.layout.read_table``)."""
+(``mask_cls.data.csv_reader.read_table``)."""
 
 from __future__ import annotations
 

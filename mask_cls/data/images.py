@@ -9,6 +9,7 @@ grey-filled with only a libjpeg warning, is refused as the doctor refuses it.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -17,6 +18,15 @@ import numpy as np
 
 from mask_cls.data.pixel_limit import DEFAULT_MAX_PIXELS, max_pixels, set_max_pixels  # noqa: F401
 from mask_cls.errors import DataError
+
+log = logging.getLogger("mask_cls")
+#: the image files every reader takes
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png"}
+
+
+def is_hidden(name: str) -> bool:
+    """Junk of the real data: AppleDouble ``._x``, ``.DS_Store``, ``.ipynb_checkpoints``."""
+    return name.startswith(".")
 
 _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
             8: cv2.IMREAD_REDUCED_COLOR_8}
@@ -92,3 +102,17 @@ def read_rgb(path: str | Path, target: tuple[int, int] | None = None) -> np.ndar
     if img is None:
         raise DataError(f"{shown(path)}: unreadable image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def check_image_header(path: Path, on_bad_image: str = "error") -> bool:
+    """Cheap readability check (header only, the pixel limit included): catches empty, text,
+    foreign and oversized files early. False (a counted warning) for a bad image under
+    ``on_bad_image=skip``; the error otherwise."""
+    try:
+        header(path)
+    except DataError as e:
+        if on_bad_image != "skip":
+            raise
+        log.warning("skipped %s", e)
+        return False
+    return True

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mask_cls import labels as L
-from mask_cls.data.layout import read_table
+from mask_cls.data.csv_reader import read_table
 from mask_cls.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from mask_cls import labels as L
-from mask_cls.data.layout import age_problem, read_table
+from mask_cls.data.csv_reader import read_table
 from mask_cls.errors import DataError
+from mask_cls.labels import age_problem
 
 log = logging.getLogger(__name__)
 SHIPPED = {"competition": "competition_fixes.csv"}  # data.relabel=competition

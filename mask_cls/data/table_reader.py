@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from mask_cls import labels as L
+from mask_cls.data.csv_reader import read_table
 from mask_cls.data.doctor import check_image
-from mask_cls.data.layout import check_image_header, read_table
+from mask_cls.data.images import check_image_header
 from mask_cls.data.report import Report
 from mask_cls.errors import DataError
 from mask_cls.io import write_csv

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mask_cls.data import layout, layouts
+from mask_cls.data import layouts
+from mask_cls.data.images import IMAGE_EXTENSIONS, is_hidden
 from mask_cls.errors import DataError
 
 log = logging.getLogger("mask_cls")
@@ -24,8 +25,8 @@ def images_under(folder: Path, within: Path | None = None) -> list[Path]:
 
     real = (within or folder).resolve()
     found = [p for p in sorted(folder.rglob("*"))
-             if p.is_file() and p.suffix.lower() in layout.IMAGE_EXTENSIONS
-             and not any(layout.is_hidden(part) for part in p.relative_to(folder).parts)
+             if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+             and not any(is_hidden(part) for part in p.relative_to(folder).parts)
              and p.resolve().is_relative_to(real)]
     odd = [p for p in found if not utf8_name(p)]
     if odd:

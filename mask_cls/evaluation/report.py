@@ -25,7 +25,7 @@ PREDICTIONS = "predictions.csv"
 def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(labels, probabilities) of a report's ``predictions.csv``, checked: a file of a run is
     data, and a wrong one is an error that names the line."""
-    from mask_cls.data.layout import read_table
+    from mask_cls.data.csv_reader import read_table
     from mask_cls.errors import DataError
 
     df = read_table(path, ("label", *L.PROB_COLUMNS))

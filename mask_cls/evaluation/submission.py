@@ -25,7 +25,7 @@ def write_submission(info: pd.DataFrame, preds: np.ndarray, path: str | Path) ->
 
 def read_labels(path: str | Path, what: str) -> pd.Series:
     """ImageID -> ans from a submission or answer-key csv, checked."""
-    from mask_cls.data.layout import (
+    from mask_cls.data.csv_reader import (
         read_table,  # the one CSV reader: same rules, line numbers in errors
     )
 

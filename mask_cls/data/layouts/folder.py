@@ -109,7 +109,7 @@ def read_train(root: str | Path, check_images: bool = True, on_bad_image: str = 
     import pandas as pd
 
     from mask_cls import labels as L
-    from mask_cls.data.layout import check_image_header
+    from mask_cls.data.images import check_image_header
 
     root = Path(str(root))
     preflight(root, ("train",))

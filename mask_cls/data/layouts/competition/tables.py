@@ -1,4 +1,4 @@
-"""Read and validate the competition layout into tables.
+"""The competition layout's readers (``layouts/competition.py`` is its light face to the seam).
 
 train: ROOT/train/train.csv (id,gender,race,age,path) + ROOT/train/images/<path>/<7 images>
 eval:  ROOT/eval/info.csv (ImageID,ans) + ROOT/eval/images/<ImageID>
@@ -12,54 +12,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from mask_cls import labels as L
-from mask_cls.data.csv_header import missing_message
+from mask_cls.data.csv_reader import read_table
+from mask_cls.data.images import IMAGE_EXTENSIONS, check_image_header, is_hidden
 from mask_cls.data.layouts import competition
 from mask_cls.errors import DataError
 from mask_cls.io import inside
 
 log = logging.getLogger("mask_cls")
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png"}
 TRAIN_COLUMNS, EVAL_COLUMNS = competition.TRAIN_COLUMNS, competition.EVAL_COLUMNS
-
-
-def read_table(path: Path, columns: tuple[str, ...], comments: bool = False) -> pd.DataFrame:
-    """A CSV as stripped strings, with its required columns checked; problems name the file.
-    The index is each row's line number in the file; ``comments``: lines starting with ``#``
-    (before the header or between rows) are skipped."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    skip = 0
-    if comments:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
-            for line in f:
-                if not line.lstrip().startswith("#"):
-                    break
-                skip += 1
-    try:  # blank lines kept while reading, so that the index is the file's line number
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skip_blank_lines=False,
-                         skiprows=skip)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
-    df.columns = [c.strip() for c in df.columns]
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise DataError(missing_message(path, missing, list(df.columns)))
-    for c in df.columns:
-        df[c] = df[c].str.strip()
-    df.index = range(skip + 2, skip + len(df) + 2)  # the header's line comes first
-    keep = (df != "").any(axis=1)  # blank lines leave; the others keep their line numbers
-    if comments:
-        keep &= ~df.iloc[:, 0].str.startswith("#")
-    return df[keep]
-
-
-def is_hidden(name: str) -> bool:
-    """Junk of the real data: AppleDouble ``._x``, ``.DS_Store``, ``.ipynb_checkpoints``."""
-    return name.startswith(".")
 
 
 def person_images(folder: Path) -> dict[str, Path]:
@@ -75,46 +38,13 @@ def person_images(folder: Path) -> dict[str, Path]:
     return found
 
 
-def check_image_header(path: Path, on_bad_image: str = "error") -> bool:
-    """Cheap readability check (header only, the pixel limit included): catches empty, text,
-    foreign and oversized files early. False (a counted warning) for a bad image under
-    ``on_bad_image=skip``; the error otherwise."""
-    from mask_cls.data.images import header
-
-    try:
-        header(path)
-    except DataError as e:
-        if on_bad_image != "skip":
-            raise
-        log.warning("skipped %s", e)
-        return False
-    return True
-
-
-def age_problem(age: str) -> str | None:
-    """What is wrong with an age as written in a file (train.csv, a relabel file): the one rule,
-    a whole number 0..120 in ASCII digits (``45`` or ``45.0``); None when it is fine."""
-    shown = age if len(age) <= 20 else age[:20] + "..."
-    if not age.isascii() or len(age) > 20:
-        return f"age {shown!r} is not a number"
-    try:
-        value = float(age)
-    except ValueError:
-        return f"age {shown!r} is not a number"
-    if not np.isfinite(value) or not 0 <= value <= L.MAX_AGE:
-        return f"age {shown!r} is out of range 0..{L.MAX_AGE}"
-    if value % 1:
-        return f"age {shown!r} is not a whole number of years"
-    return None
-
-
 def person_row_problems(gender: str, age: str) -> list[str]:
     """What is wrong with a train.csv row's gender and age: the one set of rules that training
     (which stops at the first) and ``task=check`` (which lists them all) share."""
     problems = []
     if gender.lower() not in L.GENDER_CODES:
         problems.append(f"unknown gender {gender!r} (expected male or female)")
-    problem = age_problem(age)
+    problem = L.age_problem(age)
     return [*problems, problem] if problem else problems
 
 

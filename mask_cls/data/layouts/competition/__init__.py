@@ -1,7 +1,7 @@
 """The competition layout (``data=mask``): ROOT/train/train.csv + person folders of 7 images,
-ROOT/eval/info.csv + ROOT/eval/images. The readers live in ``mask_cls.data.layout`` and the
-full check in ``mask_cls.data.doctor``; this file is the layout's face to the seam and imports
-nothing heavy (``preflight`` runs before pandas loads)."""
+ROOT/eval/info.csv + ROOT/eval/images. The readers are in ``tables.py`` and the full check in
+``doctor.py`` beside this file, which is the layout's face to the seam and imports nothing
+heavy (``preflight`` runs before pandas loads)."""
 
 from __future__ import annotations
 
@@ -39,14 +39,14 @@ def preflight(root: str | Path | None, needs: Iterable[str]) -> None:
 
 
 def read_train(root: str | Path, check_images: bool = True, on_bad_image: str = "error") -> pd.DataFrame:
-    from mask_cls.data import layout
+    from mask_cls.data.layouts.competition import tables as layout
 
     return layout.read_train(root, check_images=check_images, on_bad_image=on_bad_image)
 
 
 def read_eval(root: str | Path, check_images: bool = True, on_bad_image: str = "error") -> pd.DataFrame | None:
     """info.csv rows with their images, or None when ROOT has no eval set."""
-    from mask_cls.data import layout
+    from mask_cls.data.layouts.competition import tables as layout
 
     if not layout.has_eval(root):
         return None
@@ -54,7 +54,7 @@ def read_eval(root: str | Path, check_images: bool = True, on_bad_image: str = "
 
 
 def check(root: str | Path | None, report: Report, progress: Callable[[Iterable, int], Iterable]) -> None:
-    from mask_cls.data import doctor
+    from mask_cls.data.layouts.competition import doctor
 
     if root is None or not Path(root).is_dir():
         report.error(str(root), "data.root not found")
