@@ -26,6 +26,7 @@ demo: install
 	@echo "leaderboard score: $(DEMO_DIR)/evaluate/scores.json"
 
 test: install
+	$(VENV)/bin/ruff check mask_cls tests bench run.py  # lint first: seconds, and CI runs this target
 	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist worksteal  # two processes (2 cores); an idle one takes queued tests from the other
 
 test-fast: install  # development: the tests that start no command (-m "not slow"), about 3 minutes

@@ -37,8 +37,8 @@ class StandIn:
 def cv_out(tiny_root, tmp_path, monkeypatch):
     seen_tta = []
 
-    def fit_fold(cfg, out):
-        dm = instantiate(cfg.data)
+    def fit_fold(cfg, out, layout=None):
+        dm = instantiate(cfg.data, layout=layout) if layout is not None else instantiate(cfg.data)
         dm.prepare_data()
         dm.setup("fit")
         out.mkdir(parents=True, exist_ok=True)
@@ -53,7 +53,8 @@ def cv_out(tiny_root, tmp_path, monkeypatch):
     out = tmp_path / "cv"
     cfg = compose_cfg("task=cv", "data=mask", f"data.root={tiny_root}", f"data.n_folds={K}", "logger=none",
                       "tta=[none,hflip]", out=out)
-    value = cv_task.cv(cfg)
+    out.mkdir(parents=True)
+    value = cv_task.cv(cfg, out)
     assert seen_tta and all(t == ["none", "hflip"] for t in seen_tta)  # the configured TTA everywhere
     return out, value
 

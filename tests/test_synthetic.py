@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from mask_cls import labels as L
-from mask_cls.data.synthetic import SynthConfig, _sample_person, generate, render
+from mask_cls.data.synthetic import SynthConfig, generate
+from mask_cls.data.synthetic_faces import render, sample_person
 from tests.conftest import ROOT
 
 
@@ -59,7 +60,7 @@ def test_refuses_to_overwrite(tmp_path):
 
 def test_real_set_proportions():
     rng = np.random.default_rng(0)
-    people = [_sample_person(rng, 0.5) for _ in range(6000)]
+    people = [sample_person(rng, 0.5) for _ in range(6000)]
     ages = np.array([p.age for p in people])
     assert ages.min() >= 18 and ages.max() == 60
     assert abs((ages == 60).mean() - 0.071) < 0.012
@@ -72,7 +73,7 @@ def test_age_cues_are_continuous_so_57_to_60_are_hard():
     rng = np.random.default_rng(2)
     by_age: dict[int, list[float]] = {}
     while min((len(by_age.get(a, [])) for a in (25, 45, 58, 60)), default=0) < 150:
-        p = _sample_person(rng, 0.5)
+        p = sample_person(rng, 0.5)
         if p.age in (25, 45, 58, 60):
             by_age.setdefault(p.age, []).append(float(p.hair_colour.mean()))
     m = {a: np.mean(v) for a, v in by_age.items()}
@@ -84,7 +85,7 @@ def test_age_cues_are_continuous_so_57_to_60_are_hard():
 def test_mask_states_differ_where_the_mask_sits():
     """Same person and same rng draws: the mask changes the lower face, 'wear' covers the nose."""
     h, w = 128, 96
-    person = _sample_person(np.random.default_rng(5), 0.0)
+    person = sample_person(np.random.default_rng(5), 0.0)
     imgs = {s: render(person, s, np.random.default_rng(9), h, w, 0.0).astype(float) for s in range(3)}
     nose = (slice(int(h * 0.45), int(h * 0.5)), slice(int(w * 0.45), int(w * 0.55)))
     mouth = (slice(int(h * 0.55), int(h * 0.62)), slice(int(w * 0.42), int(w * 0.58)))

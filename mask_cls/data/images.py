@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mask_cls.data.pixel_limit import DEFAULT_MAX_PIXELS, max_pixels, set_max_pixels  # noqa: F401
+from mask_cls.data.pixel_limit import max_pixels
 from mask_cls.errors import DataError
 
 log = logging.getLogger("mask_cls")

@@ -1,7 +1,7 @@
 """Albumentations pipelines built from config; the output is a uint8 (C, H, W) tensor.
 
 Float conversion and normalisation happen on the device after the batch transfer
-(see ``mask_cls.module``), so train and inference share exactly one preprocessing path.
+(``models/preprocessor.py``), so train and inference share exactly one preprocessing path.
 """
 
 from __future__ import annotations

@@ -31,36 +31,48 @@ from mask_cls.rundir import finish_loggers, log, save_run_config
 from mask_cls.tasks import register
 
 
+def train_fold(cfg: DictConfig, out: Path, k: int, layout: layouts.Layout, info) -> tuple | None:
+    """Fold k in ``out/fold_k`` as one train run (config, report, submission): its out-of-fold
+    rows with probabilities, its scores and its eval probabilities; None in another DDP process."""
+    fold_dir = out / f"fold_{k}"
+    fold_cfg = in_dir(cfg, fold_dir, fold=k)
+    # one wandb run per fold, fold_k in the cv run's group
+    OmegaConf.update(fold_cfg, "_identity", {"name": f"fold_{k}", "group": out.name, "job_type": "train"},
+                     force_add=True)
+    res = fit_fold(fold_cfg, fold_dir, layout)
+    if not res.is_main:
+        return None
+    val = res.dm.val_table
+    probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))
+    save_run_config(fold_cfg, fold_dir, (f"data.fold={k}",))
+    write_report(val["label"], probs, fold_dir / "report", f"fold {k}", images=list(val["image"]),
+                 persons=list(val["person"]),
+                 tta=cfg.tta, show=False)
+    part = val[["person", "image", "label"]].assign(fold=k)
+    oof = pd.concat([part, pd.DataFrame(probs, columns=PROB_COLUMNS)], axis=1)
+    scores = score(val["label"], probs.argmax(1)) | {"fold": k, **{
+        m: res.metrics[m] for m in ("val/f1", "val/f1_best") if m in res.metrics}}
+    eval_probs = None
+    if info is not None:
+        eval_probs = predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg))
+        write_submission(info, fill_unreadable(eval_probs, "eval images").argmax(1), fold_dir / "submission.csv")
+    return oof, scores, eval_probs
+
+
 @register("cv")
 def cv(cfg: DictConfig, out: Path) -> float:
-    k_folds = int(cfg.data.n_folds)
     layout = layouts.open(cfg.data, synth=True)  # one for every fold: the data is read as it is once
     info = eval_table(cfg, layout)  # checked before training: a broken eval set fails fast
-    oof_parts, fold_scores, eval_probs, loggers = [], [], [], []
-    for k in range(k_folds):
-        fold_dir = out / f"fold_{k}"
-        fold_cfg = in_dir(cfg, fold_dir, fold=k)
-        # one wandb run per fold, fold_k in the cv run's group
-        OmegaConf.update(fold_cfg, "_identity", {"name": f"fold_{k}", "group": out.name, "job_type": "train"},
-                         force_add=True)
-        res = fit_fold(fold_cfg, fold_dir, layout)
-        if not res.is_main:
-            continue
-        val = res.dm.val_table
-        probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))
-        # each fold folder is one train run: its config, report and submission
-        save_run_config(fold_cfg, fold_dir, (f"data.fold={k}",))
-        write_report(val["label"], probs, fold_dir / "report", f"fold {k}", images=list(val["image"]),
-                     persons=list(val["person"]),
-                     tta=cfg.tta, show=False)
-        part = val[["person", "image", "label"]].assign(fold=k)
-        oof_parts.append(pd.concat([part, pd.DataFrame(probs, columns=PROB_COLUMNS)], axis=1))
-        fold_scores.append(score(val["label"], probs.argmax(1)) | {"fold": k, **{
-            m: res.metrics[m] for m in ("val/f1", "val/f1_best") if m in res.metrics}})
-        if info is not None:
-            eval_probs.append(predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg)))
-            write_submission(info, fill_unreadable(eval_probs[-1], "eval images").argmax(1), fold_dir / "submission.csv")
+    oof_parts, fold_scores, eval_probs = [], [], []
+    for k in range(int(cfg.data.n_folds)):
+        fold = train_fold(cfg, out, k, layout, info)
         finish_loggers()  # the next fold gets its own wandb run
+        if fold is None:
+            continue
+        oof_parts.append(fold[0])
+        fold_scores.append(fold[1])
+        if fold[2] is not None:
+            eval_probs.append(fold[2])
 
     if not oof_parts:  # another process of a DDP run
         return None
