@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -25,9 +25,10 @@ def pick_device(accelerator: str = "auto") -> torch.device:
 def predict_paths(module: MaskClassifier, paths: Sequence[str], tta: Sequence[str] = ("none",),
                   image_size: Sequence[int] | None = None, batch_size: int = 64, num_workers: int = 0,
                   device: torch.device | None = None, progress: bool = False,
-                  on_bad_image: str = "error") -> np.ndarray:
+                  on_bad_image: str = "error", read: Callable[[str], np.ndarray] | None = None) -> np.ndarray:
     """(N, 18) probabilities for ``paths`` in order, averaged over the TTA views; under
-    ``on_bad_image=skip`` the row of an unreadable image is NaN (callers drop or count it)."""
+    ``on_bad_image=skip`` the row of an unreadable image is NaN (callers drop or count it).
+    ``read``: how an entry of ``paths`` becomes an RGB uint8 array (default: the image reader)."""
     views = check_views(tta)
     size = image_size or module.hparams.config.get("image_size")
     if size is None:
@@ -37,6 +38,8 @@ def predict_paths(module: MaskClassifier, paths: Sequence[str], tta: Sequence[st
     # each item carries its own row number as its label: skipped rows are known, never shifted
     ds = ImageDataset(paths, np.arange(len(paths)), transforms.build(size), on_bad_image=on_bad_image,
                       target_size=size)
+    if read is not None:
+        ds.read = read
     loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, worker_init_fn=worker_init,
                         collate_fn=collate_skipping, pin_memory=device.type == "cuda")
     if progress:

@@ -1,0 +1,122 @@
+"""A trained model for your own code or a notebook: ``Predictor.from_run(RUN).predict(images)``.
+
+A run (a train run, a cv run's fold models, several runs, or one ``.ckpt``) is loaded the way
+``task=predict`` loads it (safe checkpoint reading, each run's best checkpoint) and predicts the
+same way (the training's preprocessing on the device, the run's TTA views averaged, the models'
+probabilities soft-voted with a run's weight shared by its folds): for image files the numbers
+are ``task=predict``'s (its ``probs.csv``). Images are paths or RGB ``uint8`` arrays (H, W, 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mask_cls import labels as L
+from mask_cls.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+    from mask_cls.module import MaskClassifier
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's answer: the class (0..17), its three task names, and the 18 probabilities."""
+
+    label: int
+    mask: str
+    gender: str
+    age: str
+    probs: np.ndarray
+
+    @classmethod
+    def of(cls, probs: np.ndarray) -> Prediction:
+        label = int(np.argmax(probs))
+        m, g, a = L.decode(label)
+        return cls(label, L.MASK_NAMES[m], L.GENDER_NAMES[g], L.AGE_NAMES[a], probs)
+
+
+def _run_tta(run: Path) -> list[str] | None:
+    """The run's recorded ``tta`` (read as data from ``.hydra/config.yaml``), if it has one."""
+    from mask_cls.run_config import saved_config
+
+    found = saved_config(run) if run.is_dir() else None
+    tta = found[1].get("tta") if found else None
+    if tta is not None and not (isinstance(tta, list) and all(isinstance(v, str) for v in tta)):
+        raise ConfigError(f"{found[0]}: tta is not a list of view names")
+    return tta
+
+
+class Predictor:
+    """Models with their weights, TTA views, input size and device, ready to predict."""
+
+    def __init__(self, modules: Sequence[MaskClassifier], weights: Sequence[float], tta: Sequence[str],
+                 device: str | torch.device = "auto", batch_size: int = 64, num_workers: int = 0,
+                 models: Sequence[str] = ()):
+        from mask_cls.inference.predict import pick_device
+        from mask_cls.inference.tta import check_views
+
+        if not modules or len(modules) != len(weights):
+            raise ValueError(f"{len(modules)} models and {len(weights)} weights")
+        sizes = {tuple(m.config.image_size or ()) for m in modules}
+        if len(sizes) != 1 or () in sizes:
+            raise ConfigError(f"the models' input sizes differ or are unknown: {sorted(sizes)}")
+        self.modules, self.weights, self.tta = list(modules), list(weights), check_views(tta)
+        self.image_size = list(sizes.pop())
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.batch_size, self.num_workers, self.models = batch_size, num_workers, list(models)
+
+    @classmethod
+    def from_run(cls, run: str | Path | Sequence[str | Path], weights: Sequence[float] | None = None,
+                 tta: Sequence[str] | None = None, allow_unsafe_checkpoint: bool = False, **kwargs: Any) -> Predictor:
+        """A train run, a cv run (its folds), a ``.ckpt``, or a list of them (``weights``: one per
+        run, default equal). ``tta``: default the first run's own, else ``[none, hflip]``."""
+        from mask_cls.checkpoint_io import load_checkpoint
+        from mask_cls.inference.runs import run_checkpoints
+
+        runs = [Path(run)] if isinstance(run, str | Path) else [Path(r) for r in run]
+        weights = list(weights) if weights is not None else [1.0] * len(runs)
+        if len(weights) != len(runs):
+            raise ConfigError(f"{len(weights)} weights for {len(runs)} runs")
+        found = [(run_checkpoints(r), w) for r, w in zip(runs, weights)]  # every run found before loading
+        modules, model_weights, models = [], [], []
+        for ckpts, w in found:
+            for ckpt in ckpts:
+                modules.append(load_checkpoint(str(ckpt), allow_unsafe=allow_unsafe_checkpoint))
+                model_weights.append(w / len(ckpts))
+                models.append(str(ckpt))
+        views = tta if tta is not None else (_run_tta(runs[0]) or ["none", "hflip"])
+        return cls(modules, model_weights, views, models=models, **kwargs)
+
+    def predict_probs(self, images: Sequence[str | Path | np.ndarray]) -> np.ndarray:
+        """(N, 18) probabilities, in the order given."""
+        from mask_cls.inference.ensemble import soft_vote
+        from mask_cls.inference.predict import predict_paths
+
+        items = list(images)
+        arrays = {f"<array {i}>": a for i, a in enumerate(items) if isinstance(a, np.ndarray)}
+        for key, a in arrays.items():
+            if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
+                raise ValueError(f"image {key}: expected an RGB uint8 array (H, W, 3), got {a.dtype} {a.shape}")
+        keys = [f"<array {i}>" if isinstance(a, np.ndarray) else str(a) for i, a in enumerate(items)]
+
+        def read(key: str) -> np.ndarray:
+            if key in arrays:
+                return arrays[key]
+            from mask_cls.data.images import read_rgb
+
+            return read_rgb(key, target=tuple(self.image_size))
+
+        probs = [predict_paths(m, keys, self.tta, self.image_size, self.batch_size, self.num_workers, self.device,
+                               read=read if arrays else None) for m in self.modules]
+        return soft_vote(probs, self.weights).astype(np.float32)
+
+    def predict(self, images: Sequence[str | Path | np.ndarray]) -> list[Prediction]:
+        """Per image: the class, its mask / gender / age names and the 18 probabilities."""
+        return [Prediction.of(p) for p in self.predict_probs(images)]

@@ -1,0 +1,80 @@
+"""The Python API: ``Predictor`` gives task=predict's numbers, from files or arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mask_cls import labels as L
+from tests.conftest import FAST, run_cli
+
+
+@pytest.fixture(scope="module")
+def cv_run(tiny_root, tmp_path_factory):
+    """A 2-fold cv run (two models whose outputs differ) and task=predict's probs.csv from it."""
+    base = tmp_path_factory.mktemp("api")
+    r = run_cli("task=cv", "data=mask", f"data.root={tiny_root}", *FAST, "data.n_folds=2", "tta=[hflip,none]",
+                f"hydra.run.dir={base / 'cv'}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = run_cli("task=predict", f"run_dir={base / 'cv'}", "task.save_probs=true", f"hydra.run.dir={base / 'pred'}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return base / "cv", pd.read_csv(base / "pred" / "probs.csv")
+
+
+def test_predictor_gives_task_predicts_numbers(cv_run, tiny_root):
+    from mask_cls import Prediction, Predictor
+
+    run, probs = cv_run
+    p = Predictor.from_run(run)
+    assert len(p.modules) == 2 and p.tta == ["hflip", "none"]  # the run's own TTA, not the default
+    paths = [str(tiny_root / "eval" / "images" / i) for i in probs.ImageID]
+    ours = p.predict_probs(paths)
+    np.testing.assert_allclose(ours, probs[L.PROB_COLUMNS].to_numpy(), atol=1e-6)
+    # the two fold models really differ, so the average is a real ensemble
+    alone = [Predictor([m], [1.0], p.tta).predict_probs(paths) for m in p.modules]
+    assert np.abs(alone[0] - alone[1]).max() > 1e-3
+    np.testing.assert_allclose(ours, (alone[0] + alone[1]) / 2, atol=1e-6)
+    first = p.predict(paths[:3])
+    assert all(isinstance(x, Prediction) for x in first)
+    for x, row in zip(first, ours[:3]):
+        m, g, a = L.decode(int(row.argmax()))
+        assert (x.label, x.mask, x.gender, x.age) == (int(row.argmax()), L.MASK_NAMES[m], L.GENDER_NAMES[g],
+                                                      L.AGE_NAMES[a])
+        np.testing.assert_allclose(x.probs, row)
+
+
+def test_arrays_and_files_give_the_same_numbers(cv_run, tiny_root):
+    import cv2
+
+    from mask_cls import Predictor
+
+    run, probs = cv_run
+    p = Predictor.from_run(run, tta=["none"])
+    path = tiny_root / "eval" / "images" / probs.ImageID[0]
+    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    both = p.predict_probs([rgb, str(path)])
+    np.testing.assert_allclose(both[0], both[1], atol=1e-6)
+    with pytest.raises(ValueError, match="RGB uint8"):
+        p.predict_probs([rgb.astype(np.float32)])
+
+
+def test_the_readme_python_example_as_written(cv_run, tiny_root, capsys):
+    """README's "From Python" block, run with its placeholders filled: a run and two images."""
+    import re
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"\*\*From Python\*\*.*?```python\n(.*?)```", text, re.S).group(1)
+    run, probs = cv_run
+    images = [str(tiny_root / "eval" / "images" / i) for i in probs.ImageID[:2]]
+    code = (block.replace("outputs/cv/runs/<time>", str(run)).replace("face1.jpg", images[0])
+            .replace("face2.png", images[1]))
+    exec(compile(code, "README.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for line, row in zip(lines, probs[L.PROB_COLUMNS].to_numpy()[:2]):
+        label, mask, gender, age, top = line.split()
+        assert int(label) == int(row.argmax()) and float(top) == pytest.approx(row.max(), abs=0.006)
+        assert L.class_name(int(label)) == f"{mask}/{gender}/{age}"
