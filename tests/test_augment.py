@@ -38,7 +38,7 @@ def test_seed_preset_has_the_original_families():
 
 
 def test_vertical_cutmix_labels_and_lam_agree_with_pixels():
-    from mask_cls.models.batch_augment import vertical_cutmix
+    from mask_cls.models.batch_ops.cutmix import vertical_cutmix
 
     g = torch.Generator().manual_seed(0)
     n, w = 6, 20
@@ -89,7 +89,7 @@ def test_training_step_weights_cutmix_terms_by_lam():
 
 
 def test_grid_shuffle_touches_only_chosen_mask_states():
-    from mask_cls.models.batch_augment import grid_shuffle
+    from mask_cls.models.batch_ops.grid_shuffle import grid_shuffle
 
     torch.manual_seed(0)
     x = torch.randn(12, 3, 8, 6)
@@ -120,3 +120,29 @@ def test_workers_get_different_augmentation_streams(tiny_root):
     again = [b[0] for b in DataLoader(ImageDataset([path] * 4, None, tf), batch_size=2, num_workers=2,
                                       worker_init_fn=worker_init)]
     assert all(torch.equal(a, b) for a, b in zip(batches, again))  # and seeded runs repeat
+
+
+def test_a_batch_augmentation_is_one_file_found_by_its_key(tmp_path, monkeypatch):
+    """A file dropped into models/batch_ops is used under its ``augment.batch`` key, in its
+    ``order`` among the shipped ones; an unknown key or two label-mixing ops are refused."""
+    import sys
+
+    import mask_cls.models.batch_ops
+    from mask_cls.errors import ConfigError
+    from mask_cls.models.batch_augment import BatchAugment
+
+    (tmp_path / "invert.py").write_text(
+        "from mask_cls.models.batch_ops.base import BatchOp\n\n\n"
+        "class Invert(BatchOp):\n"
+        "    key, order = 'invert', 5\n\n"
+        "    def __call__(self, x, y):\n"
+        "        return -x * self.cfg.get('scale', 1.0), None, 1.0\n")
+    monkeypatch.setattr(mask_cls.models.batch_ops, "__path__", [*mask_cls.models.batch_ops.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "mask_cls.models.batch_ops.invert", raising=False)
+    x, y = torch.randn(4, 3, 8, 6), torch.tensor([0, 6, 12, 13])
+    out, partner, lam = BatchAugment({"invert": {"scale": 2.0}})(x, y)
+    assert torch.equal(out, -2 * x) and partner is None and lam == 1.0
+    aug = BatchAugment({"cutmix": {"p": 1.0}, "invert": {"scale": 1.0}, "grid_shuffle": {"p": 1.0}})
+    assert [op.key for op in aug.ops] == ["grid_shuffle", "invert", "cutmix"]  # by order, not by the config's
+    with pytest.raises(ConfigError, match="augment.batch.mixup: not a batch augmentation"):
+        BatchAugment({"mixup": {"p": 1.0}})

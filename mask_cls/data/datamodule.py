@@ -77,9 +77,7 @@ class MaskDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers, self.on_bad_image = batch_size, num_workers, on_bad_image
         set_max_pixels(max_image_pixels)
         self.n_folds, self.fold, self.split_seed = n_folds, fold, split_seed
-        augment = augment or {}
-        self.train_tf = transforms.build(self.image_size, augment.get("train"))
-        self.val_tf = transforms.build(self.image_size, augment.get("val"))
+        self._views(augment or {}, ssl)
         self.pin_memory = pin_memory and torch.cuda.is_available()
         self.persistent_workers = persistent_workers and num_workers > 0
         self.check_images = check_images
@@ -90,16 +88,21 @@ class MaskDataModule(pl.LightningDataModule):
         self.cache = ImageCache(cache_dir or default_cache_dir(), self.image_size) if cache else None
         self.pseudo_csv, self.pseudo_weight = pseudo_csv, float(pseudo_weight)
         self.pseudo_summary: dict | None = None  # what became of the pseudo rows (metrics.json "pseudo")
+        self.unlabeled: list[str] | None = None
+        self.train_table: pd.DataFrame | None = None
+        self.val_table: pd.DataFrame | None = None
+        self.eval_table: pd.DataFrame | None = None
+
+    def _views(self, augment: Mapping[str, Any], ssl: Mapping[str, Any] | None) -> None:
+        """The image pipelines: training, validation and, under UDA, its weak and strong views."""
+        self.train_tf = transforms.build(self.image_size, augment.get("train"))
+        self.val_tf = transforms.build(self.image_size, augment.get("val"))
         self.unlabeled_source = str((ssl or {}).get("unlabeled", "eval"))
         self.ssl = ssl if ssl and ssl.get("name", "none") != "none" else None
         if self.ssl is not None:
             self.unsup_ratio = UDA.from_config(self.ssl).unsup_ratio  # its default in one place (ssl/uda.py)
             self.weak_tf = transforms.build(self.image_size, self.ssl.get("weak"))
             self.strong_tf = transforms.build(self.image_size, self.ssl.get("strong"))
-        self.unlabeled: list[str] | None = None
-        self.train_table: pd.DataFrame | None = None
-        self.val_table: pd.DataFrame | None = None
-        self.eval_table: pd.DataFrame | None = None
 
     def prepare_data(self) -> None:
         if self.opened:  # the opener drew the synthetic default, if it is one

@@ -104,20 +104,11 @@ def generate(root: str | Path, cfg: SynthConfig, progress: bool = True) -> dict:
 
 
 def _write(root: Path, cfg: SynthConfig, progress: bool) -> dict:
-    from mask_cls.progress import track
-
     ss = np.random.SeedSequence(cfg.seed)
     train_ss, eval_ss, meta_ss = ss.spawn(3)
     meta = np.random.default_rng(meta_ss)
-    workers = cfg.workers or os.cpu_count() or 1
     n_tr, n_ev = cfg.train_persons, cfg.eval_persons
-    jobs = [(s, cfg, "train") for s in train_ss.spawn(n_tr)] + [(s, cfg, "eval") for s in eval_ss.spawn(n_ev)]
-    chunks = [jobs[i:i + 256] for i in range(0, len(jobs), 256)]
-    results = []
-    it = track(chunks, len(chunks), f"drawing {n_tr + n_ev} persons", "chunks of 256") if progress and len(chunks) > 1 \
-        else chunks
-    for chunk in it:
-        results.extend(_map(chunk, workers))
+    results = _draw_all(cfg, train_ss, eval_ss, progress)
     train_res, eval_res = results[:n_tr], results[n_tr:]
 
     img_dir = root / "train" / "images"
@@ -159,6 +150,27 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> dict:
     if n_ev:
         _write_eval(root, cfg, eval_res, meta)
     pd.DataFrame(noise_rows, columns=["path", "field", "true", "written"]).to_csv(root / "label_noise.csv", index=False)
+    return _write_manifest(root, cfg)
+
+
+def _draw_all(cfg: SynthConfig, train_ss: np.random.SeedSequence, eval_ss: np.random.SeedSequence,
+              progress: bool) -> list:
+    """Every person drawn (train persons first), in chunks across worker processes."""
+    from mask_cls.progress import track
+
+    workers = cfg.workers or os.cpu_count() or 1
+    n_tr, n_ev = cfg.train_persons, cfg.eval_persons
+    jobs = [(s, cfg, "train") for s in train_ss.spawn(n_tr)] + [(s, cfg, "eval") for s in eval_ss.spawn(n_ev)]
+    chunks = [jobs[i:i + 256] for i in range(0, len(jobs), 256)]
+    results = []
+    it = track(chunks, len(chunks), f"drawing {n_tr + n_ev} persons", "chunks of 256") if progress and len(chunks) > 1 \
+        else chunks
+    for chunk in it:
+        results.extend(_map(chunk, workers))
+    return results
+
+
+def _write_manifest(root: Path, cfg: SynthConfig) -> dict:
     manifest = {"generator": "mask_cls.data.synthetic", "version": 1, **asdict(cfg)}
     manifest["image_size"] = list(cfg.image_size)
     manifest.pop("workers")

@@ -137,12 +137,9 @@ def _draw_mask(img, rng, cx, cy, fw, fh, state: int, s: float) -> None:
                  _c(colour * 0.9), max(1, int(s)), cv2.LINE_AA)
 
 
-def render(person: Person, state: int, rng: np.random.Generator, h: int, w: int, difficulty: float) -> np.ndarray:
-    """One BGR uint8 image of ``person`` with mask ``state``."""
-    img = _background(rng, h, w)
-    s = w / 96  # line width scale
-    cx, cy = w * 0.5, h * 0.45
-    fw, fh = w * person.face_w, h * person.face_h * 0.75
+def _draw_face(img: np.ndarray, person: Person, cx: float, cy: float, fw: float, fh: float, h: int, w: int,
+               s: float) -> None:
+    """Shoulders, hair, neck, face, beard shadow, eyes, brows, wrinkles, nose and mouth (no randomness)."""
     # shoulders and clothes
     cv2.ellipse(img, (int(cx), int(h * 1.05)), (int(w * 0.45), int(h * 0.25)), 0, 180, 360, person.shirt, -1, cv2.LINE_AA)
     hair = _c(person.hair_colour)
@@ -178,8 +175,10 @@ def render(person: Person, state: int, rng: np.random.Generator, h: int, w: int,
     nose = np.array([(cx, cy + fh * 0.05), (cx - fw * 0.12, cy + fh * 0.3), (cx + fw * 0.12, cy + fh * 0.3)], np.int32)
     cv2.fillPoly(img, [nose], _c(person.skin * 0.82), cv2.LINE_AA)
     cv2.ellipse(img, (int(cx), int(cy + fh * 0.52)), (int(fw * 0.32), max(1, int(fh * 0.08))), 0, 0, 360, _c(person.lip), -1, cv2.LINE_AA)
-    _draw_mask(img, rng, cx, cy, fw, fh, state, s)
-    # pose: shift, scale, rotation; then light
+
+
+def _pose_and_light(img: np.ndarray, rng: np.random.Generator, h: int, w: int, difficulty: float) -> np.ndarray:
+    """Shift, scale and rotation, then a light gain with a horizontal ramp and a colour cast."""
     jitter = 0.5 + difficulty
     ang = rng.normal(0, 5 * jitter)
     scale = 1 + rng.normal(0, 0.04 * jitter)
@@ -193,6 +192,17 @@ def render(person: Person, state: int, rng: np.random.Generator, h: int, w: int,
     img = img.astype(np.float32) * (gain * ramp)[None, :, None]
     img += rng.normal(0, 2 + 4 * difficulty, (1, 1, 3)).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def render(person: Person, state: int, rng: np.random.Generator, h: int, w: int, difficulty: float) -> np.ndarray:
+    """One BGR uint8 image of ``person`` with mask ``state``."""
+    img = _background(rng, h, w)
+    s = w / 96  # line width scale
+    cx, cy = w * 0.5, h * 0.45
+    fw, fh = w * person.face_w, h * person.face_h * 0.75
+    _draw_face(img, person, cx, cy, fw, fh, h, w, s)
+    _draw_mask(img, rng, cx, cy, fw, fh, state, s)
+    return _pose_and_light(img, rng, h, w, difficulty)
 
 
 def encode(img: np.ndarray, ext: str, quality: int) -> bytes:
