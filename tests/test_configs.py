@@ -14,8 +14,8 @@ import torch
 from hydra.utils import instantiate
 
 from mask_cls import labels as L
-from mask_cls.engine import module_config
 from mask_cls.module import MaskClassifier
+from mask_cls.module_config import ModuleConfig
 from mask_cls.tasks import get_task
 from tests.conftest import ROOT, compose_cfg
 
@@ -32,7 +32,7 @@ def cases() -> list[tuple[str, str]]:
 
 def build_module(cfg) -> None:
     """The LightningModule of the option: a forward pass, the loss, the optimiser and schedule."""
-    module = MaskClassifier(module_config(cfg) | {"class_counts": [2] * L.NUM_CLASSES})
+    module = MaskClassifier(ModuleConfig.from_run_config(cfg, [2] * L.NUM_CLASSES))
     x, y = torch.randn(2, 3, 64, 48), torch.tensor([0, 17])
     loss = module.loss(module.net(x, y), y)
     assert loss.ndim == 0 and torch.isfinite(loss)
