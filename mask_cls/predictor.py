@@ -1,4 +1,5 @@
-"""A trained model for your own code or a notebook: ``Predictor.from_run(RUN).predict(images)``.
+"""A trained model for your own code or a notebook: ``Predictor.from_run(RUN).predict(images)``
+(or ``Predictor.from_export(FOLDER)`` for a ``task=export`` folder).
 
 A run (a train run, a cv run's fold models, several runs, or one ``.ckpt``) is loaded the way
 ``task=predict`` loads it (safe checkpoint reading, each run's best checkpoint) and predicts the
@@ -93,6 +94,15 @@ class Predictor:
                 models.append(str(ckpt))
         views = tta if tta is not None else (_run_tta(runs[0]) or ["none", "hflip"])
         return cls(modules, model_weights, views, models=models, **kwargs)
+
+    @classmethod
+    def from_export(cls, folder: str | Path, tta: Sequence[str] | None = None, **kwargs: Any) -> Predictor:
+        """The models of a ``task=export`` folder (``export.json`` + ``weights_<k>.safetensors``:
+        no pickle, configs checked as a checkpoint's are), with the export's TTA unless given."""
+        from mask_cls.export.weights import load
+
+        modules, weights, views = load(folder)
+        return cls(modules, weights, tta if tta is not None else views, models=[str(folder)], **kwargs)
 
     def predict_probs(self, images: Sequence[str | Path | np.ndarray]) -> np.ndarray:
         """(N, 18) probabilities, in the order given."""

@@ -78,3 +78,32 @@ def test_the_readme_python_example_as_written(cv_run, tiny_root, capsys):
         label, mask, gender, age, top = line.split()
         assert int(label) == int(row.argmax()) and float(top) == pytest.approx(row.max(), abs=0.006)
         assert L.class_name(int(label)) == f"{mask}/{gender}/{age}"
+
+
+def test_export_of_a_cv_run_as_typed(cv_run, tiny_root, tmp_path):
+    """task=export run_dir=<cv run>: model.onnx (both folds and the run's TTA in one graph) gives
+    task=predict's probabilities from uint8 images with no project code; the safetensors export
+    loads back into Predictor with the same numbers; the model card is filled from the run."""
+    import cv2
+    import onnxruntime as ort
+
+    from mask_cls import Predictor
+
+    run, probs = cv_run
+    out = tmp_path / "export"
+    r = run_cli("task=export", f"run_dir={run}", f"hydra.run.dir={out}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    paths = [str(tiny_root / "eval" / "images" / i) for i in probs.ImageID]
+    images = np.stack([cv2.cvtColor(cv2.imread(p), cv2.COLOR_BGR2RGB).transpose(2, 0, 1) for p in paths])
+    got = ort.InferenceSession(str(out / "model.onnx")).run(["probs"], {"images": images})[0]
+    want = probs[L.PROB_COLUMNS].to_numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert (got.argmax(1) == want.argmax(1)).all()
+    np.testing.assert_allclose(Predictor.from_export(out).predict_probs(paths), want, atol=1e-6)
+    card = (out / "MODEL_CARD.md").read_text()
+    for section in ("## Task and labels", "## Training data", "## Metrics", "## How it was made",
+                    "## Intended use and limitations", "must not be used to make decisions about people"):
+        assert section in card
+    assert "out-of-fold" in card and "persons by race" in card and "| race = " in card
+    assert "max" not in r.stderr.lower() or "parity at batch 32" in r.stdout + r.stderr
+    assert not list(out.glob("*.pkl")) and not list(out.glob("*.ckpt"))  # no pickle in an export

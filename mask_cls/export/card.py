@@ -1,0 +1,124 @@
+"""``MODEL_CARD.md``: what the exported model is, what it was trained on, how well it did on
+persons it never saw, the exact command, and what it must not be used for. Every number comes
+from the run's own files (its report on the validation persons, or a cv run's out-of-fold
+report) and from the training table; what a run does not hold is said to be missing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from mask_cls import labels as L
+
+LIMITS = """\
+## Intended use and limitations
+
+- **What it is for**: research and competition work on the face-mask task: whether a mask is
+  worn correctly, incorrectly or not at all, on cropped face photos like the training ones.
+- **Sensitive attributes**: two of its three outputs, gender and age group, are inferred from
+  a face. Such inferences are error-prone and unequal across groups of people (see the table
+  above where the data has the columns), and gender is reduced to the two labels the data set
+  had. **It must not be used to make decisions about people** (access, identity, eligibility,
+  surveillance or profiling), nor to infer the attributes of people who have not agreed to it.
+- **Conditions**: it learnt from specific photo conditions (the training set's cameras, crops,
+  lighting and mask styles); expect lower accuracy on other photos, on people unlike those in
+  the training table, and on images that are not a single centred face.
+- **Errors to expect**: most mistakes of such models are an age group one step off (around 30
+  and 60) and gender on young or occluded faces; the per-class F1 in the run's
+  `report/per_class.csv` shows where this model is weakest.
+"""
+
+
+def _scores(run: Path) -> tuple[dict | None, str]:
+    """The run's report on persons it never saw: (scores, what they are)."""
+    path = run / "report" / "scores.json"
+    what = ("every fold's held-out persons (out-of-fold predictions of the cv run)" if (run / "cv.json").is_file()
+            else "the run's validation persons (its held-out fold)")
+    if not path.is_file():
+        return None, f"no report in {run}"
+    try:
+        return json.loads(path.read_text()), what
+    except ValueError:
+        return None, f"{path} unreadable"
+
+
+def _groups(run: Path, table: pd.DataFrame | None) -> list[str]:
+    """Accuracy per race, gender and age group on the validation predictions, where known."""
+    preds = run / "report" / "predictions.csv"
+    if not preds.is_file():  # a cv run keeps its out-of-fold predictions in oof.csv
+        preds = run / "oof.csv"
+    if table is None or not preds.is_file():
+        return ["(no per-group figures: the run's validation predictions or the training table are missing)"]
+    keep = [c for c in ("image", "race") if c in table]
+    p = pd.read_csv(preds, usecols=["image", "label", "pred"]).merge(table[keep], on="image", how="left")
+    lines = ["| group | images | accuracy (18 classes) | gender right | age group right |", "|---|---:|---:|---:|---:|"]
+    truth, pred = p["label"].to_numpy(), p["pred"].to_numpy()
+    p = p.assign(right=truth == pred, g_right=(truth // 3) % 2 == (pred // 3) % 2, a_right=truth % 3 == pred % 3)
+    columns = [("race", "race"), ("gender", "gender"), ("age_group", "age group")]
+    p["gender"] = [L.GENDER_NAMES[(int(v) // 3) % 2] for v in truth]
+    p["age_group"] = [L.AGE_NAMES[int(v) % 3] for v in truth]
+    for col, name in columns:
+        if col not in p or p[col].isna().all() or (p[col].astype(str) == "").all():
+            lines.append(f"| {name}: not in the data | | | | |")
+            continue
+        for value, g in p.groupby(p[col].astype(str)):
+            lines.append(f"| {name} = {value} | {len(g)} | {g.right.mean():.3f} | {g.g_right.mean():.3f} | "
+                         f"{g.a_right.mean():.3f} |")
+    return lines
+
+
+def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Sequence[str], image_size: Sequence[int],
+               table: pd.DataFrame | None, data: dict, command: str, overrides: list[str], commit: str | None,
+               parity: dict) -> Path:
+    from mask_cls.io import atomic_write
+
+    run = Path(runs[0])
+    scores, what = _scores(run)
+    lines = ["# Model card", "",
+             f"Exported from {', '.join(str(r) for r in runs)} ({len(models)} model(s) averaged, TTA {list(tta)}), "
+             f"input uint8 RGB {image_size[0]}x{image_size[1]} (N x 3 x H x W), output the 18 class probabilities.", "",
+             "## Task and labels", "",
+             "One of 18 classes = mask (wear, incorrect, not_wear) x gender (male, female) x age group "
+             "(<30, 30-59, >=60): class = 6 * mask + 3 * gender + age group.", "",
+             "| class | mask / gender / age |", "|---:|---|",
+             *[f"| {c} | {L.class_name(c)} |" for c in range(L.NUM_CLASSES)], "",
+             "## Training data", ""]
+    lines.append(f"- data root: `{data.get('root')}` (layout `{data.get('layout', 'competition')}`)")
+    if table is not None:
+        persons = table["person"].nunique()
+        counts = table["label"].value_counts().reindex(range(L.NUM_CLASSES), fill_value=0)
+        lines += [f"- {persons} persons, {len(table)} images; images per class: "
+                  + ", ".join(f"{c}: {n}" for c, n in counts.items())]
+        if "race" in table and (table["race"].astype(str) != "").any():
+            lines.append("- persons by race (as the table writes it): " + ", ".join(
+                f"{k}: {v}" for k, v in table.drop_duplicates("person")["race"].astype(str).value_counts().items()))
+        lines.append("- persons by gender: " + ", ".join(
+            f"{L.GENDER_NAMES[int(k)]}: {v}" for k, v in table.drop_duplicates("person")["gender"].value_counts().items()))
+    else:
+        lines.append("- the training table could not be read here (counts not shown)")
+    lines += ["", "## Metrics", ""]
+    if scores:
+        lines += [f"On {what}, {scores.get('n', '?')} images, TTA {scores.get('tta')}:", "",
+                  "| macro F1 (18) | mask F1 | gender F1 | age F1 | accuracy | calibration error (ECE) |",
+                  "|---:|---:|---:|---:|---:|---:|",
+                  f"| {scores.get('f1', float('nan')):.4f} | {scores.get('f1_mask', float('nan')):.4f} | "
+                  f"{scores.get('f1_gender', float('nan')):.4f} | {scores.get('f1_age', float('nan')):.4f} | "
+                  f"{scores.get('acc', float('nan')):.4f} | {scores.get('ece', float('nan')):.4f} |", ""]
+    else:
+        lines += [f"Not available: {what}.", ""]
+    lines += ["Per group, on the same predictions:", "", *_groups(run, table), "",
+              "## How it was made", "",
+              f"- the run's recorded overrides: `{' '.join(overrides) or '(none)'}`",
+              f"- export command: `{command}`",
+              f"- code commit at export: `{commit or 'not a git checkout'}`",
+              f"- ONNX opset {parity['opset']}; onnxruntime against PyTorch, largest probability difference "
+              + ", ".join(f"{r['max_abs_diff']:.1e} at batch {r['batch']}" for r in parity["batches"])
+              + f" (refused above {parity['tolerance']:g}); classes agree on "
+              + ", ".join(f"{100 * r['argmax_agree']:.0f}%" for r in parity["batches"]), "",
+              LIMITS]
+    path = out / "MODEL_CARD.md"
+    atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines)))
+    return path

@@ -1,0 +1,62 @@
+"""Weights without pickle: one ``safetensors`` file per model and ``export.json`` (each model's
+``ModuleConfig``, its weight in the average, the TTA views, the input size), read back as data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from mask_cls.errors import ConfigError, DataError
+from mask_cls.io import atomic_write, write_json
+
+MANIFEST = "export.json"
+
+
+def save(modules: Sequence, weights: Sequence[float], tta: Sequence[str], out: Path, extra: dict) -> list[str]:
+    """``weights_<k>.safetensors`` per model and the manifest; the file names, in model order."""
+    from safetensors.torch import save_model
+
+    names = []
+    for k, m in enumerate(modules):
+        name = f"weights_{k}.safetensors"
+        atomic_write(out / name, lambda tmp, m=m: save_model(m, str(tmp)))
+        names.append(name)
+    reserved = {"models", "tta", "image_size"} & set(extra)
+    if reserved:
+        raise ValueError(f"export manifest: {sorted(reserved)} are its own keys")
+    write_json({"models": [{"file": n, "config": m.config.as_dict(), "weight": float(w)}
+                           for n, m, w in zip(names, modules, weights)],
+                "tta": list(tta), "image_size": list(modules[0].config.image_size), **extra}, out / MANIFEST)
+    return names
+
+
+def load(folder: str | Path) -> tuple[list, list[float], list[str]]:
+    """(modules, weights, tta) of an export folder; configs checked as a checkpoint's are, a
+    file name never leads out of the folder."""
+    from safetensors.torch import load_model
+
+    from mask_cls.io import inside
+    from mask_cls.module import MaskClassifier
+    from mask_cls.module_config import ModuleConfig
+
+    folder = Path(folder)
+    where = folder / MANIFEST
+    try:
+        manifest = json.loads(where.read_text(encoding="utf-8"))
+        entries, tta = manifest["models"], manifest["tta"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{where}: not a readable export manifest ({type(e).__name__})") from None
+    modules, weights = [], []
+    for e in entries:
+        try:
+            module = MaskClassifier(ModuleConfig.from_checkpoint(e["config"]))
+            load_model(module, str(inside(folder, str(e["file"]), str(where))), strict=True)
+        except (ConfigError, DataError, KeyError, TypeError, ValueError, RuntimeError, OSError) as err:
+            raise ConfigError(f"{where}: model {e.get('file') if isinstance(e, dict) else e!r} refused "
+                              f"({str(err).splitlines()[0][:160]})") from None
+        modules.append(module.eval())
+        weights.append(float(e["weight"]))
+    if not (isinstance(tta, list) and all(isinstance(v, str) for v in tta)):
+        raise ConfigError(f"{where}: tta is not a list of view names")
+    return modules, weights, tta
