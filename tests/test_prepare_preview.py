@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 from mask_cls.data.facecrop import crop_box
 from mask_cls.data.layouts.competition.tables import read_eval, read_train
@@ -26,6 +27,12 @@ def test_prepare_writes_the_same_layout_and_resumes(tiny_root, tmp_path):
     report = json.loads((out / "prepare.json").read_text())
     assert report["cropped"] == report["images"] == len(src) + len(read_eval(tiny_root))
     assert 0 <= report["detection_rate"] <= 1 and "faces found" in r.stdout + r.stderr
+    assert report["detector"] == "yunet"  # the default
+    import pandas as pd
+
+    boxes = pd.read_csv(out / "boxes.csv", dtype={"image": str})
+    assert len(boxes) == report["cropped"] and boxes.score.notna().sum() == report["faces_found"]
+    assert set(boxes.image) == {str(Path(i).relative_to(tiny_root)) for i in [*src.image, *read_eval(tiny_root).image]}
     assert (out / "prepare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # photos beside their crops
     import cv2
 
@@ -53,3 +60,37 @@ def test_preview_png(tiny_root, tmp_path):
         run = run + 1 if row else 0
         longest = max(longest, run)
     assert longest < 0.03 * len(white)  # rows packed: no band of white (it was 10% of the height)
+
+
+def test_yunet_boxes_are_in_the_original_images_pixels(tmp_path):
+    """A face the detector finds keeps its box when the photo is pasted into a larger frame at a
+    known place: the box moves by exactly that offset (the competition's photos are upper bodies
+    in 384x512 frames, not crops)."""
+    import cv2
+    import numpy as np
+
+    from mask_cls.data.facecrop import face_box
+    from mask_cls.data.synthetic import SynthConfig, generate
+
+    generate(tmp_path / "s", SynthConfig(train_persons=6, eval_persons=0, image_size=(512, 384), seed=1, workers=1),
+             progress=False)
+    found = None
+    for f in sorted((tmp_path / "s" / "train" / "images").glob("*/normal.*")):
+        img = cv2.imread(str(f))
+        if img is not None and (face := face_box(img, 0.15, "yunet")) is not None:
+            found = img, face
+            break
+    assert found is not None, "YuNet found none of the drawn faces"
+    img, ((x, y, w, h), score) = found
+    frame = np.random.default_rng(0).integers(0, 256, (900, 700, 3), dtype=np.uint8)
+    dy, dx = 250, 160
+    frame[dy:dy + img.shape[0], dx:dx + img.shape[1]] = img
+    (fx, fy, fw, fh), fscore = face_box(frame, 0.05, "yunet")
+    inter = max(0, min(fx + fw, x + dx + w) - max(fx, x + dx)) * max(0, min(fy + fh, y + dy + h) - max(fy, y + dy))
+    assert inter / (fw * fh + w * h - inter) > 0.8 and 0.6 <= fscore <= 1 and 0.6 <= score <= 1
+    import pytest
+
+    from mask_cls.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="task.detector='dlib'"):
+        face_box(img, 0.15, "dlib")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -148,9 +149,12 @@ def selection_figure(curve, threshold: float, path: Path, title: str, min_precis
     return save(fig, path)
 
 
-def crops_figure(examples: Sequence[tuple[str, str, bool]], path: Path, title: str, cols: int = 4) -> Path | None:
-    """``task=prepare``: each example's photo beside its crop, marked face found or centre crop,
-    so a user sees what the detector did before training on the copy."""
+def crops_figure(examples: Sequence[tuple[str, str, Any]], path: Path, title: str, cols: int = 4) -> Path | None:
+    """``task=prepare``: each example's photo (with the face box found, in green) beside its crop,
+    marked face found or centre crop, so a user sees what the detector did before training on the copy.
+    An example's third item is the face ``((x, y, w, h), score)`` (or a truthy flag), or None."""
+    import cv2
+
     if not examples:
         return None
     rows = int(np.ceil(len(examples) / cols))
@@ -163,9 +167,14 @@ def crops_figure(examples: Sequence[tuple[str, str, bool]], path: Path, title: s
         for ax, image, label in ((axes[r, 2 * c], src, "photo"), (axes[r, 2 * c + 1], dst, "face" if hit else
                                                                    "centre crop (no face)")):
             try:
-                ax.imshow(read_rgb(image, (160, 120)), aspect="equal")
+                rgb = read_rgb(image)
+                if label == "photo" and isinstance(hit, tuple):
+                    (x, y, w, h), score = hit
+                    rgb = cv2.rectangle(rgb.copy(), (x, y), (x + w, y + h), (0, 200, 0), max(1, rgb.shape[0] // 100))
+                    label = f"photo (score {score:.2f})"
+                ax.imshow(cv2.resize(rgb, (120, int(120 * rgb.shape[0] / rgb.shape[1]))), aspect="equal")
             except DataError:
                 ax.text(0.5, 0.5, "unreadable", ha="center", va="center", fontsize=6)
-            ax.set_title(label, fontsize=6, color="black" if hit or label == "photo" else "#cb181d")
+            ax.set_title(label, fontsize=6, color="black" if hit or label.startswith("photo") else "#cb181d")
     fig.suptitle(title, fontsize=8)
     return save(fig, path)

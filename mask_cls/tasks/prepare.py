@@ -13,22 +13,32 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from mask_cls.data import layouts
-from mask_cls.data.facecrop import crop_file
+from mask_cls.data.facecrop import DETECTORS, crop_file
 from mask_cls.errors import ConfigError
 from mask_cls.evaluation.figures import crops_figure
-from mask_cls.io import inside, write_json
+from mask_cls.io import inside, write_csv, write_json
 from mask_cls.progress import track
 from mask_cls.rundir import log
 from mask_cls.tasks import register
 
 
-def _job(args) -> tuple[str, bool | None]:
-    src, dst, margin, aspect, min_face = args
-    return src, crop_file(src, dst, margin, aspect, min_face)
+def _job(args) -> tuple[str, tuple | None]:
+    src, dst, margin, aspect, min_face, detector = args
+    return src, crop_file(src, dst, margin, aspect, min_face, detector)
 
 
 def _done(src: Path, dst: Path) -> bool:
     return dst.is_file() and dst.stat().st_mtime >= src.stat().st_mtime
+
+
+def boxes_table(hits: dict, root: Path):
+    """``boxes.csv``: per image cropped in this run, its path relative to the data root and the face
+    box (x, y, w, h in the original image's pixels) with the detector's score; empty when none."""
+    import pandas as pd
+
+    rows = [(str(Path(src).resolve().relative_to(root)), *(face[0] if face else ("",) * 4), face[1] if face else "")
+            for src, face in sorted(hits.items())]
+    return pd.DataFrame(rows, columns=["image", "x", "y", "w", "h", "score"])
 
 
 @register("prepare")
@@ -47,16 +57,21 @@ def prepare(cfg: DictConfig, out: Path) -> float:
     # the readers keep every path inside data.root, so each output stays inside task.out
     real = src_root.resolve()
     pairs = [(Path(p), inside(dest, str(Path(p).resolve().relative_to(real)), "task.out")) for p in images]
-    todo = [(str(s), str(d), cfg.task.margin, cfg.task.aspect, cfg.task.min_face) for s, d in pairs if not _done(s, d)]
+    detector = str(cfg.task.get("detector", "yunet"))
+    if detector not in DETECTORS:
+        raise ConfigError(f"task.detector={detector!r}: choose {' or '.join(DETECTORS)}")
+    todo = [(str(s), str(d), cfg.task.margin, cfg.task.aspect, cfg.task.min_face, detector)
+            for s, d in pairs if not _done(s, d)]
     skipped = len(pairs) - len(todo)
-    log.info("face crop: %d images, %d already done, %d to crop -> %s", len(pairs), skipped, len(todo), dest)
+    log.info("face crop (%s): %d images, %d already done, %d to crop -> %s", detector, len(pairs), skipped, len(todo),
+             dest)
     workers = cfg.task.workers or os.cpu_count() or 1
     found, hits = 0, {}
     if todo:
         with get_context("fork").Pool(workers) as pool:
             for src, hit in track(pool.imap_unordered(_job, todo, chunksize=16), len(todo), "cropping faces", "images"):
-                found += bool(hit)
-                hits[src] = bool(hit)
+                found += hit is not None
+                hits[src] = hit
     table = layout.copy_tables(dest)  # last: the copy is complete when it exists
     log.info("face-cropped copy: %s (train with data.%s=%s)", table, "csv" if "csv" in layout.options else "root",
              table if "csv" in layout.options else dest)
@@ -69,11 +84,12 @@ def prepare(cfg: DictConfig, out: Path) -> float:
             return float("nan")
     rate = found / len(todo) if todo else float("nan")
     dst = {str(s): str(d) for s, d in pairs}
+    write_csv(boxes_table(hits, real), dest / "boxes.csv")
     examples = [s for s in hits if hits[s]][:6] + [s for s in hits if not hits[s]][:6]  # faces found, then not
     crops_figure([(s, dst[s], hits[s]) for s in examples], dest / "prepare.png",
-                 f"face crops: {found} of {len(todo)} found a face ({100 * rate:.0f}%); the rest centre-cropped")
+                 f"face crops ({detector}): {found} of {len(todo)} found a face ({100 * rate:.0f}%); the rest centre-cropped")
     write_json({"images": len(pairs), "cropped": len(todo), "skipped": skipped, "faces_found": found,
-                "detection_rate": rate}, dest / "prepare.json")
+                "detection_rate": rate, "detector": detector}, dest / "prepare.json")
     log.info("face crop: faces found in %d of %d cropped images (%.1f%%); the rest centre-cropped",
              found, len(todo), 100 * rate if todo else 0)
     return rate
