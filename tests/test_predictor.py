@@ -107,3 +107,37 @@ def test_export_of_a_cv_run_as_typed(cv_run, tiny_root, tmp_path):
     assert "out-of-fold" in card and "persons by race" in card and "| race = " in card
     assert "max" not in r.stderr.lower() or "parity at batch 32" in r.stdout + r.stderr
     assert not list(out.glob("*.pkl")) and not list(out.glob("*.ckpt"))  # no pickle in an export
+
+
+def test_predict_a_folder_of_ordinary_photos_with_face_crops(cv_run, tmp_path):
+    """task=predict images=FOLDER task.crop=face: each photo's face found and cropped as task=prepare
+    crops, then classified: the numbers are those of the crop itself; a photo without a face is
+    centre-cropped and says so (empty box)."""
+    import cv2
+
+    from mask_cls import Predictor
+    from mask_cls.data.facecrop import crop_box, face_box
+    from mask_cls.data.synthetic import SynthConfig, generate
+
+    run, _ = cv_run
+    generate(tmp_path / "s", SynthConfig(train_persons=6, eval_persons=0, image_size=(512, 384), seed=1, workers=1),
+             progress=False)
+    face = next(img for f in sorted((tmp_path / "s" / "train" / "images").glob("*/normal.*"))
+                if (img := cv2.imread(str(f))) is not None and face_box(img, 0.15) is not None)
+    frame = np.full((900, 700, 3), 90, np.uint8)
+    frame[250:250 + face.shape[0], 160:160 + face.shape[1]] = face
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "frame.png"), frame)
+    cv2.imwrite(str(photos / "wall.png"), np.full((300, 200, 3), 128, np.uint8))
+    r = run_cli("task=predict", f"run_dir={run}", f"images={photos}", "task.crop=face", f"hydra.run.dir={tmp_path / 'p'}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    pred = pd.read_csv(tmp_path / "p" / "predictions.csv").set_index("path")
+    row = pred.loc[str(photos / "frame.png")]
+    (x, y, w, h), _ = face_box(frame, 0.15)
+    assert (row.face_x, row.face_y, row.face_w, row.face_h) == (x, y, w, h) and row.face_score >= 0.6
+    assert np.isnan(pred.loc[str(photos / "wall.png")].face_x)  # no face: a centre crop
+    x0, y0, x1, y1 = crop_box(frame.shape[:2], (x, y, w, h), 0.3, 0.75)
+    crop = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)
+    want = Predictor.from_run(run).predict_probs([np.ascontiguousarray(crop)])[0]
+    np.testing.assert_allclose(row[L.PROB_COLUMNS].to_numpy(dtype=float), want, atol=1e-5)

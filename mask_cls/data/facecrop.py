@@ -100,3 +100,27 @@ def crop_file(src: str, dst: str, margin: float = 0.3, aspect: float = 0.75, min
         raise ValueError(f"{dst}: could not encode")
     atomic_write(dst, lambda tmp: tmp.write_bytes(buf.tobytes()))
     return face
+
+
+def detect_all(paths: list[str], min_face: float = 0.15, detector: str = "yunet") -> dict[str, Face | None]:
+    """The largest face of each image (full resolution), with a progress display."""
+    from mask_cls.progress import track
+
+    found = {}
+    for p in track(paths, len(paths), f"finding faces ({detector})", "images"):
+        found[p] = face_box(cv2.cvtColor(read_rgb(p), cv2.COLOR_RGB2BGR), min_face, detector)
+    return found
+
+
+class CropReader:
+    """Reads an image as ``task=prepare`` would have cropped it (its face box grown by ``margin``
+    at ``aspect``, or a centre crop): a picklable reader for the prediction workers."""
+
+    def __init__(self, faces: dict[str, Face | None], margin: float = 0.3, aspect: float = 0.75):
+        self.faces, self.margin, self.aspect = faces, margin, aspect
+
+    def __call__(self, path: str) -> np.ndarray:
+        rgb = read_rgb(path)
+        face = self.faces.get(path)
+        x0, y0, x1, y1 = crop_box(rgb.shape[:2], face[0] if face else None, self.margin, self.aspect)
+        return np.ascontiguousarray(rgb[y0:y1, x0:x1])

@@ -67,8 +67,18 @@ def predict_folder(cfg: DictConfig, out: Path, runs: list[str], run_weights: lis
     from mask_cls.data.unlabeled import folder_images
 
     paths = folder_images(cfg.images)
+    kwargs, faces = predict_kwargs(cfg), None
+    if cfg.task.get("crop", "none") == "face":  # ordinary photos: find the face, crop it as task=prepare does
+        from mask_cls.data.facecrop import CropReader, detect_all
+
+        faces = detect_all(paths, cfg.task.min_face, cfg.task.detector)
+        kwargs["read"] = CropReader(faces, cfg.task.margin, cfg.task.aspect)
+        log.info("faces found in %d of %d image(s) (%s); the rest centre-cropped", sum(f is not None for f in faces.values()),
+                 len(paths), cfg.task.detector)
+    elif cfg.task.get("crop", "none") != "none":
+        raise ConfigError(f"task.crop={cfg.task.crop!r}: choose none or face")
     probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta,
-                                            cfg.get("allow_unsafe_checkpoint", False), **predict_kwargs(cfg))
+                                            cfg.get("allow_unsafe_checkpoint", False), **kwargs)
     combined = VOTES[cfg.task.vote](probs, weights)
     read = ~np.isnan(combined).any(1)
     label = np.where(read, np.nan_to_num(combined).argmax(1), -1)
@@ -80,6 +90,10 @@ def predict_folder(cfg: DictConfig, out: Path, runs: list[str], run_weights: lis
     table = pd.DataFrame({"path": paths, "label": label, "mask": names(m, L.MASK_NAMES),
                           "gender": names(g, L.GENDER_NAMES), "age": names(a, L.AGE_NAMES),
                           **dict(zip(PROB_COLUMNS, combined.T))})
+    if faces is not None:  # the box each prediction was made on (empty: none found, centre crop)
+        for k, col in enumerate(("face_x", "face_y", "face_w", "face_h")):
+            table[col] = [f[0][k] if f else None for f in (faces[p] for p in paths)]
+        table["face_score"] = [f[1] if f else None for f in (faces[p] for p in paths)]
     write_csv(table, out / "predictions.csv")
     write_json({"models": models, "weights": weights, "tta": list(cfg.tta), "vote": cfg.task.vote,
                 "images": str(cfg.images), "unreadable": int((~read).sum())}, out / "predict.json")
