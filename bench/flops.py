@@ -43,3 +43,26 @@ def forward_macs(model: nn.Module, x: torch.Tensor) -> float:
 def train_flops_per_image(model: nn.Module, x: torch.Tensor) -> float:
     """FLOPs of one training image: 2 per multiply-add, forward x 3 (forward + two backward products)."""
     return 3 * 2 * forward_macs(model, x)
+
+
+def activation_bytes(model: nn.Module, x: torch.Tensor, bytes_per_value: int = 4) -> float:
+    """An estimate of the memory traffic of one training image: every leaf module's input and
+    output read or written once in the forward, and about twice that in the backward (the
+    activations read again, their gradients written and read), so 3x the forward's; weights
+    left out (they stay in cache across a batch). For depthwise-heavy networks this, not the
+    FLOPs, bounds the speed: the roofline is bytes moved."""
+    total = 0.0
+
+    def leaf(module: nn.Module, inputs, out) -> None:
+        nonlocal total
+        first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+        total += (first[0].numel() if first is not None else 0) + (out[0].numel() if isinstance(out, torch.Tensor) else 0)
+
+    hooks = [m.register_forward_hook(leaf) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+    return 3 * total * bytes_per_value

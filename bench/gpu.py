@@ -1,11 +1,14 @@
 """GPU training throughput: EfficientNet-B3 at 384x288, batch 64 (where a GPU machine is lent).
 
-Every row is the same hand-written training loop (SGD-Nesterov, random input), with the
-precision flags it sets printed beside it: fp32 with TF32 off, fp32 as a user gets it by
+The ``loop:`` rows are the same hand-written training loop (SGD-Nesterov, random input), with
+the precision flags each sets printed beside it: fp32 with TF32 off, fp32 as a user gets it by
 default, bf16-mixed autocast + channels_last (the engine's settings), the same + torch.compile.
-Prints images/second, peak memory, and the share of the card's measured bf16 matrix rate that
-the model's training FLOPs reach. FLOPs are counted layer by layer from the shapes
-(``bench/flops.py``: forward x 3; torch's FlopCounterMode counts depthwise backward as dense).
+The ``mask_cls:`` row is ``Trainer.fit`` with ``MaskClassifier`` on the same batch (uint8,
+normalised on the device). Prints images/second, peak memory, the share of the card's measured
+bf16 matrix rate that the model's training FLOPs reach (counted layer by layer from the shapes,
+``bench/flops.py``: forward x 3; torch's FlopCounterMode counts depthwise backward as dense), and
+the memory view: the estimated bytes a training image moves times images/s, as GB/s and as a
+share of the card's measured copy bandwidth (an estimate: every layer's input and output, x 3).
 
     python bench/gpu.py [--no-compile] [--steps 30]
     python bench/gpu.py --flops-only   # GFLOP per training image of the benchmark's model, on a CPU
@@ -24,7 +27,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, parser  # noqa: E402
-from flops import forward_macs, train_flops_per_image  # noqa: E402
+from flops import activation_bytes, forward_macs, train_flops_per_image  # noqa: E402
 
 
 def matmul_rate(device: torch.device, dtype=torch.bfloat16, n: int = 8192, iters: int = 20) -> float:
@@ -39,6 +42,70 @@ def matmul_rate(device: torch.device, dtype=torch.bfloat16, n: int = 8192, iters
         a @ b
     sync(device)
     return 2 * n**3 * iters / (time.perf_counter() - t)
+
+
+def copy_bandwidth(device: torch.device, mib: int = 1024, iters: int = 10) -> float:
+    """Measured bytes/s of a device-to-device copy (read + write counted)."""
+    a = torch.empty(mib * 2**20, dtype=torch.uint8, device=device)
+    b = torch.empty_like(a)
+    b.copy_(a)
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(iters):
+        b.copy_(a)
+    sync(device)
+    return 2 * a.numel() * iters / (time.perf_counter() - t)
+
+
+def fit_rate(name: str, x: torch.Tensor, y: torch.Tensor, steps: int, device: torch.device) -> tuple[float, float]:
+    """``Trainer.fit`` with ``MaskClassifier`` (the engine's bf16-mixed + channels_last on a GPU,
+    fp32 on a CPU) on the same batch, as uint8 images normalised on the device: images/s over
+    ``steps`` steps after 3 warm-up steps, and peak GiB."""
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mask_cls.console import quiet
+    from mask_cls.module import MaskClassifier
+    from mask_cls.module_config import ModuleConfig
+
+    conf = lambda g, n: __import__("omegaconf").OmegaConf.to_container(  # noqa: E731
+        __import__("omegaconf").OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / g / f"{n}.yaml"))
+    quiet()  # Lightning's notes nobody can act on
+    gpu = device.type == "cuda"
+    model = conf("model", "timm") | {"backbone": name, "channels_last": gpu}
+    module = MaskClassifier(ModuleConfig.from_run_config(
+        {"model": model, "head": conf("head", "linear"), "loss": conf("loss", "ce"), "optim": conf("optim", "sgd"),
+         "sched": conf("sched", "none"), "data": {"image_size": list(x.shape[-2:])}}))
+    images = ((x - x.min()) / (x.max() - x.min()) * 255).to(torch.uint8).cpu()
+    data = DataLoader(TensorDataset(images, y.cpu()), batch_size=len(x), shuffle=False)
+    times: dict[str, float] = {}
+
+    class Clock(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if trainer.global_step == 3:
+                sync(device)
+                times["start"] = time.perf_counter()
+
+        def on_train_end(self, trainer, pl_module):
+            sync(device)
+            times["end"] = time.perf_counter()
+
+    if gpu:
+        torch.cuda.reset_peak_memory_stats()
+    trainer = pl.Trainer(max_steps=3 + steps, accelerator=device.type, devices=1, precision="bf16-mixed" if gpu else "32",
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[Clock()], limit_val_batches=0)
+    trainer.fit(module, train_dataloaders=_repeat(data, 3 + steps))
+    rate = steps * len(x) / (times["end"] - times["start"])
+    return rate, (torch.cuda.max_memory_allocated() / 2**30 if gpu else float("nan"))
+
+
+def _repeat(loader, n: int):
+    """A loader that yields its one batch ``n`` times (the same synthetic batch every step)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = next(iter(loader))
+    return DataLoader(TensorDataset(x.repeat(n, 1, 1, 1), y.repeat(n)), batch_size=len(x), shuffle=False)
 
 
 def sync(device: torch.device) -> None:
@@ -108,11 +175,15 @@ def main() -> None:
         return timm.create_model(name, num_classes=18).to(device).train()
 
     flops_per_image = train_flops_per_image(fresh(), x)
+    bytes_per_image = activation_bytes(fresh(), x, 2 if device.type == "cuda" else 4)
     peak_rate = matmul_rate(device, n=512 if quick else 8192, iters=2 if quick else 20)
+    copy_rate = copy_bandwidth(device, mib=16 if quick else 1024, iters=2 if quick else 10)
     print(f"\ngpu: {name} {h}x{w}, batch {batch}, {steps} steps, SGD-Nesterov\nmachine: {machine()}")
     print(f"measured bf16 matmul rate: {peak_rate / 1e12:.1f} TFLOP/s; training FLOPs per image: "
           f"{flops_per_image / 1e9:.2f} G (forward counted per layer, x 3)")
-    print(f"{'variant (the same loop in every row)':<50}{'images/s':>10}{'ratio':>8}{'peak GiB':>10}{'of bf16 rate':>14}"
+    print(f"measured copy bandwidth: {copy_rate / 1e9:.1f} GB/s; memory traffic per training image (estimate: every "
+          f"layer's input and output, x 3, 16-bit on a GPU): {bytes_per_image / 1e9:.3f} GB")
+    print(f"{'variant':<50}{'images/s':>10}{'ratio':>8}{'peak GiB':>10}{'of bf16 rate':>14}{'GB/s':>8}{'of copy bw':>12}"
           "  flags", flush=True)
     defaults = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     variants = [("loop: fp32, TF32 off, eager, NCHW", False, False, False, False),
@@ -131,8 +202,13 @@ def main() -> None:
         rate, peak = run(model, x, y, steps, amp, channels_last, device)
         rates.append(rate)
         print(f"{label:<50}{rate:>10.1f}{rate / rates[0]:>7.2f}x{peak:>10.2f}{rate * flops_per_image / peak_rate:>13.1%}"
-              f"  {flags}", flush=True)
+              f"{rate * bytes_per_image / 1e9:>8.1f}{rate * bytes_per_image / copy_rate:>11.1%}  {flags}", flush=True)
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = defaults
+    rate, peak = fit_rate(name, x, y, steps, device)  # mask_cls itself: the engine's precision and layout
+    label = "mask_cls: Trainer.fit + MaskClassifier" + (" (bf16, channels_last)" if device.type == "cuda" else " (fp32)")
+    print(f"{label:<50}{rate:>10.1f}{rate / rates[0]:>7.2f}x{peak:>10.2f}{rate * flops_per_image / peak_rate:>13.1%}"
+          f"{rate * bytes_per_image / 1e9:>8.1f}{rate * bytes_per_image / copy_rate:>11.1%}  SGD + linear head + CE, "
+          "uint8 batches normalised on the device", flush=True)
     if len(rates) == 4:
         print(f"compile over bf16 + channels_last: {rates[3] / rates[2]:.2f}x")
 
