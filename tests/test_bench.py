@@ -180,3 +180,18 @@ def test_flops_by_hand_by_timm_and_why_not_torchs_counter():
     with FlopCounterMode(display=False) as counter:
         depthwise(z).sum().backward()
     assert counter.get_total_flops() > 10 * train_flops_per_image(depthwise, z)
+
+
+def test_activation_bytes_by_hand():
+    """bench/flops.activation_bytes: each leaf's input and output per image, x 3, times the value size."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from flops import activation_bytes
+    from torch import nn
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 16 * 12, 18))
+    x = torch.zeros(5, 3, 16, 12)
+    conv = 3 * 16 * 12 + 8 * 16 * 12
+    relu = 2 * 8 * 16 * 12
+    flat = 2 * 8 * 16 * 12
+    lin = 8 * 16 * 12 + 18
+    assert activation_bytes(net, x, 2) == 3 * 2 * (conv + relu + flat + lin)
