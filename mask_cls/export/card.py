@@ -70,6 +70,25 @@ def _groups(run: Path, table: pd.DataFrame | None) -> list[str]:
     return lines
 
 
+def _data_lines(data: dict, table: pd.DataFrame | None) -> list[str]:
+    """The training data: root, layout, persons, images per class, persons by race and gender."""
+    lines: list[str] = []
+    lines.append(f"- data root: `{data.get('root')}` (layout `{data.get('layout', 'competition')}`)")
+    if table is not None:
+        persons = table["person"].nunique()
+        counts = table["label"].value_counts().reindex(range(L.NUM_CLASSES), fill_value=0)
+        lines += [f"- {persons} persons, {len(table)} images; images per class: "
+                  + ", ".join(f"{c}: {n}" for c, n in counts.items())]
+        if "race" in table and (table["race"].astype(str) != "").any():
+            lines.append("- persons by race (as the table writes it): " + ", ".join(
+                f"{k}: {v}" for k, v in table.drop_duplicates("person")["race"].astype(str).value_counts().items()))
+        lines.append("- persons by gender: " + ", ".join(
+            f"{L.GENDER_NAMES[int(k)]}: {v}" for k, v in table.drop_duplicates("person")["gender"].value_counts().items()))
+    else:
+        lines.append("- the training table could not be read here (counts not shown)")
+    return lines
+
+
 def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Sequence[str], image_size: Sequence[int],
                table: pd.DataFrame | None, data: dict, command: str, overrides: list[str], commit: str | None,
                parity: dict) -> Path:
@@ -86,19 +105,7 @@ def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Seque
              "| class | mask / gender / age |", "|---:|---|",
              *[f"| {c} | {L.class_name(c)} |" for c in range(L.NUM_CLASSES)], "",
              "## Training data", ""]
-    lines.append(f"- data root: `{data.get('root')}` (layout `{data.get('layout', 'competition')}`)")
-    if table is not None:
-        persons = table["person"].nunique()
-        counts = table["label"].value_counts().reindex(range(L.NUM_CLASSES), fill_value=0)
-        lines += [f"- {persons} persons, {len(table)} images; images per class: "
-                  + ", ".join(f"{c}: {n}" for c, n in counts.items())]
-        if "race" in table and (table["race"].astype(str) != "").any():
-            lines.append("- persons by race (as the table writes it): " + ", ".join(
-                f"{k}: {v}" for k, v in table.drop_duplicates("person")["race"].astype(str).value_counts().items()))
-        lines.append("- persons by gender: " + ", ".join(
-            f"{L.GENDER_NAMES[int(k)]}: {v}" for k, v in table.drop_duplicates("person")["gender"].value_counts().items()))
-    else:
-        lines.append("- the training table could not be read here (counts not shown)")
+    lines += _data_lines(data, table)
     lines += ["", "## Metrics", ""]
     if scores:
         lines += [f"On {what}, {scores.get('n', '?')} images, TTA {scores.get('tta')}:", "",

@@ -41,6 +41,22 @@ def boxes_table(hits: dict, root: Path):
     return pd.DataFrame(rows, columns=["image", "x", "y", "w", "h", "score"])
 
 
+def _report(dest: Path, pairs: list, hits: dict, real: Path, skipped: int, detector: str) -> float:
+    """boxes.csv, prepare.png (found faces first, then centre crops) and prepare.json; the rate."""
+    found, cropped = sum(h is not None for h in hits.values()), len(hits)
+    rate = found / cropped if cropped else float("nan")
+    dst = {str(s): str(d) for s, d in pairs}
+    write_csv(boxes_table(hits, real), dest / "boxes.csv")
+    examples = [s for s in hits if hits[s]][:6] + [s for s in hits if not hits[s]][:6]  # faces found, then not
+    crops_figure([(s, dst[s], hits[s]) for s in examples], dest / "prepare.png",
+                 f"face crops ({detector}): {found} of {cropped} found a face ({100 * rate:.0f}%); the rest centre-cropped")
+    write_json({"images": len(pairs), "cropped": cropped, "skipped": skipped, "faces_found": found,
+                "detection_rate": rate, "detector": detector}, dest / "prepare.json")
+    log.info("face crop: faces found in %d of %d cropped images (%.1f%%); the rest centre-cropped",
+             found, cropped, 100 * rate if cropped else 0)
+    return rate
+
+
 @register("prepare")
 def prepare(cfg: DictConfig, out: Path) -> float:
     layout = layouts.open(cfg.data)
@@ -66,11 +82,10 @@ def prepare(cfg: DictConfig, out: Path) -> float:
     log.info("face crop (%s): %d images, %d already done, %d to crop -> %s", detector, len(pairs), skipped, len(todo),
              dest)
     workers = cfg.task.workers or os.cpu_count() or 1
-    found, hits = 0, {}
+    hits: dict = {}
     if todo:
         with get_context("fork").Pool(workers) as pool:
             for src, hit in track(pool.imap_unordered(_job, todo, chunksize=16), len(todo), "cropping faces", "images"):
-                found += hit is not None
                 hits[src] = hit
     table = layout.copy_tables(dest)  # last: the copy is complete when it exists
     log.info("face-cropped copy: %s (train with data.%s=%s)", table, "csv" if "csv" in layout.options else "root",
@@ -82,14 +97,4 @@ def prepare(cfg: DictConfig, out: Path) -> float:
             return float(json.loads(previous.read_text()).get("detection_rate", float("nan")))
         except (ValueError, AttributeError):
             return float("nan")
-    rate = found / len(todo) if todo else float("nan")
-    dst = {str(s): str(d) for s, d in pairs}
-    write_csv(boxes_table(hits, real), dest / "boxes.csv")
-    examples = [s for s in hits if hits[s]][:6] + [s for s in hits if not hits[s]][:6]  # faces found, then not
-    crops_figure([(s, dst[s], hits[s]) for s in examples], dest / "prepare.png",
-                 f"face crops ({detector}): {found} of {len(todo)} found a face ({100 * rate:.0f}%); the rest centre-cropped")
-    write_json({"images": len(pairs), "cropped": len(todo), "skipped": skipped, "faces_found": found,
-                "detection_rate": rate, "detector": detector}, dest / "prepare.json")
-    log.info("face crop: faces found in %d of %d cropped images (%.1f%%); the rest centre-cropped",
-             found, len(todo), 100 * rate if todo else 0)
-    return rate
+    return _report(dest, pairs, hits, real, skipped, detector)
