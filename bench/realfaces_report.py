@@ -112,11 +112,14 @@ def render(results: pd.DataFrame, figures: str = "bench/figures") -> str:
     out = [BEGIN, ""]
     for regime in sorted(results.regime.unique(), key=lambda r: list(REGIME_TEXT).index(r) if r in REGIME_TEXT else 99):
         r = results[results.regime == regime]
-        arms = list(dict.fromkeys(r.arm))
-        seeds = sorted(r.seed.unique())
+        by_seeds: dict[str, list[str]] = {}  # the arms that share a list of seeds: one command each
+        for arm, g in r.groupby("arm", sort=False):
+            by_seeds.setdefault(" ".join(str(x) for x in sorted(g.seed)), []).append(arm)
+        commands = [f"`python bench/recipes.py REALFACES --answers KEY --out OUT --results bench/results/realfaces.csv "
+                    f"--regime {regime} --arms {','.join(arms)} --seeds {seeds}`" for seeds, arms in by_seeds.items()]
         out += [f"### {regime}: {REGIME_TEXT.get(regime, regime)}", "",
-                f"Reproduce: `python bench/recipes.py REALFACES --answers KEY --out OUT --results bench/results/realfaces.csv "
-                f"--regime {regime} --arms {','.join(arms)} --seeds {' '.join(map(str, seeds))}`  ",
+                "Reproduce (the runs of a pseudo-label round reuse their teacher arm's run of the same seed): "
+                + "; ".join(commands) + "  ",
                 f"Runs: {len(r)} ({r.date.min()} to {r.date.max()}), commits {', '.join(sorted(r.commit.unique()))}, "
                 f"eval split {', '.join(sorted(r.split.unique()))}; each run's command is its row in the results file.",
                 "",
@@ -129,7 +132,7 @@ def render(results: pd.DataFrame, figures: str = "bench/figures") -> str:
                 sel = f"{_signed(c.sel.diff)} ({'yes' if c.sel.diff > 0 else 'no'})"
                 conf = _signed(c.conf.diff) + ("" if math.isnan(c.conf.lo) else f" [{c.conf.lo:+.4f}, {c.conf.hi:+.4f}]")
                 p = _p(c.conf.p)
-            out.append(f"| {c.arm} | {c.vs or ''} | {c.seeds} | {sel} | {c.f1_conf:.4f} | {c.per_seed} | {conf} | {p} "
+            out.append(f"| {c.arm} | {c.vs if isinstance(c.vs, str) else ''} | {c.seeds} | {sel} | {c.f1_conf:.4f} | {c.per_seed} | {conf} | {p} "
                        f"| {c.verdict} | {c.age_conf:.3f} | {c.gender_conf:.3f} | {c.seconds:.0f} |")
         out += ["", f"![paired differences on the confirmation half, {regime}]({figures}/realfaces_{regime}.png)", ""]
     out.append(END)
