@@ -62,14 +62,16 @@ def fit_rate(name: str, x: torch.Tensor, y: torch.Tensor, steps: int, device: to
     fp32 on a CPU) on the same batch, as uint8 images normalised on the device: images/s over
     ``steps`` steps after 3 warm-up steps, and peak GiB."""
     import lightning.pytorch as pl
+    from omegaconf import OmegaConf
     from torch.utils.data import DataLoader, TensorDataset
 
     from mask_cls.console import quiet
     from mask_cls.module import MaskClassifier
     from mask_cls.module_config import ModuleConfig
 
-    conf = lambda g, n: __import__("omegaconf").OmegaConf.to_container(  # noqa: E731
-        __import__("omegaconf").OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / g / f"{n}.yaml"))
+    def conf(group: str, name: str) -> dict:
+        return OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / group / f"{name}.yaml"))
+
     quiet()  # Lightning's notes nobody can act on
     gpu = device.type == "cuda"
     model = conf("model", "timm") | {"backbone": name, "channels_last": gpu}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from omegaconf import DictConfig
@@ -16,6 +17,9 @@ from mask_cls.errors import DataError
 from mask_cls.rundir import log, plain, typed_overrides
 from mask_cls.tasks import register
 from mask_cls.tasks.predict import runs_and_weights
+
+if TYPE_CHECKING:
+    pass
 
 
 def sample_images(layout: layouts.Layout, image_size, n: int = 32) -> tuple[np.ndarray, object]:
