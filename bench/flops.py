@@ -16,6 +16,16 @@ import torch
 from torch import nn
 
 
+def _one_image(model: nn.Module, x: torch.Tensor, hooks: list) -> None:
+    """One forward pass of the first image with ``hooks`` counting, then the hooks removed."""
+    try:
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def forward_macs(model: nn.Module, x: torch.Tensor) -> float:
     """Multiply-adds of one forward pass per image (convolutions and linear layers)."""
     total = 0.0
@@ -29,14 +39,8 @@ def forward_macs(model: nn.Module, x: torch.Tensor) -> float:
         nonlocal total
         total += out[0].numel() * module.in_features
 
-    hooks = [m.register_forward_hook(conv) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    hooks += [m.register_forward_hook(linear) for m in model.modules() if isinstance(m, nn.Linear)]
-    try:
-        with torch.no_grad():
-            model(x[:1])
-    finally:
-        for h in hooks:
-            h.remove()
+    _one_image(model, x, [m.register_forward_hook(conv) for m in model.modules() if isinstance(m, nn.Conv2d)]
+               + [m.register_forward_hook(linear) for m in model.modules() if isinstance(m, nn.Linear)])
     return total
 
 
@@ -58,11 +62,5 @@ def activation_bytes(model: nn.Module, x: torch.Tensor, bytes_per_value: int = 4
         first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
         total += (first[0].numel() if first is not None else 0) + (out[0].numel() if isinstance(out, torch.Tensor) else 0)
 
-    hooks = [m.register_forward_hook(leaf) for m in model.modules() if not list(m.children())]
-    try:
-        with torch.no_grad():
-            model(x[:1])
-    finally:
-        for h in hooks:
-            h.remove()
+    _one_image(model, x, [m.register_forward_hook(leaf) for m in model.modules() if not list(m.children())])
     return 3 * total * bytes_per_value
