@@ -41,7 +41,11 @@ REFERENCE = {"seed_cutmix_only": "seed_augment", "seed_cutmix": "seed_cutmix_onl
 REGIME_TEXT = {
     "pretrained": "ImageNet Lite0 from the package (`model=lite0_pretrained`), 96x96, batch 64, 4 epochs",
     "scratch": "resnet10t from scratch, 96x96, batch 64, 8 epochs",
+    "canvas": ("REALFACES's photos pasted into 384x512 portrait frames (`bench/canvas.py`), pretrained Lite0, "
+               "128x96 (H x W), batch 64, 4 epochs: the whole frame (default) against YuNet face crops (face_crop)"),
 }
+#: how a regime's ROOT is made from REALFACES, where it is not REALFACES itself
+REGIME_ROOT = {"canvas": ("python bench/canvas.py REALFACES CANVAS && ", "CANVAS", " --root-name CANVAS")}
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,9 @@ def render(results: pd.DataFrame, figures: str = "bench/figures") -> str:
         by_seeds: dict[str, list[str]] = {}  # the arms that share a list of seeds: one command each
         for arm, g in r.groupby("arm", sort=False):
             by_seeds.setdefault(" ".join(str(x) for x in sorted(g.seed)), []).append(arm)
-        commands = [f"`python bench/recipes.py REALFACES --answers KEY --out OUT --results bench/results/realfaces.csv "
-                    f"--regime {regime} --arms {','.join(arms)} --seeds {seeds}`" for seeds, arms in by_seeds.items()]
+        make, root, named = REGIME_ROOT.get(regime, ("", "REALFACES", ""))
+        commands = [f"`{make}python bench/recipes.py {root} --answers KEY --out OUT --results bench/results/realfaces.csv "
+                    f"--regime {regime} --arms {','.join(arms)} --seeds {seeds}{named}`" for seeds, arms in by_seeds.items()]
         out += [f"### {regime}: {REGIME_TEXT.get(regime, regime)}", "",
                 "Reproduce (the runs of a pseudo-label round reuse their teacher arm's run of the same seed): "
                 + "; ".join(commands) + "  ",

@@ -36,6 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 REGIMES: dict[str, list[str]] = {
     "scratch": ["model.backbone=resnet10t", "data.image_size=[96,96]", "data.batch_size=64", "trainer.max_epochs=8"],
     "pretrained": ["model=lite0_pretrained", "data.image_size=[96,96]", "data.batch_size=64", "trainer.max_epochs=4"],
+    # the 384x512 frames of bench/canvas.py (ROOT = its copy): the whole frame against face crops
+    "canvas": ["model=lite0_pretrained", "data.image_size=[128,96]", "data.batch_size=64", "trainer.max_epochs=4"],
 }
 #: one change at a time against the default recipe (the empty list); "plain" is the plain loop
 ARMS: dict[str, list[str]] = {
@@ -74,6 +76,7 @@ ARMS: dict[str, list[str]] = {
     "real_best_t0.7": ["experiment=real_best"],  # real_best's round at threshold 0.7 (teacher: age58)
     "age58_ensemble": ["data.age_threshold=58"],  # task=cv of the age58 arm
     "real_best_ensemble": ["experiment=real_best"],  # its teacher (= age58_ensemble) -> per-fold labels -> task=cv
+    "face_crop": [],  # task=prepare (YuNet face crops of ROOT's train and eval images) -> the default on the crops
 }
 #: arms that are a fold ensemble (task=cv): its submission is the folds' soft vote, its
 #: validation figure the out-of-fold cv/f1; a pseudo round of one keeps each fold's own labels
@@ -90,6 +93,9 @@ PSEUDO_OPTIONS = {"pseudo_t0.98": ["task.threshold=0.98"], "pseudo_t0.7": ["task
 #: arms that differ from another arm only at prediction: its finished run of the same seed
 #: predicts again with the arm's options (the same trained model, so the difference is exact)
 PREDICT_ONLY = {"no_tta": "default"}
+#: arms that train on a face-cropped copy of ROOT (task=prepare with these options, written once
+#: per regime beside the arm's runs and shared by its seeds; prepare resumes a partial copy)
+PREPARED = {"face_crop": ["task.detector=yunet"]}
 QUICK = ["data.image_size=[32,32]", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
          "trainer.limit_val_batches=2"]
 QUICK_CV = ["data.n_folds=2"]
@@ -135,8 +141,16 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
     else:
         cv = ["task=cv"] if arm in CV_ARMS else []
 
+        data_root = root
+        if arm in PREPARED:  # the arm's data: a face-cropped copy of ROOT
+            data_root = out.parent / "data"
+            cmd = [sys.executable, str(REPO / "run.py"), "task=prepare", "data=mask", f"data.root={root}",
+                   f"task.out={data_root}", f"hydra.run.dir={out / 'prepare'}", *PREPARED[arm]]
+            commands.append(" ".join(["python run.py", *cmd[2:]]))
+            subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"})
+
         def mask_cls(run_dir: Path, *extra: str) -> None:
-            cmd = [sys.executable, str(REPO / "run.py"), "data=mask", f"data.root={root}", f"seed={seed}",
+            cmd = [sys.executable, str(REPO / "run.py"), "data=mask", f"data.root={data_root}", f"seed={seed}",
                    f"data.split_seed={seed}", "data.num_workers=2", "trainer.enable_progress_bar=false",
                    f"hydra.run.dir={run_dir}", *REGIMES[regime], *ARMS.get(arm, []), *extra,
                    *(QUICK if quick else []), *(QUICK_CV if quick and cv else [])]
@@ -204,6 +218,7 @@ def main() -> None:
     p.add_argument("--regime", choices=sorted(REGIMES), default="scratch")
     p.add_argument("--arms", default="default,plain", help=f"comma-separated, of: {','.join(ARMS)}")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--root-name", default="REALFACES", help="how ROOT is written in the recorded commands")
     args = p.parse_args()
     arms = args.arms.split(",")
     unknown = sorted(set(arms) - set(ARMS))
@@ -221,7 +236,7 @@ def main() -> None:
             if run_dir.exists():  # an interrupted earlier attempt: a run never reuses a folder
                 run_dir = run_dir.with_name(f"seed{seed}_{time.strftime('%H%M%S')}")
             row = run_arm(arm, args.regime, seed, args.root, args.answers, run_dir, args.quick, split)
-            for path, name in ((args.answers, "KEY"), (args.root, "REALFACES"), (args.out, "OUT")):  # as typed anywhere
+            for path, name in ((args.answers, "KEY"), (args.root, args.root_name), (args.out, "OUT")):  # as typed anywhere
                 row["command"] = row["command"].replace(str(path), name)
             row["run"] = str(Path(row["run"]).relative_to(args.out))
             print(json.dumps(row), flush=True)

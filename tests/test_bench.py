@@ -195,3 +195,26 @@ def test_activation_bytes_by_hand():
     flat = 2 * 8 * 16 * 12
     lin = 8 * 16 * 12 + 18
     assert activation_bytes(net, x, 2) == 3 * 2 * (conv + relu + flat + lin)
+
+
+def test_canvas_copy_frames_each_face_at_its_recorded_box(tiny_root, tmp_path):
+    """bench/canvas.py: same layout and tables (no answer key), every image a 384x512 frame whose
+    recorded box holds the face photo, and the same copy whichever run writes it."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from canvas import build
+
+    a, b = build(tiny_root, tmp_path / "a"), build(tiny_root, tmp_path / "b")
+    assert a.equals(b)
+    assert (tmp_path / "a" / "train" / "train.csv").read_bytes() == (tiny_root / "train" / "train.csv").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "a").glob("*.csv")) == ["boxes_true.csv"]
+    faces = [p for p in tiny_root.rglob("*") if p.suffix in {".jpg", ".png", ".jpeg"} and cv2.imread(str(p)) is not None
+             and not any(part.startswith(".") for part in p.relative_to(tiny_root).parts)]
+    assert len(a) == len(faces)
+    for row in a.head(4).itertuples():
+        frame = cv2.imread(str(tmp_path / "a" / row.image))
+        face = cv2.resize(cv2.imread(str(tiny_root / row.image)), (row.w, row.h))
+        assert frame.shape == (512, 384, 3)
+        inside = frame[row.y:row.y + row.h, row.x:row.x + row.w].astype(int)
+        assert np.abs(inside - face).mean() < 8  # the face photo (up to JPEG), not the background
+    with pytest.raises(SystemExit, match="exists"):
+        build(tiny_root, tmp_path / "a")
