@@ -18,6 +18,7 @@ import pytest  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from mask_cls.data.synthetic import SynthConfig, generate  # noqa: E402
+from tests import slow_marks  # noqa: E402  # from here on, only a test marked slow starts a command
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = SynthConfig(train_persons=30, eval_persons=4, image_size=(64, 48), seed=3, workers=1)
@@ -89,36 +90,19 @@ def compose_cfg(*overrides: str, out: Path | None = None):
 
 #: the tests of minutes each on 2 cores (`pytest --durations=10`), longest first; they run first
 LONGEST = ("test_every_readme_command_as_typed", "test_recipes_", "test_predict_and_resume_from_another")
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    slow_marks.running["slow"] = item.get_closest_marker("slow") is not None  # before its fixtures start anything
 
 
-def _starts_processes(src: str, helpers: set[str]) -> bool:
-    return "run_cli(" in src or "subprocess." in src or any(f"{h}(" in src for h in helpers)
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem) -> None:
+    slow_marks.running.clear()
 
 
 def pytest_collection_modifyitems(items) -> None:
-    """``slow``: every test that runs a command (run.py, a benchmark, torchrun), directly, through
-    a helper of its module or through a fixture; ``make test-fast`` leaves them out. Then the
-    ``LONGEST`` tests move to the front."""
-    import inspect
-
-    def source(obj) -> str:
-        try:
-            return inspect.getsource(obj)
-        except (OSError, TypeError):
-            return ""
-
-    cache: dict = {}
-    for item in items:
-        module = item.module
-        if module not in cache:
-            funcs = [f for f in vars(module).values() if inspect.isfunction(f) and f.__module__ == module.__name__]
-            cache[module] = {f.__name__ for f in funcs if _starts_processes(source(f), set())}
-        helpers = cache[module]
-        fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
-        if any(_starts_processes(source(f), helpers) for f in (item.function, *fixtures)):
-            item.add_marker(pytest.mark.slow)
-    # longest first (a stable sort, the same order in every xdist worker): a test of several
-    # minutes that starts late leaves the other worker idle at the end
+    """The ``LONGEST`` tests move to the front (a stable sort, the same order in every xdist
+    worker): a test of several minutes that starts late leaves the other worker idle at the end."""
     items.sort(key=lambda item: next((i for i, name in enumerate(LONGEST) if name in item.nodeid), len(LONGEST)))
 
 

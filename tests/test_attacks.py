@@ -80,6 +80,7 @@ def one_error(stderr: str) -> str:
 # -- 1. a saved config never reaches a resolver or instantiate ------------------------------------
 
 
+@pytest.mark.slow
 def test_1_resume_never_runs_code_from_a_saved_config(trained, tmp_path):
     run = shared_copy(trained, tmp_path)
     marker, script = tmp_path / "pwned", tmp_path / "evil.sh"
@@ -146,6 +147,7 @@ def _recomposed(run: Path, typed: list[str]):
     return OmegaConf.to_container(merged, resolve=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("line", REFUSED)
 def test_1_a_crafted_override_is_refused_in_one_line(trained, tmp_path, line):
     from mask_cls.errors import ConfigError
@@ -158,6 +160,7 @@ def test_1_a_crafted_override_is_refused_in_one_line(trained, tmp_path, line):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("line", IGNORED)
 def test_1_output_locations_in_a_saved_run_are_ignored(trained, tmp_path, line):
     clean = _recomposed(trained, [f"resume={trained}"])
@@ -169,6 +172,7 @@ def test_1_output_locations_in_a_saved_run_are_ignored(trained, tmp_path, line):
     assert "/tmp/elsewhere" not in str(crafted)
 
 
+@pytest.mark.slow
 def test_1_the_recipe_keeps_what_the_run_chose(trained):
     cfg = _recomposed(trained, [f"resume={trained}", "trainer.max_epochs=5"])
     assert cfg["model"]["backbone"] == "mobilenetv3_small_050" and cfg["data"]["image_size"] == [64, 48]
@@ -189,6 +193,7 @@ def _tamper_states(ckpt_file: Path, out: Path, **fields) -> None:
     torch.save(ckpt, out)
 
 
+@pytest.mark.slow
 def test_2_a_checkpoint_cannot_delete_outside_the_run(tiny_root, trained, tmp_path):
     target = victim(tmp_path)
     before = digest(target)
@@ -234,6 +239,7 @@ def attacked_resume(trained, tmp_path_factory):
     return r, out, target, before, elsewhere
 
 
+@pytest.mark.slow
 def test_3_a_checkpoint_cannot_copy_a_private_file_into_the_run(attacked_resume):
     r, out, target, before, _ = attacked_resume
     assert r.returncode == 0, r.stderr[-3000:]
@@ -241,6 +247,7 @@ def test_3_a_checkpoint_cannot_copy_a_private_file_into_the_run(attacked_resume)
     assert digest(target) == before
 
 
+@pytest.mark.slow
 def test_5_the_saved_config_cannot_redirect_writes(attacked_resume):
     r, out, _, _, elsewhere = attacked_resume
     assert r.returncode == 0, r.stderr[-3000:]
@@ -248,6 +255,7 @@ def test_5_the_saved_config_cannot_redirect_writes(attacked_resume):
     assert (out / "checkpoints" / "last.ckpt").is_file() and (out / "csv" / "metrics.csv").is_file()
 
 
+@pytest.mark.slow
 def test_a_resume_keeps_the_best_checkpoint_of_the_run_it_continues(trained, tmp_path):
     """What the confinement must not break: the resumed run's best file is copied into the new run."""
     from mask_cls.checkpoint_io import confine_callback_state
@@ -266,6 +274,7 @@ def test_a_resume_keeps_the_best_checkpoint_of_the_run_it_continues(trained, tmp
 # -- 4. no resolver runs from a file ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_4_predict_never_resolves_a_saved_config(trained, tmp_path):
     run = shared_copy(trained, tmp_path)
     storage = tmp_path / "anywhere" / "deep" / "optuna.db"
@@ -282,6 +291,7 @@ def test_4_predict_never_resolves_a_saved_config(trained, tmp_path):
     assert files_with(out, SECRET.encode()) == [] and not (tmp_path / "anywhere").exists()
 
 
+@pytest.mark.slow
 def test_4_typed_secrets_are_masked_in_every_file_the_run_writes(tiny_root, tmp_path):
     sub = tmp_path / "sub.csv"
     sub.write_text((tiny_root / "eval" / "info.csv").read_text())
@@ -301,6 +311,7 @@ def _image_named(folder: Path, name: bytes, like: Path) -> None:
         f.write(like.read_bytes())
 
 
+@pytest.mark.slow
 def test_6_a_file_name_that_is_not_utf8_never_crashes_predict(trained, tiny_root, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -316,6 +327,7 @@ def test_6_a_file_name_that_is_not_utf8_never_crashes_predict(trained, tiny_root
     assert "not UTF-8" in r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_6_the_one_reader_decodes_any_name(tiny_root, tmp_path):
     """read_rgb and the unlabeled folder, in a child process (a crash must not take pytest down)."""
     folder = tmp_path / "unlabeled"
@@ -336,6 +348,7 @@ def test_6_the_one_reader_decodes_any_name(tiny_root, tmp_path):
 # -- 7. bounded values -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_7_a_huge_image_size_in_a_checkpoint_is_one_line(trained, tmp_path):
     run = shared_copy(trained, tmp_path)
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
@@ -346,6 +359,7 @@ def test_7_a_huge_image_size_in_a_checkpoint_is_one_line(trained, tmp_path):
     assert r.returncode == 1 and "image_size" in one_error(r.stderr) and "4096" in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("line", ["data.image_size=[100000,100000]", "data.batch_size=10000000",
                                   "model.dropout_samples=100000"])
 def test_7_huge_values_in_a_saved_recipe_are_one_line(trained, tmp_path, line):
@@ -385,6 +399,7 @@ def test_8_hard_links_and_copies_of_validation_images_are_a_leak(tiny_copy, tmp_
             _datamodule(tiny_copy, csv)
 
 
+@pytest.mark.slow
 def test_8_a_linked_validation_image_is_refused_by_the_training_command(tiny_copy, tmp_path):
     from mask_cls.data.datamodule import MaskDataModule
 
@@ -422,6 +437,7 @@ def test_8_labelled_aliases_and_repeated_rows_do_not_join_training(tiny_copy):
 # -- 9. one verdict for every task -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_9_an_eval_image_linked_outside_is_refused_by_check_as_by_predict(tiny_copy, tmp_path):
     from mask_cls.data.layouts.competition.tables import read_eval
     from mask_cls.errors import DataError
@@ -475,6 +491,7 @@ def _evaluate(tiny_root, tmp_path, run_dir) -> list[str]:
     return ["task=evaluate", f"submission={sub}", f"answers={tiny_root / 'eval_answers.csv'}", f"hydra.run.dir={run_dir}"]
 
 
+@pytest.mark.slow
 def test_an_output_path_that_is_a_file_is_one_line(tiny_root, tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("keep me\n")
@@ -484,6 +501,7 @@ def test_an_output_path_that_is_a_file_is_one_line(tiny_root, tmp_path):
     assert afile.read_text() == "keep me\n"
 
 
+@pytest.mark.slow
 def test_a_read_only_output_folder_is_one_line(tiny_root, tmp_path):
     import subprocess
 
@@ -498,6 +516,7 @@ def test_a_read_only_output_folder_is_one_line(tiny_root, tmp_path):
         subprocess.run(["umount", str(mount)], check=False)
 
 
+@pytest.mark.slow
 def test_check_on_a_huge_broken_table_prints_a_capped_report(tmp_path):
     import json
 
@@ -518,6 +537,7 @@ def test_check_on_a_huge_broken_table_prints_a_capped_report(tmp_path):
     assert f"{rows} x error: image '...' not found" in r.stdout
 
 
+@pytest.mark.slow
 def test_a_killed_writer_leaves_no_temp_file_after_the_next_write(tmp_path):
     import signal
     import subprocess

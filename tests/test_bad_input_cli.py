@@ -5,6 +5,8 @@ import pytest
 
 from tests.conftest import FAST, run_cli
 
+pytestmark = pytest.mark.slow  # every test here starts a command
+
 
 def _missing_csv(root):
     (root / "train" / "train.csv").unlink()

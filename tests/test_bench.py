@@ -18,6 +18,7 @@ from mask_cls.models.preprocessor import normalize
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["loader", "train_step", "predict", "gpu", "semi_supervised", "startup", "parallel_runs",
                                     "check_rows", "export", "facecrop"])
 def test_bench_quick(script):
@@ -27,6 +28,7 @@ def test_bench_quick(script):
     assert "machine:" in r.stdout and "1.00x" in r.stdout
 
 
+@pytest.mark.slow
 def test_gpu_check_cpu_fallback(tmp_path):
     """``make gpu-check`` without a GPU: every step runs tiny on the CPU and the table says so."""
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--quick", "--out", str(tmp_path)],
@@ -52,6 +54,7 @@ def test_device_normalisation_equals_worker_normalisation(tmp_path):
     assert ours.shape == ref.shape and torch.allclose(ours, ref, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
     """bench/recipes.py: one row per arm and seed, each the macro F1 of that arm's own submission."""
     import pandas as pd
@@ -113,6 +116,7 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
     assert len(probs) == len(key)  # every eval image
 
 
+@pytest.mark.slow
 def test_recipes_fold_ensemble_of_a_pseudo_round(tiny_root, tmp_path):
     """real_best_ensemble: a cv run with real_best's options (the teacher) labels the eval images,
     then a cv run learns fold by fold from that fold's teacher only; the row scores its soft vote."""
@@ -149,6 +153,7 @@ def test_recipes_fold_ensemble_of_a_pseudo_round(tiny_root, tmp_path):
         assert Path(data["pseudo_csv"]) == labels and data["split_seed"] == 0 and data["age_threshold"] == 58
 
 
+@pytest.mark.slow
 def test_bn_stats_quick(tiny_root):
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "bn_stats.py"), str(tiny_root), "--quick"],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)

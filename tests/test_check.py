@@ -200,6 +200,7 @@ def test_converted_images_are_counted(tiny_copy):
     assert counts["converted_grayscale"] == 1 and counts["converted_RGBA"] == 1 and counts["converted_16-bit"] == 1
 
 
+@pytest.mark.slow
 def test_cli_exit_codes_and_report(tiny_copy, tmp_path):
     ok = run_cli("task=check", "data=mask", f"data.root={tiny_copy}", f"hydra.run.dir={tmp_path / 'a'}")
     assert ok.returncode == 0, ok.stderr[-2000:]

@@ -11,6 +11,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from mask_cls.checkpoint_io import load_checkpoint
 from tests.conftest import FAST, run_cli
 
+pytestmark = pytest.mark.slow  # every test here starts a command
+
 
 @pytest.fixture(scope="module")
 def trained(tiny_root, tmp_path_factory):

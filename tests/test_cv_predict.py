@@ -12,6 +12,8 @@ from mask_cls.evaluation.metrics import score
 from mask_cls.evaluation.suspects import PROB_COLUMNS
 from tests.conftest import FAST, run_cli
 
+pytestmark = pytest.mark.slow  # every test here starts a command
+
 
 @pytest.fixture(scope="module")
 def cv_run(tiny_root, tmp_path_factory):

@@ -26,6 +26,7 @@ def _sweep_dir(cwd):
     return sweep
 
 
+@pytest.mark.slow
 def test_multirun_sweep_two_values_two_folders(tiny_root, tmp_path):
     r = run_cli("-m", "loss=ce,focal", "data=mask", f"data.root={tiny_root}", *FAST, "task.predict=false",
                 cwd=tmp_path)
@@ -36,6 +37,7 @@ def test_multirun_sweep_two_values_two_folders(tiny_root, tmp_path):
         assert f"loss={loss}" in (sweep / str(i) / ".hydra" / "overrides.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_optuna_sweep_three_trials_survives_a_failed_one(tiny_root, tmp_path):
     fast = [a for a in FAST if not a.startswith("model.backbone")]
     r = run_cli("hparams_search=optuna", "data=mask", f"data.root={tiny_root}", *fast, "task.predict=false", "seed=2",
@@ -63,12 +65,14 @@ def test_nan_metric_raises_instead_of_being_returned():
     assert checked({"val/f1_best": 0.5}, "val/f1_best") == 0.5
 
 
+@pytest.mark.slow
 def test_ddp_under_multirun_is_refused(tiny_root, tmp_path):
     r = run_cli("-m", "trainer.strategy=ddp", "trainer.devices=2", "data=mask", f"data.root={tiny_root}", *FAST,
                 cwd=tmp_path)
     assert r.returncode != 0 and "use trainer=ddp_spawn for sweeps" in r.stderr
 
 
+@pytest.mark.slow
 def test_ddp_sim_two_processes(tiny_root, tmp_path):
     out = tmp_path / "ddp"
     r = run_cli("data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}", *FAST, "tta=[none]", "trainer=ddp_sim",
@@ -80,6 +84,7 @@ def test_ddp_sim_two_processes(tiny_root, tmp_path):
     assert "sync_dist=True" not in r.stdout + r.stderr  # figures are torchmetrics results, reduced already
 
 
+@pytest.mark.slow
 def test_bf16_mixed_on_cpu(tiny_root, tmp_path):
     """bf16 autocast really runs (the same seeded run's loss moves by rounding) and stays close to fp32."""
     bf16 = _run(tiny_root, tmp_path / "bf16", "trainer.precision=bf16-mixed", "task.predict=false")
@@ -88,6 +93,7 @@ def test_bf16_mixed_on_cpu(tiny_root, tmp_path):
     assert bf16["val/loss"] == pytest.approx(fp32["val/loss"], rel=0.05)
 
 
+@pytest.mark.slow
 def test_resume_continues_at_the_right_epoch(tiny_root, tmp_path):
     first = _run(tiny_root, tmp_path / "a", "trainer.max_epochs=1", "task.predict=false")
     assert first["epochs"] == 1
@@ -103,6 +109,7 @@ def test_resume_continues_at_the_right_epoch(tiny_root, tmp_path):
     assert len(logged) == 3 and second["val/f1_best"] == pytest.approx(logged.max(), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_compiled_model_checkpoint_loads_uncompiled(tiny_root, tmp_path):
     _run(tiny_root, tmp_path / "c", "engine.compile=true", "engine.compile_backend=eager", "task.predict=false")
     state = torch.load(tmp_path / "c" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
@@ -111,6 +118,7 @@ def test_compiled_model_checkpoint_loads_uncompiled(tiny_root, tmp_path):
     assert set(module.state_dict()) == set(state)
 
 
+@pytest.mark.slow
 def test_ema_weights_are_validated_and_saved(tiny_root, tmp_path):
     _run(tiny_root, tmp_path / "e", "callbacks=ema", "callbacks.ema.decay=0.5", "task.predict=false")
     ckpt = torch.load(tmp_path / "e" / "checkpoints" / "last.ckpt", weights_only=True)
@@ -152,6 +160,7 @@ def test_ema_decay_warms_up_against_a_loop():
     assert torch.allclose(fixed.module.weight, 0.9 * first + 0.1 * net.weight.detach(), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_two_seeded_runs_match(tiny_root, tmp_path):
     a = _run(tiny_root, tmp_path / "s1", "seed=7", "trainer.deterministic=true", "task.predict=false")
     b = _run(tiny_root, tmp_path / "s2", "seed=7", "trainer.deterministic=true", "task.predict=false")
@@ -159,6 +168,7 @@ def test_two_seeded_runs_match(tiny_root, tmp_path):
         assert a[k] == b[k]
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_folder_has_the_metrics(tiny_root, tmp_path):
     env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(tmp_path)}
     _run(tiny_root, tmp_path / "w", "logger=csv_wandb", "task.predict=false", env=env)

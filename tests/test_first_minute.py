@@ -57,6 +57,7 @@ def _mistakes(tiny_root, tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_mistakes_are_one_line_before_torch_loads(tiny_root, tmp_path):
     for name, (overrides, message) in _mistakes(tiny_root, tmp_path).items():
         run = tmp_path / "runs" / re.sub(r"\W", "_", name)
@@ -67,6 +68,7 @@ def test_mistakes_are_one_line_before_torch_loads(tiny_root, tmp_path):
         assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_the_first_line_says_what_is_about_to_happen(tiny_root, tmp_path):
     r = probe("data=mask", f"data.root={tmp_path / 'nowhere'}", "model.backbone=resnet10t",
               f"hydra.run.dir={tmp_path / 'r'}")
@@ -116,6 +118,7 @@ def test_every_key_of_the_composed_config_is_known_to_the_typo_check():
                     assert problem(f"{key}=1") is None, (group, option, key, problem(f"{key}=1"))
 
 
+@pytest.mark.slow
 def test_progress_lines_in_a_log_file(tiny_root, tmp_path):
     out = tmp_path / "run"
     r = run_cli("data=mask", f"data.root={tiny_root}", *FAST, "trainer.max_epochs=2", f"hydra.run.dir={out}")
@@ -135,6 +138,7 @@ def test_progress_lines_in_a_log_file(tiny_root, tmp_path):
     assert (out / "run.log").read_text().count(" done in ") == 2  # the log file holds them too
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("logger", ["csv", "csv_wandb"])
 def test_a_default_tiny_run_prints_no_warning_it_did_not_write(tiny_root, tmp_path, logger):
     r = run_cli("data=mask", f"data.root={tiny_root}", "model.backbone=mobilenetv3_small_050", "data.image_size=[64,48]",
@@ -152,6 +156,7 @@ def _images(root):
     return sorted(p for p in (root / "train" / "images").rglob("*.jpg") if not any(q.startswith(".") for q in p.parts))
 
 
+@pytest.mark.slow
 def test_table_paths_outside_the_root_are_one_finding_with_the_fix(tiny_root, tmp_path):
     images = _images(tiny_root)[:40]
     csv = tmp_path / "tables" / "t.csv"

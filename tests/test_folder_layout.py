@@ -51,6 +51,7 @@ def test_images_without_a_person_warn_that_folds_can_leak(tiny_root, tmp_path, c
     assert "1 folder(s) are no class and are left out: misc" in caplog.text
 
 
+@pytest.mark.slow
 def test_train_and_check_on_class_folders_as_typed(tiny_root, tmp_path):
     root = as_folders(tiny_root, tmp_path / "folders")
     out = tmp_path / "run"
@@ -74,6 +75,7 @@ def test_class_folder_names(name, expected):
     assert class_of(name) == expected
 
 
+@pytest.mark.slow
 def test_a_root_without_class_folders_is_one_line_at_once(tmp_path):
     root = tmp_path / "data"
     (root / "photos").mkdir(parents=True)

@@ -108,3 +108,17 @@ def test_files_and_functions_stay_small():
                 long[(str(p.relative_to(ROOT)), node.name)] = node.end_lineno - node.lineno + 1
     assert not big_files
     assert set(long) <= set(LONG_FUNCTIONS), {k: v for k, v in long.items() if k not in LONG_FUNCTIONS}
+
+
+def test_a_test_not_marked_slow_cannot_start_a_command():
+    """The slow marks are checked as the tests run: here (not marked) run.py is refused, git is not."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    from tests.slow_marks import UnmarkedSlowTest
+
+    with pytest.raises(UnmarkedSlowTest, match="mark it @pytest.mark.slow"):
+        subprocess.run([sys.executable, "-c", "pass"])
+    assert subprocess.run(["git", "--version"], capture_output=True).returncode == 0

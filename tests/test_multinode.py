@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import FAST, ROOT
+
+pytestmark = pytest.mark.slow  # every test here starts a command
 
 
 def _free_port() -> int:

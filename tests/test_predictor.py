@@ -9,6 +9,8 @@ import pytest
 from mask_cls import labels as L
 from tests.conftest import FAST, run_cli
 
+pytestmark = pytest.mark.slow  # every test here starts a command
+
 
 @pytest.fixture(scope="module")
 def cv_run(tiny_root, tmp_path_factory):

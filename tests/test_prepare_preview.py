@@ -1,6 +1,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from mask_cls.data.facecrop import crop_box
 from mask_cls.data.layouts.competition.tables import read_eval, read_train
 from tests.conftest import run_cli
@@ -15,6 +17,7 @@ def test_crop_box_keeps_aspect_and_stays_inside():
     assert abs((cx0 + cx1) / 2 - 150) <= 1 and abs((cy0 + cy1) / 2 - 200) <= 1
 
 
+@pytest.mark.slow
 def test_prepare_writes_the_same_layout_and_resumes(tiny_root, tmp_path):
     out = tmp_path / "crop"
     args = ["task=prepare", "data=mask", f"data.root={tiny_root}", f"task.out={out}", "task.workers=2",
@@ -45,6 +48,7 @@ def test_prepare_writes_the_same_layout_and_resumes(tiny_root, tmp_path):
     assert again == report and "already cropped" in r.stdout + r.stderr  # the first run's figures stay
 
 
+@pytest.mark.slow
 def test_preview_png(tiny_root, tmp_path):
     r = run_cli("task=preview", "data=mask", f"data.root={tiny_root}", "data.image_size=[64,48]", "data.n_folds=3",
                 "augment=seed", f"hydra.run.dir={tmp_path}")

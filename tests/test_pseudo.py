@@ -107,6 +107,7 @@ def test_sample_weights_scale_the_pseudo_rows_loss():
     assert torch.allclose(CrossEntropy(cw)(logits, y), torch.nn.functional.cross_entropy(logits, y, weight=cw))
 
 
+@pytest.mark.slow
 def test_missing_pseudo_image_is_a_one_line_error(tiny_root, tmp_path):
     csv = _write(tmp_path, [(str(tmp_path / "gone.jpg"), 1, 0.9)])
     r = run_cli("data=mask", f"data.root={tiny_root}", f"data.pseudo_csv={csv}", f"hydra.run.dir={tmp_path / 'run'}",

@@ -73,6 +73,7 @@ def test_readme_has_commands_and_skips_say_why():
         assert reason is None or len(reason) > 5, cmd
 
 
+@pytest.mark.slow
 def test_every_readme_command_as_typed(tmp_path):
     """In README order, so that later commands find the runs of earlier ones."""
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
@@ -106,6 +107,7 @@ def test_every_readme_command_as_typed(tmp_path):
     assert (pseudo / "pseudo.json").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cwd_kind", ["elsewhere"])
 def test_predict_and_resume_from_another_directory_without_data_overrides(tmp_path, cwd_kind):
     """A run remembers its config: predict and resume from another folder need only the run."""

@@ -69,6 +69,7 @@ def test_one_change_is_compared_with_the_arm_it_changes():
     assert cut.iloc[0].conf.diff == pytest.approx(0.0) and cut.iloc[1].conf.diff == pytest.approx(-0.1)
 
 
+@pytest.mark.slow
 def test_benchmarks_md_block_is_what_the_committed_results_render():
     """The check CI runs: BENCHMARKS.md's Real faces tables come from bench/results/realfaces.csv."""
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "realfaces_report.py"), "--check", str(ROOT / "BENCHMARKS.md")],

@@ -64,6 +64,7 @@ class Payload:
         return (open, (self.marker, "w"))  # would create a file when unpickled
 
 
+@pytest.mark.slow
 def test_malicious_checkpoint_is_refused(tiny_root, tmp_path):
     marker = tmp_path / "pwned"
     bad = tmp_path / "evil.ckpt"
@@ -109,6 +110,7 @@ def test_disk_errors_are_one_line():
     assert not is_expected(OSError(errno.EIO, "I/O error"))
 
 
+@pytest.mark.slow
 def test_secrets_never_reach_the_logged_config(tiny_root, tmp_path):
     out = tmp_path / "run"
     r = run_cli("data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}", *FAST, "task.predict=false",
@@ -119,6 +121,7 @@ def test_secrets_never_reach_the_logged_config(tiny_root, tmp_path):
     assert yaml.safe_load(logged)["data"]["root"] == str(tiny_root)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_completion(tiny_root, tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, str(ROOT / "run.py"), "data=mask", f"data.root={tiny_root}", *FAST, "task.predict=false",

@@ -66,6 +66,7 @@ def test_checkpoint_config_never_runs_code(tmp_path, key):
     assert victim.read_text() == "precious"
 
 
+@pytest.mark.slow
 def test_predict_from_a_crafted_checkpoint_is_refused(tiny_root, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
@@ -133,6 +134,7 @@ def test_eval_image_id_cannot_walk_out(tiny_copy):
         read_eval(tiny_copy)
 
 
+@pytest.mark.slow
 def test_prepare_never_writes_outside_its_output(tiny_copy, tmp_path):
     target = tmp_path / "x.jpg"  # where ../../../x.jpg from eval/images points
     real = sorted((tiny_copy / "eval" / "images").iterdir())[0]
@@ -194,6 +196,7 @@ def test_bomb_is_refused_from_its_header(tmp_path, monkeypatch):
     assert "above the limit" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_bomb_in_the_data_check_and_train(tiny_copy, tmp_path):
     victim = next(p for p in _person(tiny_copy).iterdir() if p.stem == "mask1")
     victim.unlink()
@@ -216,6 +219,7 @@ def test_large_jpegs_decode_at_a_reduced_scale(tmp_path):
     assert read_rgb(path).shape == (800, 600, 3)
 
 
+@pytest.mark.slow
 def test_truncated_jpeg_same_verdict_in_train_and_check(tiny_copy, tmp_path):
     victim = next(p for p in _person(tiny_copy).iterdir() if p.stem == "mask2")
     data = victim.read_bytes()
@@ -240,6 +244,7 @@ def _evaluate_args(tiny_root, tmp_path, run_dir):
             f"answers={tiny_root / 'eval_answers.csv'}", f"hydra.run.dir={run_dir}"]
 
 
+@pytest.mark.slow
 def test_two_runs_started_together_into_one_directory(tiny_root, tmp_path):
     run_dir = tmp_path / "shared"
     env = {**os.environ, "WANDB_MODE": "disabled"}
@@ -250,6 +255,7 @@ def test_two_runs_started_together_into_one_directory(tiny_root, tmp_path):
     assert any("another run claimed" in err or "already holds" in err for _, err in results)
 
 
+@pytest.mark.slow
 def test_a_refused_run_leaves_the_earlier_config_alone(tiny_root, tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "WANDB_MODE": "disabled"}
@@ -273,6 +279,7 @@ def _umask() -> int:
 # -- 5. signals --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_the_run_with_a_non_zero_exit_and_a_loadable_checkpoint(tiny_root, tmp_path, sig):
     out = tmp_path / "run"
@@ -301,6 +308,7 @@ def test_a_signal_stops_the_run_with_a_non_zero_exit_and_a_loadable_checkpoint(t
 # -- 7. small holes, one line each ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_zero_epochs_is_refused(tiny_root, tmp_path):
     r = run_cli("data=mask", f"data.root={tiny_root}", *FAST, "trainer.max_epochs=0", f"hydra.run.dir={tmp_path / 'r'}")
     assert r.returncode == 1 and "trainer.max_epochs=0" in r.stderr
@@ -315,11 +323,13 @@ def test_empty_or_text_checkpoint_is_one_line(tmp_path, content):
         load_checkpoint(str(path))
 
 
+@pytest.mark.slow
 def test_nan_learning_rate_is_one_line(tiny_root, tmp_path):
     r = run_cli("data=mask", f"data.root={tiny_root}", *FAST, "optim.lr=nan", f"hydra.run.dir={tmp_path / 'r'}")
     assert r.returncode == 1 and "optim.lr=nan" in _one_error_line(r.stderr)
 
 
+@pytest.mark.slow
 def test_answers_with_only_a_header_and_extra_rows(tiny_root, tmp_path):
     info = (tiny_root / "eval" / "info.csv").read_text()
     sub = tmp_path / "sub.csv"
@@ -352,6 +362,7 @@ def test_cache_never_writes_into_the_data_root(tiny_root, tmp_path, monkeypatch)
     assert str(dm.cache.dir).startswith(str(tmp_path / "xdg"))
 
 
+@pytest.mark.slow
 def test_errors_while_building_objects_are_one_line(tiny_root, tmp_path):
     r = run_cli("data=mask", f"data.root={tiny_root}", *FAST, "data.batch_size=0", f"hydra.run.dir={tmp_path / 'r'}")
     assert r.returncode == 1 and _one_error_line(r.stderr).startswith("error: data.batch_size=0")

@@ -277,6 +277,7 @@ def test_two_views_and_folder_source(tiny_root, tmp_path):
     assert gap(ds) > 1.6 * gap(two_weak)
 
 
+@pytest.mark.slow
 def test_uda_run_logs_each_step(tiny_root, tmp_path):
     """A tiny ssl=uda run through run.py with TSA and the multi-task head: per-step logs with
     the TSA threshold of each step, and the unlabeled stream taken from the eval set."""

@@ -95,6 +95,7 @@ def test_mask_states_differ_where_the_mask_sits():
     assert diff(0, 2, forehead) < 5
 
 
+@pytest.mark.slow
 def test_two_processes_drawing_the_same_set_at_once_both_succeed(tmp_path):
     """Jobs of a sweep started together in a fresh folder draw the default set at the same time."""
     import subprocess

@@ -71,6 +71,7 @@ def test_table_errors_name_the_line(tiny_root, tmp_path):
         MaskDataModule(None, csv=str(csv), layout="table", age_threshold=58, num_workers=0).setup("fit")
 
 
+@pytest.mark.slow
 def test_train_on_a_table_as_typed(tiny_root, tmp_path):
     csv = tmp_path / "images.csv"
     _write_table(tiny_root, csv, absolute=True)  # the CSV elsewhere, the images under data.root
@@ -88,6 +89,7 @@ def test_train_on_a_table_as_typed(tiny_root, tmp_path):
     assert not (run / "submission.csv").exists()  # no eval set in a table: task=predict images=FOLDER
 
 
+@pytest.mark.slow
 def test_check_a_table_as_typed(tiny_root, tmp_path):
     csv = tmp_path / "images.csv"
     ref = _write_table(tiny_root, csv.parent / "images.csv", absolute=True)
@@ -135,6 +137,7 @@ def test_check_lists_every_problem_of_a_table_with_the_readers_rules(tiny_root, 
     assert str(first.value) == f"{report.findings[0].file}: {report.findings[0].message}"
 
 
+@pytest.mark.slow
 def test_prepare_crops_a_table_and_writes_its_csv_beside_the_copy(tiny_root, tmp_path):
     data = tmp_path / "data"
     (data / "imgs").mkdir(parents=True)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import FAST, run_cli
+
+pytestmark = pytest.mark.slow  # every test here starts a command
 
 
 def _records(run_dir) -> bytes:
