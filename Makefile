@@ -26,7 +26,8 @@ demo: install
 	@echo "leaderboard score: $(DEMO_DIR)/evaluate/scores.json"
 
 test: install
-	$(VENV)/bin/ruff check mask_cls tests bench run.py  # lint first: seconds, and CI runs this target
+	$(VENV)/bin/ruff check mask_cls tests bench run.py  # lint and types first: seconds, and CI runs this target
+	$(VENV)/bin/mypy  # mask_cls/, as [tool.mypy] in pyproject.toml says
 	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist worksteal  # two processes (2 cores); an idle one takes queued tests from the other
 
 test-fast: install  # development: the tests that start no command (-m "not slow"), about 3 minutes
@@ -37,6 +38,7 @@ gpu-check: install  # the CUDA path end to end (demo bf16 + compile, 16-mixed, p
 
 lint: install
 	$(VENV)/bin/ruff check mask_cls tests bench run.py
+	$(VENV)/bin/mypy
 
 clean:  # caches only: outputs/ (your runs) and data/ stay
 	rm -rf .pytest_cache .ruff_cache data/cache

@@ -2,17 +2,17 @@
 
 A synthetic set in the competition layout; a share of its persons (default 10%) keeps its
 labels, the images of the others form an unlabeled folder. Every arm trains the same model
-for the same epochs and optimiser steps (the labelled set's batches per epoch):
+for the same epochs and optimiser steps (the labeled set's batches per epoch):
 
-- supervised: the labelled persons only (one fold held out to pick the best epoch);
+- supervised: the labeled persons only (one fold held out to pick the best epoch);
 - pseudo: the supervised model of the same seed labels the unlabeled folder (TTA none+hflip,
-  kept at confidence >= --threshold); a new model trains on labelled + pseudo rows, drawing
-  as many images per epoch as the labelled set has;
+  kept at confidence >= --threshold); a new model trains on labeled + pseudo rows, drawing
+  as many images per epoch as the labeled set has;
 - uda: ssl=uda with the unlabeled folder (conf/ssl/uda.yaml defaults, --unsup-ratio);
 - uda_tsa: the same with Training Signal Annealing (ssl.tsa=linear).
 
 Each model is scored by macro F1 on the eval set's answer key (never seen in training);
-the table shows the mean and spread over seeds (each seed draws its own labelled persons) and
+the table shows the mean and spread over seeds (each seed draws its own labeled persons) and
 the ratio to supervised.
 
     python bench/semi_supervised.py [--quick] [--persons 600] [--labeled 0.1] [--epochs 40] [--seeds 3]
@@ -49,7 +49,7 @@ ARMS = ("pseudo", "uda", "uda_tsa")
 
 
 def split_persons(full: Path, work: Path, share: float, seed: int) -> tuple[Path, Path]:
-    """A labelled layout (train.csv of ``share`` of the persons; images linked, not copied)
+    """A labeled layout (train.csv of ``share`` of the persons; images linked, not copied)
     and an unlabeled folder with the other persons' images (hard links where possible)."""
     table = pd.read_csv(full / "train" / "train.csv", dtype=str)
     rng = np.random.default_rng(seed)
@@ -127,7 +127,7 @@ def pseudo_arm(full: Path, unl: Path, work: Path, seed: int, args, sup, sup_seco
                               f"sampler.epoch_length={n_labeled}"), work / "pseudo")
     # the teacher's time counts too: the pseudo arm needs the supervised run first
     accuracy = float((truth == rows["label"].to_numpy()).mean()) if len(rows) else float("nan")
-    print(f"  seed {seed}: {len(rows)} of {len(paths)} unlabeled images pseudo-labelled at >= {args.threshold}, "
+    print(f"  seed {seed}: {len(rows)} of {len(paths)} unlabeled images pseudo-labeled at >= {args.threshold}, "
           f"{accuracy:.1%} of them correctly", flush=True)
     return eval_f1(student.module, full), time.perf_counter() - t + sup_seconds
 
@@ -172,7 +172,7 @@ def main() -> None:
                 for arm, value in run_seed(full, Path(tmp) / f"seed{seed}", seed, args).items():
                     per_arm.setdefault(arm, []).append(value)
     base = statistics.mean(f for f, _ in per_arm["supervised"])
-    print(f"\nsemi-supervised: {args.labeled:.0%} of {args.persons} persons labelled, {args.epochs} epochs, "
+    print(f"\nsemi-supervised: {args.labeled:.0%} of {args.persons} persons labeled, {args.epochs} epochs, "
           f"{args.backbone} at 64x48, eval on {args.eval_persons} persons, {args.seeds} seed(s)")
     print(f"machine: {machine()}")
     print(f"{'arm':<14}{'macro F1':>10}{'+-':>8}{'ratio':>9}{'seconds':>10}   per seed")

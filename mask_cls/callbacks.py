@@ -51,15 +51,15 @@ class WarmupEMA(EMAWeightAveraging):
     def _warm_avg(decay: float):
         @torch.no_grad()
         def avg(ema: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
-            d = warmup_decay(decay, num_averaged).to(ema.dtype) if ema.is_floating_point() else decay
+            d = torch.as_tensor(warmup_decay(decay, num_averaged)).to(ema.dtype) if ema.is_floating_point() else decay
             return d * ema + (1 - d) * current
 
         return avg
 
 
 def _batch_size(batch: Any) -> int:
-    """Labelled images in a training batch as the module receives it: a ``Labelled`` (its ``x``),
-    UDA's mapping (its labelled part), or a tuple whose first item is the images."""
+    """Labeled images in a training batch as the module receives it: a ``Labeled`` (its ``x``),
+    UDA's mapping (its labeled part), or a tuple whose first item is the images."""
     if isinstance(batch, dict):
         batch = batch.get("labeled")
     first = getattr(batch, "x", None)

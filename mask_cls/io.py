@@ -74,7 +74,7 @@ def sweep_stale(folder: str | Path) -> None:
             pass
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temp path beside ``path`` and rename it into place.
 
     A failure inside ``write`` leaves any earlier ``path`` untouched and removes the temp file;

@@ -13,6 +13,6 @@ class WandbLogger(_LightningWandbLogger):
     on every run, which nobody using this project can act on."""
 
     def __init__(self, *args: Any, anonymous: bool | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, anonymous=anonymous, **kwargs)
+        super().__init__(*args, anonymous=anonymous, **kwargs)  # type: ignore[misc]  # (*args: its positionals)
         if not anonymous:
             self._wandb_init.pop("anonymous", None)

@@ -10,12 +10,12 @@ import logging
 import math
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import lightning.pytorch as pl
 import torch
 from torch import nn
-from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics import MaxMetric, MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from mask_cls import labels as L
@@ -23,7 +23,7 @@ from mask_cls import lr_schedules, optimizers
 from mask_cls.errors import ConfigError
 from mask_cls.losses import build_criterion
 from mask_cls.models.classifier import Classifier, build_classifier
-from mask_cls.models.preprocessor import Labelled, Preprocessor
+from mask_cls.models.preprocessor import Labeled, Preprocessor
 from mask_cls.module_config import ModuleConfig
 from mask_cls.ssl.objective import objective_for
 from mask_cls.ssl.uda import UDA
@@ -103,8 +103,8 @@ class MaskClassifier(pl.LightningModule):
                  for lw, crit, t, o, k in zip(head.loss_weights, self.criteria, head.outputs, outs, keep)]
         return torch.stack(parts).sum()
 
-    def supervised_loss(self, outs, b: Labelled, keep=None, outs_partner=None) -> torch.Tensor:
-        """The loss of a labelled batch, CutMix's two labels weighted by ``lam``; a margin head
+    def supervised_loss(self, outs, b: Labeled, keep=None, outs_partner=None) -> torch.Tensor:
+        """The loss of a labeled batch, CutMix's two labels weighted by ``lam``; a margin head
         gives the partner term its own logits (the margin on the partner's class)."""
         loss = self.loss(outs, b.y, b.weight, keep)
         if b.partner is None:
@@ -115,7 +115,7 @@ class MaskClassifier(pl.LightningModule):
 
     # -- steps ------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
-        """``batch``: what the objective takes (a ``Labelled``; under UDA, labelled + unlabeled
+        """``batch``: what the objective takes (a ``Labeled``; under UDA, labeled + unlabeled
         views), from the Preprocessor: normalised and batch-augmented already."""
         if batch is None or (isinstance(batch, Mapping) and any(v is None for v in batch.values())):
             return None  # every image of the batch was unreadable and skipped: no step
@@ -141,13 +141,17 @@ class MaskClassifier(pl.LightningModule):
         preds = self.net.head.probs(outs).argmax(dim=1)
         self.val_f1.update(preds, y)
         self.val_acc.update(preds, y)
-        for t, metric in self.val_task_f1.items():
+        for t, metric in self.task_metrics().items():
             metric.update(L.target(t, preds), L.target(t, y))
+
+    def task_metrics(self) -> dict[str, Metric]:
+        """The per-task macro F1 metrics (mask, gender, age), by task."""
+        return {t: cast(Metric, m) for t, m in self.val_task_f1.items()}
 
     def on_validation_epoch_end(self) -> None:
         f1 = self.val_f1.compute()
         logs = {"val/acc": self.val_acc.compute(), "val/loss": self.val_loss.compute(),
-                **{f"val/f1_{t}": m.compute() for t, m in self.val_task_f1.items()}}
+                **{f"val/f1_{t}": m.compute() for t, m in self.task_metrics().items()}}
         if not (self._trainer is not None and self.trainer.sanity_checking):
             # the sanity check's few batches never count; a resumed fit keeps the best score of
             # the run it continues (a persistent state, restored from the checkpoint)
@@ -155,7 +159,7 @@ class MaskClassifier(pl.LightningModule):
             logs["val/f1_best"] = self.val_f1_best.compute()
         self.log_dict(logs, prog_bar=False, sync_dist=False)
         self.log("val/f1", f1, prog_bar=True)
-        for m in (self.val_f1, self.val_acc, self.val_loss, *self.val_task_f1.values()):
+        for m in (self.val_f1, self.val_acc, self.val_loss, *self.task_metrics().values()):
             m.reset()
 
     # -- optimisation -----------------------------------------------------------------------
@@ -174,7 +178,7 @@ class MaskClassifier(pl.LightningModule):
         backbone = list(self.net.backbone.parameters())
         ids = {id(p) for p in backbone}
         rest = [p for p in self.parameters() if id(p) not in ids]
-        lr = float(self.hparams.config["optim"].get("lr", 1e-3))
+        lr = float(self.config.optim.get("lr", 1e-3))
         return [{"params": backbone, "lr": lr * self.backbone_lr_mult}, {"params": rest, "lr": lr}]
 
     def on_train_epoch_start(self) -> None:

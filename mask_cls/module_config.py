@@ -52,7 +52,7 @@ class ModuleConfig:
                    ssl={k: v for k, v in ssl.items() if k not in _UDA_VIEWS}, class_counts=class_counts)
 
     @classmethod
-    def from_mapping(cls, config: Mapping[str, Any]) -> ModuleConfig:
+    def from_mapping(cls, config: ModuleConfig | Mapping[str, Any]) -> ModuleConfig:
         """From the plain dict a checkpoint (or a test) holds; an unknown key is refused."""
         if isinstance(config, ModuleConfig):
             return config

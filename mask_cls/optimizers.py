@@ -23,7 +23,7 @@ def _checked_optimizer(cls: type) -> Callable:
         except (ValueError, TypeError) as e:
             raise ConfigError(f"optim ({cls.__name__}): {e}") from None
 
-    build.__signature__ = inspect.signature(cls)  # argument names checked as the class's own
+    build.__signature__ = inspect.signature(cls)  # type: ignore[attr-defined]  # argument names checked as the class's own
     return build
 
 

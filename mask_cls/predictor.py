@@ -48,9 +48,12 @@ def _run_tta(run: Path) -> list[str] | None:
     from mask_cls.run_config import saved_config
 
     found = saved_config(run) if run.is_dir() else None
-    tta = found[1].get("tta") if found else None
+    if found is None:
+        return None
+    where, content = found
+    tta = content.get("tta")
     if tta is not None and not (isinstance(tta, list) and all(isinstance(v, str) for v in tta)):
-        raise ConfigError(f"{found[0]}: tta is not a list of view names")
+        raise ConfigError(f"{where}: tta is not a list of view names")
     return tta
 
 
@@ -121,7 +124,7 @@ class Predictor:
                 return arrays[key]
             from mask_cls.data.images import read_rgb
 
-            return read_rgb(key, target=tuple(self.image_size))
+            return read_rgb(key, target=(int(self.image_size[0]), int(self.image_size[1])))
 
         probs = [predict_paths(m, keys, self.tta, self.image_size, self.batch_size, self.num_workers, self.device,
                                read=read if arrays else None) for m in self.modules]

@@ -19,7 +19,7 @@ log = logging.getLogger("mask_cls")
 T = TypeVar("T")
 MODES = ("auto", "bar", "lines", "none")
 #: the process-wide setting (run.py sets it from the config's ``progress`` node)
-_settings = {"mode": "auto", "every_s": 30.0}
+_mode, _every = "auto", 30.0  # progress.mode, progress.every_s
 
 
 def configure(mode: str = "auto", every_s: float = 30.0) -> None:
@@ -29,19 +29,19 @@ def configure(mode: str = "auto", every_s: float = 30.0) -> None:
         raise ConfigError(f"progress.mode={mode!r}: choose one of {', '.join(MODES)}")
     if not every_s >= 0:
         raise ConfigError(f"progress.every_s={every_s}: must be >= 0 (seconds between progress lines)")
-    _settings.update(mode=mode, every_s=float(every_s))
+    global _mode, _every
+    _mode, _every = mode, float(every_s)
 
 
 def style() -> str:
     """``bar``, ``lines`` or ``none`` for this process and its output."""
-    mode = _settings["mode"]
-    if mode == "auto":
+    if _mode == "auto":
         return "bar" if sys.stdout.isatty() else "lines"
-    return mode
+    return _mode
 
 
 def every_s() -> float:
-    return _settings["every_s"]
+    return _every
 
 
 def duration(seconds: float) -> str:

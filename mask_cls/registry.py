@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from mask_cls.errors import ConfigError
+
+T = TypeVar("T")
 
 PLAIN = (type(None), bool, int, float, str)
 
@@ -90,13 +92,13 @@ def subclass_in(package: str, base: type) -> Callable[[str], type | None]:
     return lookup
 
 
-def scan(package: str, base: type) -> dict[str, type]:
+def scan(package: str, base: type[T]) -> dict[str, type[T]]:
     """Every subclass of ``base`` defined in a module of ``package``, by ``<module>.<Class>``: the
     known names come from the files themselves, so a new plugin is listed in every error message."""
     import importlib
     import pkgutil
 
-    found = {}
+    found: dict[str, type[T]] = {}
     for info in pkgutil.iter_modules(importlib.import_module(package).__path__, package + "."):
         for name, obj in vars(importlib.import_module(info.name)).items():
             if (inspect.isclass(obj) and issubclass(obj, base) and obj is not base and obj.__module__ == info.name

@@ -18,6 +18,7 @@ import functools
 import logging
 import re
 from pathlib import Path
+from typing import Any, cast
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -115,7 +116,7 @@ def _covered(key: str, typed: list[str]) -> bool:
     return any(key == t or key.startswith(t + ".") for t in typed)
 
 
-def _node(cfg: DictConfig, key: str):
+def _node(cfg: DictConfig, key: str) -> tuple[DictConfig, str] | None:
     """(parent node, leaf) of ``key`` in ``cfg``, or None where the key does not exist."""
     parent_key, _, leaf = key.rpartition(".")
     parent = OmegaConf.select(cfg, parent_key, default=None, throw_on_missing=False) if parent_key else cfg
@@ -126,8 +127,11 @@ def _node(cfg: DictConfig, key: str):
 
 def _derived_from_run(cfg: DictConfig, key: str) -> bool:
     """Whether this project derives ``key`` from the run directory (an output location)."""
-    parent, leaf = _node(cfg, key)
-    raw = OmegaConf.to_container(parent, resolve=False)[leaf]
+    found = _node(cfg, key)
+    if found is None:
+        return False
+    parent, leaf = found
+    raw = cast("dict[str, Any]", OmegaConf.to_container(parent, resolve=False))[leaf]  # as written
     return isinstance(raw, str) and ("${paths." in raw or "${hydra:" in raw)
 
 
@@ -178,11 +182,11 @@ def _read_paths(path: Path, typed: list[str]) -> dict:
     content = _load_yaml(path)
     if not isinstance(content, dict):
         raise ConfigError(f"{path}: not a run config")
-    found = {}
+    found: dict[str, str] = {}
     for key in READ_PATHS:
         if _covered(key, typed):
             continue
-        node = content
+        node: Any = content
         for part in key.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         if node is None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
+from typing import Any, cast
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
@@ -72,7 +75,7 @@ def save_run_config(cfg: DictConfig, out: Path, extra_overrides: tuple[str, ...]
     from mask_cls.secrets import mask
 
     try:  # resolved: the run's data root and sizes as they were, readable from anywhere
-        plain_cfg = OmegaConf.to_container(cfg, resolve=True)
+        plain_cfg = plain(cfg)
         plain_cfg["paths"] = OmegaConf.to_container(cfg.paths, resolve=False)
         data = plain_cfg.get("data")
         for key in ("root", "csv"):
@@ -81,18 +84,24 @@ def save_run_config(cfg: DictConfig, out: Path, extra_overrides: tuple[str, ...]
         saved = mask(plain_cfg)
     except Exception:  # noqa: BLE001 - an unresolvable value: keep the interpolations
         saved = mask(OmegaConf.to_container(cfg, resolve=False))
-    files = {"config.yaml": saved}
+    files: dict[str, Any] = {"config.yaml": saved}
     if HydraConfig.initialized():
         hydra = HydraConfig.get()
         files |= {"hydra.yaml": mask({"hydra": OmegaConf.to_container(hydra, resolve=False)}),
                   "overrides.yaml": mask([*hydra.overrides.task, *extra_overrides])}
     for name, node in files.items():
-        atomic_write(out / ".hydra" / name, lambda p, n=node: OmegaConf.save(OmegaConf.create(n), p, resolve=False))
+        atomic_write(out / ".hydra" / name, partial(_save_yaml, node))
 
 
-def plain(node) -> dict:
+def _save_yaml(node: Any, path: Path) -> None:
+    OmegaConf.save(OmegaConf.create(node), path, resolve=False)
+
+
+def plain(node: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     """A resolved plain-Python copy of a config node (for checkpoints and JSON)."""
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    if isinstance(node, DictConfig):
+        return cast("dict[str, Any]", OmegaConf.to_container(node, resolve=True))
+    return dict(node)
 
 
 def typed_overrides() -> list[str]:

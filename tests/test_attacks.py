@@ -376,7 +376,7 @@ def test_7_huge_values_in_a_saved_recipe_are_one_line(trained, tmp_path, line):
 def _datamodule(root: Path, pseudo_csv: Path):
     from mask_cls.data.datamodule import MaskDataModule
 
-    dm = MaskDataModule(str(root), image_size=(64, 48), n_folds=3, num_workers=0, pseudo_csv=str(pseudo_csv))
+    dm = MaskDataModule.from_flat(str(root), image_size=(64, 48), n_folds=3, num_workers=0, pseudo_csv=str(pseudo_csv))
     dm.setup("fit")
     return dm
 
@@ -385,7 +385,7 @@ def test_8_hard_links_and_copies_of_validation_images_are_a_leak(tiny_copy, tmp_
     from mask_cls.data.datamodule import MaskDataModule
     from mask_cls.errors import DataError
 
-    dm = MaskDataModule(str(tiny_copy), image_size=(64, 48), n_folds=3, num_workers=0)
+    dm = MaskDataModule.from_flat(str(tiny_copy), image_size=(64, 48), n_folds=3, num_workers=0)
     dm.setup("fit")
     val_image = Path(dm.val_table["image"].iloc[0])
     for kind in ("link", "copy"):
@@ -403,7 +403,7 @@ def test_8_hard_links_and_copies_of_validation_images_are_a_leak(tiny_copy, tmp_
 def test_8_a_linked_validation_image_is_refused_by_the_training_command(tiny_copy, tmp_path):
     from mask_cls.data.datamodule import MaskDataModule
 
-    dm = MaskDataModule(str(tiny_copy), image_size=(64, 48), n_folds=3, num_workers=0)
+    dm = MaskDataModule.from_flat(str(tiny_copy), image_size=(64, 48), n_folds=3, num_workers=0)
     dm.setup("fit")
     folder = tiny_copy / "unl"
     folder.mkdir()
@@ -415,23 +415,23 @@ def test_8_a_linked_validation_image_is_refused_by_the_training_command(tiny_cop
     assert not (tmp_path / "r" / "checkpoints").exists()
 
 
-def test_8_labelled_aliases_and_repeated_rows_do_not_join_training(tiny_copy):
+def test_8_labeled_aliases_and_repeated_rows_do_not_join_training(tiny_copy):
     from mask_cls.data.datamodule import MaskDataModule
 
-    dm = MaskDataModule(str(tiny_copy), image_size=(64, 48), n_folds=3, num_workers=0)
+    dm = MaskDataModule.from_flat(str(tiny_copy), image_size=(64, 48), n_folds=3, num_workers=0)
     dm.setup("fit")
     n_train = len(dm.train_table)
     folder = tiny_copy / "unl"
     folder.mkdir()
-    os.link(dm.train_table["image"].iloc[0], folder / "labelled.jpg")  # true label wins
+    os.link(dm.train_table["image"].iloc[0], folder / "labeled.jpg")  # true label wins
     unlabeled = sorted((tiny_copy / "eval" / "images").iterdir())[0]
-    rows = [f"{folder / 'labelled.jpg'},17,0.99"] + [f"{unlabeled},5,0.95"] * 5000
+    rows = [f"{folder / 'labeled.jpg'},17,0.99"] + [f"{unlabeled},5,0.95"] * 5000
     csv = folder / "pseudo.csv"
     csv.write_text("image,label,confidence\n" + "\n".join(rows) + "\n")
     dm = _datamodule(tiny_copy, csv)
     pseudo = dm.train_table[dm.train_table["pseudo"]]
     assert len(dm.train_table) == n_train + 1 and list(pseudo["label"]) == [5]
-    assert dm.pseudo_summary == {"rows": 5001, "duplicates": 4999, "labelled": 1, "joined": 1}
+    assert dm.pseudo_summary == {"rows": 5001, "duplicates": 4999, "labeled": 1, "joined": 1}
 
 
 # -- 9. one verdict for every task -----------------------------------------------------------------

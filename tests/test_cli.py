@@ -34,7 +34,7 @@ def best_with_hflip_tta(run, root, images: str) -> np.ndarray:
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (module.preprocess.mean, module.preprocess.std))
     views = []
     for val_augs in ([], [{"_target_": "albumentations.HorizontalFlip", "p": 1.0}]):
-        dm = MaskDataModule(str(root), image_size=[64, 48], batch_size=16, num_workers=0, n_folds=3,  # FAST's folds
+        dm = MaskDataModule.from_flat(str(root), image_size=[64, 48], batch_size=16, num_workers=0, n_folds=3,  # FAST's folds
                             augment={"val": val_augs})
         dm.setup("predict" if images == "eval" else "fit")
         table = dm.eval_table if images == "eval" else dm.val_table
@@ -85,7 +85,7 @@ def test_validation_report(trained, tiny_root):
     # the predictions behind the report: the validation persons' images and labels, as the
     # data module splits them, with probabilities whose argmax gives the report's F1
     preds = pd.read_csv(report / "predictions.csv")
-    dm = MaskDataModule(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=3)  # FAST's folds
+    dm = MaskDataModule.from_flat(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=3)  # FAST's folds
     dm.setup("fit")
     val = dm.val_table.set_index("image")
     assert sorted(preds.image) == sorted(val.index) and len(preds) == scores["n"]

@@ -22,7 +22,7 @@ from tests.conftest import module_config as _module_config
 
 
 def _dm(root, **kw) -> MaskDataModule:
-    dm = MaskDataModule(str(root), image_size=[32, 24], batch_size=8, num_workers=0, n_folds=3, **kw)
+    dm = MaskDataModule.from_flat(str(root), image_size=[32, 24], batch_size=8, num_workers=0, n_folds=3, **kw)
     dm.setup("fit")
     return dm
 
@@ -118,7 +118,7 @@ def test_zero_weight_rows_equal_no_rows():
 
 # 8. ArcFace + CutMix: each term carries its own target's margin; TSA reads logits without it
 def test_arcface_cutmix_partner_term_has_its_own_margin():
-    from mask_cls.models.preprocessor import Labelled
+    from mask_cls.models.preprocessor import Labeled
 
     torch.manual_seed(0)
     cfg = _module_config() | {"head": _conf("head", "arcface") | {"s": 10.0, "m": 0.4}}
@@ -127,10 +127,10 @@ def test_arcface_cutmix_partner_term_has_its_own_margin():
     y = torch.tensor([0, 1, 2, 3, 4, 5])
     partner = torch.tensor([3, 4, 5, 0, 1, 2])
     lam = 0.3
-    from mask_cls.ssl.objective import labelled_outputs
+    from mask_cls.ssl.objective import labeled_outputs
 
-    outs, outs_partner, plain = labelled_outputs(module, f, y, partner)
-    loss = module.supervised_loss(outs, Labelled(f, y, None, partner, lam), outs_partner=outs_partner)
+    outs, outs_partner, plain = labeled_outputs(module, f, y, partner)
+    loss = module.supervised_loss(outs, Labeled(f, y, None, partner, lam), outs_partner=outs_partner)
 
     cos = F.linear(F.normalize(f), F.normalize(module.net.head.weight)).clamp(-1 + 1e-7, 1 - 1e-7)
 
@@ -156,7 +156,7 @@ def test_shipped_competition_fixes_never_touch_a_synthetic_set(tiny_root):
     assert not fixed["label"].equals(table["label"])
 
 
-# 9. class counts (class weights, per-class margins) come from the labelled rows only
+# 9. class counts (class weights, per-class margins) come from the labeled rows only
 def test_class_counts_leave_pseudo_rows_out(tiny_root, tmp_path):
     import pandas as pd
 

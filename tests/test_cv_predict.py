@@ -47,7 +47,7 @@ def test_cv_scores_and_files(cv_run):
     assert cv["cv/f1_mean"] == pytest.approx(np.mean(fold_f1))
     assert cv["cv/f1_std"] == pytest.approx(np.std(fold_f1, ddof=1))
     suspects = pd.read_csv(cv_run / "suspects.csv")
-    assert list(suspects.columns) == ["person", "task", "labelled", "predicted", "share", "confidence", "images"]
+    assert list(suspects.columns) == ["person", "task", "labeled", "predicted", "share", "confidence", "images"]
     for name in ("confusion.png", "confusion_tasks.png", "mistakes.png"):
         assert (cv_run / "report" / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -123,7 +123,7 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
     v = meta["validation"]
     assert (v["models"], v["images"], v["kept"]) == (2, len(oof), int(top.sum()))
     assert v["right"] == pytest.approx(right.mean()) and "on its validation persons" in (out / "run.log").read_text()
-    dm = MaskDataModule(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=2, fold=1,
+    dm = MaskDataModule.from_flat(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=2, fold=1,
                         pseudo_csv=str(out / "pseudo.csv"))
     dm.setup("fit")
     assert set(table["image"]) <= set(dm.train_table["image"])
@@ -140,7 +140,7 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
         alone = per_model[k].max(1) >= threshold
         assert fold_table["image"].tolist() == [p for p, a in zip(paths, alone) if a]
         assert fold_table["label"].tolist() == per_model[k].argmax(1)[alone].tolist()
-        dm = MaskDataModule(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=2, fold=k,
+        dm = MaskDataModule.from_flat(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=2, fold=k,
                             pseudo_csv=str(out))
         dm.setup("fit")
         merged = dm.train_table[dm.train_table["image"].isin(paths)]
@@ -149,15 +149,15 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
     from mask_cls.errors import DataError
 
     with pytest.raises(DataError, match=r"pseudo\.json: per-fold pseudo-labels of n_folds, split_seed = \(2, 42\)"):
-        MaskDataModule(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=3, pseudo_csv=str(out)).setup("fit")
-    # the same n_folds and split_seed, other persons (a person relabelled into another stratum moves folds)
+        MaskDataModule.from_flat(str(tiny_root), image_size=[64, 48], num_workers=0, n_folds=3, pseudo_csv=str(out)).setup("fit")
+    # the same n_folds and split_seed, other persons (a person relabeled into another stratum moves folds)
     moved = tmp_path / "moved"
     shutil.copytree(tiny_root, moved)
     csv = moved / "train" / "train.csv"
     gone = oof[oof.fold == 0].person.iloc[0]  # one of fold 0's validation persons leaves the data
     csv.write_text("".join(line + "\n" for line in csv.read_text().splitlines() if not line.endswith("," + gone)))
     with pytest.raises(DataError, match=r"fold \d's validation persons are not this run's"):
-        MaskDataModule(str(moved), image_size=[64, 48], num_workers=0, n_folds=2, fold=0, pseudo_csv=str(out)).setup("fit")
+        MaskDataModule.from_flat(str(moved), image_size=[64, 48], num_workers=0, n_folds=2, fold=0, pseudo_csv=str(out)).setup("fit")
     # a second pseudo run never writes into the first one's folder
     r = run_cli("task=pseudo", f"run_dir={cv_run}", "data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}")
     assert r.returncode == 1 and "already holds an earlier run" in r.stderr

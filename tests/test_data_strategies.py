@@ -55,9 +55,9 @@ def test_person_balanced_repeats_whole_persons():
 
 
 def test_age_threshold_changes_training_labels_only(tiny_root):
-    base = MaskDataModule(str(tiny_root), image_size=[64, 48], n_folds=3, num_workers=0)
+    base = MaskDataModule.from_flat(str(tiny_root), image_size=[64, 48], n_folds=3, num_workers=0)
     base.setup("fit")
-    dm = MaskDataModule(str(tiny_root), image_size=[64, 48], n_folds=3, num_workers=0, age_threshold=50)
+    dm = MaskDataModule.from_flat(str(tiny_root), image_size=[64, 48], n_folds=3, num_workers=0, age_threshold=50)
     dm.setup("fit")
     assert dm.val_table.equals(base.val_table)
     assert (dm.val_table.label == L.encode(dm.val_table["mask"], dm.val_table.gender, L.age_group(dm.val_table.age))).all()
@@ -68,10 +68,10 @@ def test_age_threshold_changes_training_labels_only(tiny_root):
 
 
 def test_drop_ages_leaves_validation_alone(tiny_root):
-    base = MaskDataModule(str(tiny_root), image_size=[64, 48], n_folds=3, num_workers=0)
+    base = MaskDataModule.from_flat(str(tiny_root), image_size=[64, 48], n_folds=3, num_workers=0)
     base.setup("fit")
     ages = sorted(base.train_table.age.unique())[:2]
-    dm = MaskDataModule(str(tiny_root), image_size=[64, 48], n_folds=3, num_workers=0, drop_ages=ages)
+    dm = MaskDataModule.from_flat(str(tiny_root), image_size=[64, 48], n_folds=3, num_workers=0, drop_ages=ages)
     dm.setup("fit")
     assert not dm.train_table.age.isin(ages).any() and dm.val_table.equals(base.val_table)
 

@@ -80,7 +80,7 @@ def _oof(persons=6):
 def test_suspects_find_planted_label_errors():
     oof = _oof()
     assert find_suspects(oof).empty  # predictions agree with labels
-    # person 2 is labelled male but the models say female on 6 of 7 images
+    # person 2 is labeled male but the models say female on 6 of 7 images
     idx = oof.index[oof.person == "000002_p"]
     for i in idx[:6]:
         m, g, a = L.decode(int(oof.label[i]))
@@ -97,5 +97,5 @@ def test_suspects_find_planted_label_errors():
     s = find_suspects(oof)
     assert set(zip(s.person, s.task)) == {("000002_p", "gender"), ("000004_p", "mask")}
     row = s[s.task == "gender"].iloc[0]
-    assert row.labelled == "male" and row.predicted == "female" and row.share == pytest.approx(6 / 7, abs=1e-3)
+    assert row.labeled == "male" and row.predicted == "female" and row.share == pytest.approx(6 / 7, abs=1e-3)
     assert set(s[s.task == "mask"].iloc[0].images.split(";")) == {"incorrect_mask.jpg", "normal.jpg"}

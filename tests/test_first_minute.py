@@ -196,7 +196,7 @@ def test_warnings_about_what_a_user_would_not_notice(tiny_root, tmp_path, case):
     handler.emit = records.append
     logging.getLogger("mask_cls").addHandler(handler)
     try:
-        dm = MaskDataModule(None, csv=str(csv), layout="table", n_folds=2, num_workers=0, image_size=(64, 48))
+        dm = MaskDataModule.from_flat(None, csv=str(csv), layout="table", n_folds=2, num_workers=0, image_size=(64, 48))
         try:
             dm.setup("fit")
         except Exception:  # noqa: BLE001 - one person cannot be split: the warning came first
@@ -252,14 +252,14 @@ def test_the_mistakes_gallery_shows_one_image_per_person():
 
 
 def test_progress_counts_the_images_a_training_step_receives():
-    """images/s counts images, not steps: the batch a step gets is a ``Labelled`` (UDA: a mapping
-    of labelled and unlabeled views, whose labelled images are counted)."""
+    """images/s counts images, not steps: the batch a step gets is a ``Labeled`` (UDA: a mapping
+    of labeled and unlabeled views, whose labeled images are counted)."""
     import torch
 
     from mask_cls.callbacks import _batch_size
-    from mask_cls.models.preprocessor import Labelled
+    from mask_cls.models.preprocessor import Labeled
 
     x = torch.zeros(16, 3, 8, 8)
-    assert _batch_size(Labelled(x, torch.zeros(16, dtype=torch.long))) == 16
-    assert _batch_size({"labeled": Labelled(x[:7], torch.zeros(7, dtype=torch.long)), "unlabeled": (x, x)}) == 7
+    assert _batch_size(Labeled(x, torch.zeros(16, dtype=torch.long))) == 16
+    assert _batch_size({"labeled": Labeled(x[:7], torch.zeros(7, dtype=torch.long)), "unlabeled": (x, x)}) == 7
     assert _batch_size((x[:5], torch.zeros(5))) == 5

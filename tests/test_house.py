@@ -86,7 +86,7 @@ def test_one_layout_object_reads_the_eval_table_once(tiny_root, monkeypatch):
     first = layout.read_eval()
     first["image"] = "changed by a caller"  # each caller gets its own copy
     assert unlabeled_images("eval", layout) == list(layout.read_eval()["image"])
-    dm = MaskDataModule(None, image_size=(64, 48), batch_size=4, num_workers=0, layout=layout,
+    dm = MaskDataModule.from_flat(None, image_size=(64, 48), batch_size=4, num_workers=0, layout=layout,
                         ssl={"name": "uda", "unlabeled": "eval"})
     dm.prepare_data()
     dm.setup()

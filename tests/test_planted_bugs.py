@@ -71,7 +71,7 @@ def test_the_configured_pixel_limit_overrides_one_inherited_from_an_earlier_job(
     assert max_pixels() == 50_000_000
 
 
-def test_the_preprocessor_normalises_labelled_batches_as_normalize_does():
+def test_the_preprocessor_normalises_labeled_batches_as_normalize_does():
     from mask_cls.models.preprocessor import Preprocessor, normalize
 
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]

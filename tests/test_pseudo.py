@@ -64,7 +64,7 @@ def test_read_pseudo_errors_name_the_file_and_line(tiny_root, tmp_path):
 
 
 def _dm(root, fold, **kw):
-    dm = MaskDataModule(str(root), image_size=[64, 48], batch_size=8, num_workers=0, n_folds=3, fold=fold, **kw)
+    dm = MaskDataModule.from_flat(str(root), image_size=[64, 48], batch_size=8, num_workers=0, n_folds=3, fold=fold, **kw)
     dm.setup("fit")
     return dm
 
@@ -101,7 +101,7 @@ def test_sample_weights_scale_the_pseudo_rows_loss():
     cw = torch.rand(18, generator=g) + 0.5
     w = torch.tensor([1.0, 1.0, 1.0, 0.5, 0.5, 0.0])
     nll = torch.nn.functional.cross_entropy(logits, y, reduction="none")
-    # a pseudo row counts w times a labelled one, in the normaliser too (torch's weighted mean)
+    # a pseudo row counts w times a labeled one, in the normaliser too (torch's weighted mean)
     ref = (w * cw[y] * nll).sum() / (w * cw[y]).sum()
     assert torch.allclose(CrossEntropy(cw)(logits, y, w), ref)
     assert torch.allclose(CrossEntropy(cw)(logits, y), torch.nn.functional.cross_entropy(logits, y, weight=cw))

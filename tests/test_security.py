@@ -358,7 +358,7 @@ def test_cache_never_writes_into_the_data_root(tiny_root, tmp_path, monkeypatch)
     from mask_cls.data.datamodule import MaskDataModule
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    dm = MaskDataModule(str(tiny_root), cache=True, cache_dir=None, num_workers=0)
+    dm = MaskDataModule.from_flat(str(tiny_root), cache=True, cache_dir=None, num_workers=0)
     assert str(dm.cache.dir).startswith(str(tmp_path / "xdg"))
 
 

@@ -144,9 +144,9 @@ def _simple_backbone(module) -> None:
 def _batches(n=4, nu=6, seed=0):
     g = torch.Generator().manual_seed(seed)
     img = lambda m: torch.randn(m, 3, 64, 48, generator=g)  # noqa: E731  (already normalised)
-    from mask_cls.models.preprocessor import Labelled
+    from mask_cls.models.preprocessor import Labeled
 
-    return Labelled(img(n), torch.randint(0, 18, (n,), generator=g)), {"weak": img(nu), "strong": img(nu)}
+    return Labeled(img(n), torch.randint(0, 18, (n,), generator=g)), {"weak": img(nu), "strong": img(nu)}
 
 
 def test_uda_objective_equals_separate_passes():

@@ -68,7 +68,7 @@ def test_table_errors_name_the_line(tiny_root, tmp_path):
     from mask_cls.data.datamodule import MaskDataModule
 
     with pytest.raises(ConfigError, match="labels only, no ages"):
-        MaskDataModule(None, csv=str(csv), layout="table", age_threshold=58, num_workers=0).setup("fit")
+        MaskDataModule.from_flat(None, csv=str(csv), layout="table", age_threshold=58, num_workers=0).setup("fit")
 
 
 @pytest.mark.slow
@@ -82,7 +82,7 @@ def test_train_on_a_table_as_typed(tiny_root, tmp_path):
     report = json.loads((run / "report" / "scores.json").read_text())
     from mask_cls.data.datamodule import MaskDataModule
 
-    dm = MaskDataModule(str(tiny_root), csv=str(csv), layout="table", n_folds=3, num_workers=0)  # FAST's folds
+    dm = MaskDataModule.from_flat(str(tiny_root), csv=str(csv), layout="table", n_folds=3, num_workers=0)  # FAST's folds
     dm.setup("fit")
     assert metrics["val/f1_best"] > 0 and report["n"] == len(dm.val_table)  # the validation persons' images
     assert report["tta"] == ["none", "hflip"]  # predicted as a submission would be

@@ -1,12 +1,13 @@
 """LightningDataModule: layout -> person-level folds -> datasets -> loaders.
 
 Extras on the training side only: pseudo-label rows (``pseudo_csv``) and, under ``ssl=uda``,
-an unlabeled stream of (weak, strong) views, ``unsup_ratio`` images per labelled one.
+an unlabeled stream of (weak, strong) views, ``unsup_ratio`` images per labeled one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,9 @@ from torch.utils.data import DataLoader, RandomSampler
 from mask_cls import labels as L
 from mask_cls.data import layouts, pseudo, transforms
 from mask_cls.data.cache import ImageCache
+from mask_cls.data.data_config import DataConfig
 from mask_cls.data.datasets import ImageDataset, TwoViewDataset, collate_skipping, worker_init
 from mask_cls.data.folds import split
-from mask_cls.data.pixel_limit import set_max_pixels
 from mask_cls.data.relabel import apply_fixes
 from mask_cls.data.unlabeled import unlabeled_images
 from mask_cls.errors import ConfigError, DataError
@@ -29,113 +30,118 @@ from mask_cls.ssl.uda import UDA
 
 
 class MaskDataModule(pl.LightningDataModule):
-    """A dataset (a ``layouts.Layout``, or a layout's name, root and options); fold ``fold`` of
-    ``n_folds`` is validation.
+    """A dataset (an opened ``layouts.Layout``, or the one ``config.source`` names) split into
+    person-level folds: fold ``config.folds.fold`` is validation. Built from the flat ``data``
+    group by ``from_flat`` (the config's ``_target_``); its options are ``DataConfig``'s groups.
 
-    ``synth``: when given and ``root`` does not exist, ``prepare_data`` draws the synthetic
-    dataset there first (the embedded default).
+    ``config.source.synth``: when given and the root does not exist, ``prepare_data`` draws the
+    synthetic dataset there first (the embedded default).
     """
 
-    def __init__(
-        self,
-        root: str | None,
-        image_size: Sequence[int] = (256, 192),
-        batch_size: int = 64,
-        num_workers: int = 4,
-        n_folds: int = 5,
-        fold: int = 0,
-        split_seed: int = 42,
-        augment: Mapping[str, Any] | None = None,
-        pin_memory: bool = True,
-        persistent_workers: bool = True,
-        check_images: bool = True,
-        synth: Mapping[str, Any] | None = None,
-        age_threshold: int = 60,
-        drop_ages: Sequence[int] = (),
-        relabel: str | None = None,
-        sampler: Callable | None = None,
-        cache: bool = False,
-        cache_dir: str | None = None,
-        on_bad_image: str = "error",
-        pseudo_csv: str | None = None,
-        pseudo_weight: float = 1.0,
-        ssl: Mapping[str, Any] | None = None,
-        max_image_pixels: int | None = None,
-        layout: layouts.Layout | str = "competition",
-        csv: str | None = None,
-    ):
+    def __init__(self, config: DataConfig, layout: layouts.Layout | None = None, sampler: Callable | None = None):
         super().__init__()
-        given_root = layout.root if isinstance(layout, layouts.Layout) else root or csv
-        check_options(given_root, batch_size, num_workers, on_bad_image, age_threshold)
+        src, ld = config.source, config.loading
+        config.check(layout.root if layout is not None else src.root or src.csv)
+        self.config = config
         # the dataset as its layout reads it: opened by the engine (shared by a cv run's folds),
         # or here from the layout's name, root and options
-        self.opened = isinstance(layout, layouts.Layout)
-        self.layout: layouts.Layout = layout if self.opened else layouts.open(
-            {"layout": layout, "root": root, "csv": csv, "check_images": check_images, "on_bad_image": on_bad_image})
+        self.opened = layout is not None
+        self.layout: layouts.Layout = layout if layout is not None else layouts.open(
+            {"layout": src.layout, "root": src.root, "csv": src.csv, "check_images": src.check_images,
+             "on_bad_image": ld.on_bad_image})
         self.root = Path(str(self.layout.root))
-        self.image_size = transforms.check_size(image_size)
-        self.batch_size, self.num_workers, self.on_bad_image = batch_size, num_workers, on_bad_image
-        set_max_pixels(max_image_pixels)
-        self.n_folds, self.fold, self.split_seed = n_folds, fold, split_seed
-        self._views(augment or {}, ssl)
-        self.pin_memory = pin_memory and torch.cuda.is_available()
-        self.persistent_workers = persistent_workers and num_workers > 0
-        self.check_images = check_images
-        self.synth = synth
-        self.age_threshold, self.drop_ages = int(age_threshold), [int(a) for a in drop_ages or ()]
-        self.relabel, self.sampler_factory = relabel, sampler
+        self.sampler_factory = sampler
+        self._views(config.augment, config.ssl)
+        self.pin_memory = ld.pin_memory and torch.cuda.is_available()
+        self.persistent_workers = ld.persistent_workers and ld.num_workers > 0
         # never inside the data root: the data is read, never written
-        self.cache = ImageCache(cache_dir or default_cache_dir(), self.image_size) if cache else None
-        self.pseudo_csv, self.pseudo_weight = pseudo_csv, float(pseudo_weight)
+        self.cache = ImageCache(ld.cache_dir or default_cache_dir(), ld.image_size) if ld.cache else None
         self.pseudo_summary: dict | None = None  # what became of the pseudo rows (metrics.json "pseudo")
         self.unlabeled: list[str] | None = None
         self.train_table: pd.DataFrame | None = None
         self.val_table: pd.DataFrame | None = None
         self.eval_table: pd.DataFrame | None = None
 
+    @classmethod
+    def from_flat(cls, root: str | None = None, *, layout: layouts.Layout | str | None = None,
+                  sampler: Callable | None = None, **flat: Any) -> MaskDataModule:
+        """From the flat ``data`` group as the user types it (``data.batch_size=32``), or the same
+        keywords in Python; ``layout``: an opened layout, or a layout's name."""
+        if isinstance(layout, str):
+            flat["layout"] = layout
+        return cls(DataConfig.from_flat({"root": root, **flat}), layout if isinstance(layout, layouts.Layout) else None,
+                   sampler)
+
+    # the options other code reads, by their config names
+    image_size = property(lambda self: self.config.loading.image_size)
+    num_workers = property(lambda self: self.config.loading.num_workers)
+    on_bad_image = property(lambda self: self.config.loading.on_bad_image)
+    n_folds = property(lambda self: self.config.folds.n_folds)
+    fold = property(lambda self: self.config.folds.fold)
+    split_seed = property(lambda self: self.config.folds.split_seed)
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.loading.batch_size
+
+    @batch_size.setter
+    def batch_size(self, size: int) -> None:
+        """Settable, as Lightning's batch-size finder sets it (the loaders read it when built)."""
+        self.config = replace(self.config, loading=replace(self.config.loading, batch_size=int(size)))
+
+    def rows(self, side: str) -> pd.DataFrame:
+        """The ``train``, ``val`` or ``eval`` table, once ``setup`` has read it."""
+        table = {"train": self.train_table, "val": self.val_table, "eval": self.eval_table}[side]
+        if table is None:
+            raise RuntimeError(f"the {side} table is read by setup(); call it first")
+        return table
+
     def _views(self, augment: Mapping[str, Any], ssl: Mapping[str, Any] | None) -> None:
         """The image pipelines: training, validation and, under UDA, its weak and strong views."""
-        self.train_tf = transforms.build(self.image_size, augment.get("train"))
-        self.val_tf = transforms.build(self.image_size, augment.get("val"))
+        size = self.config.loading.image_size
+        self.train_tf = transforms.build(size, augment.get("train"))
+        self.val_tf = transforms.build(size, augment.get("val"))
         self.unlabeled_source = str((ssl or {}).get("unlabeled", "eval"))
         self.ssl = ssl if ssl and ssl.get("name", "none") != "none" else None
+        uda = UDA.from_config(self.ssl) if self.ssl else None
+        self.unsup_ratio = uda.unsup_ratio if uda else 0  # its default in one place (ssl/uda.py)
         if self.ssl is not None:
-            self.unsup_ratio = UDA.from_config(self.ssl).unsup_ratio  # its default in one place (ssl/uda.py)
-            self.weak_tf = transforms.build(self.image_size, self.ssl.get("weak"))
-            self.strong_tf = transforms.build(self.image_size, self.ssl.get("strong"))
+            self.weak_tf = transforms.build(size, self.ssl.get("weak"))
+            self.strong_tf = transforms.build(size, self.ssl.get("strong"))
 
     def prepare_data(self) -> None:
         if self.opened:  # the opener drew the synthetic default, if it is one
             if not self.root.exists():
                 raise DataError(f"{self.root}: data.root not found")
             return
-        if self.synth is not None:
+        if self.config.source.synth is not None:
             from mask_cls.data.synthetic import ensure
 
-            ensure(self.root, self.synth)
+            ensure(self.root, self.config.source.synth)
         elif not self.root.exists():
             raise DataError(f"{self.root}: data.root not found")
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_table is None:
             table = self.layout.read_train()
-            if not table.attrs.get("ages_known", True) and (self.age_threshold != L.AGE_OLD_FROM or self.drop_ages):
+            rows = self.config.rows
+            if not table.attrs.get("ages_known", True) and (rows.age_threshold != L.AGE_OLD_FROM or rows.drop_ages):
                 raise ConfigError(f"{self.layout.options.get('csv')}: labels only, no ages: data.age_threshold and data.drop_ages "
                                   "need an age column")
             # folds depend only on the persons as given and split_seed: a relabel, an age
             # threshold or a drop list never moves a person to another fold
             train, self.val_table = split(table, self.n_folds, self.fold, self.split_seed)
             warn_unnoticed(table, self.val_table, self.fold)
-            if self.relabel:  # corrections train the model; validation is scored on the labels as given
-                train = apply_fixes(train, self.relabel, self.root)
-            self.train_table = training_labels(train, self.age_threshold, self.drop_ages)
-            if self.pseudo_csv:
+            if rows.relabel:  # corrections train the model; validation is scored on the labels as given
+                train = apply_fixes(train, rows.relabel, self.root)
+            self.train_table = training_labels(train, rows.age_threshold, rows.drop_ages)
+            if rows.pseudo_csv:
                 source = self.unlabeled_source
-                csv = pseudo.source_csv(self.pseudo_csv, self.fold, self.n_folds, self.split_seed,
+                csv = pseudo.source_csv(rows.pseudo_csv, self.fold, self.n_folds, self.split_seed,
                                         self.val_table["person"])
-                rows = pseudo.read_pseudo(csv, [self.root] + ([source] if source != "eval" else []))
-                self.train_table, self.pseudo_summary = pseudo.merge(self.train_table, self.val_table, rows,
-                                                                     self.pseudo_weight, source=str(csv))
+                found = pseudo.read_pseudo(csv, [self.root] + ([source] if source != "eval" else []))
+                self.train_table, self.pseudo_summary = pseudo.merge(self.train_table, self.val_table, found,
+                                                                     rows.pseudo_weight, source=str(csv))
             if self.ssl is not None:
                 unlabeled = unlabeled_images(self.ssl.get("unlabeled", "eval"), self.layout)
                 self.unlabeled = without_validation(unlabeled, self.val_table)
@@ -157,14 +163,14 @@ class MaskDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader | CombinedLoader:
-        t = self.train_table
+        t = self.rows("train")
         sampler = self.sampler_factory(t) if self.sampler_factory is not None else None
         weights = t["weight"] if "weight" in t else None
         labeled = self._loader(self._dataset(t["image"], t["label"], self.train_tf, weights), True, sampler,
                                drop_single=True)
         if self.unlabeled is None:
             return labeled
-        # one unlabeled batch (unsup_ratio x larger) per labelled batch, fresh permutations
+        # one unlabeled batch (unsup_ratio x larger) per labeled batch, fresh permutations
         # of the unlabeled images as often as the epoch needs
         ds = TwoViewDataset(self.unlabeled, self.weak_tf, self.strong_tf, self.cache, self.on_bad_image,
                             target_size=self.image_size)
@@ -174,7 +180,7 @@ class MaskDataModule(pl.LightningDataModule):
         return CombinedLoader({"labeled": labeled, "unlabeled": unlabeled}, mode="max_size_cycle")
 
     def val_dataloader(self) -> DataLoader:
-        t = self.val_table
+        t = self.rows("val")
         ds = self._dataset(t["image"], t["label"], self.val_tf)
         trainer = getattr(self, "trainer", None)
         if trainer is not None and trainer.world_size > 1:
@@ -232,20 +238,6 @@ def default_cache_dir() -> Path:
     import os
 
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mask_cls"
-
-
-def check_options(root, batch_size, num_workers, on_bad_image: str, age_threshold) -> None:
-    """The DataModule's arguments that a typo makes wrong, each refused in one line."""
-    if root is None:
-        raise ConfigError("data.root is not set")
-    if int(batch_size) < 1:
-        raise ConfigError(f"data.batch_size={batch_size}: must be at least 1")
-    if int(num_workers) < 0:
-        raise ConfigError(f"data.num_workers={num_workers}: must be 0 or more")
-    if on_bad_image not in ("error", "skip"):
-        raise ConfigError(f"data.on_bad_image={on_bad_image!r}: choose error or skip")
-    if not 30 < int(age_threshold) <= 60:
-        raise ConfigError(f"data.age_threshold={age_threshold}: must be in 31..60")
 
 
 def training_labels(train: pd.DataFrame, age_threshold: int, drop_ages: Sequence[int]) -> pd.DataFrame:

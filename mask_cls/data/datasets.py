@@ -28,13 +28,18 @@ def collate_skipping(batch: list):
     return default_collate(kept) if kept else None
 
 
+
+def _hw(size: Sequence[int] | None) -> tuple[int, int] | None:
+    """(H, W) of a decode target, or None for full size."""
+    return (int(size[0]), int(size[1])) if size else None
+
 class ImageDataset(Dataset):
     """(image uint8 CHW, label) pairs; label -1 where unknown (eval images).
 
     With ``weights`` (per-image loss weights, e.g. for pseudo-label rows): (image, label, weight).
     """
 
-    def __init__(self, paths: Sequence[str], labels: Sequence[int] | None, transform: A.Compose,
+    def __init__(self, paths: Sequence[str], labels: Sequence[int] | np.ndarray | None, transform: A.Compose,
                  cache=None, on_bad_image: str = "error", weights: Sequence[float] | None = None,
                  target_size: Sequence[int] | None = None):
         self.paths = list(paths)
@@ -45,7 +50,7 @@ class ImageDataset(Dataset):
         # seed it from torch's (seed_everything) so that seeded runs repeat
         self.seed(int(torch.randint(0, 2**31 - 1, (1,))))
         # target (H, W): large JPEGs are decoded at a reduced scale, never above what is needed
-        self.read = cache.get if cache is not None else partial(read_rgb, target=tuple(target_size or ()) or None)
+        self.read = cache.get if cache is not None else partial(read_rgb, target=_hw(target_size))
         if on_bad_image not in ("error", "skip"):
             raise ConfigError(f"data.on_bad_image={on_bad_image!r}: choose error or skip")
         self.skip_bad = on_bad_image == "skip"

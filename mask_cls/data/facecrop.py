@@ -24,7 +24,8 @@ Face = tuple[tuple[int, int, int, int], float]
 def cascade() -> cv2.CascadeClassifier:
     global _CASCADE
     if _CASCADE is None:
-        _CASCADE = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+        folder = cv2.data.haarcascades  # type: ignore[attr-defined]  # cv2's stubs lack the data module
+        _CASCADE = cv2.CascadeClassifier(os.path.join(folder, "haarcascade_frontalface_default.xml"))
     return _CASCADE
 
 
@@ -33,7 +34,12 @@ def haar_faces(img: np.ndarray, min_side: int) -> list[Face]:
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     faces, _, weights = cascade().detectMultiScale3(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side),
                                                     outputRejectLevels=True)
-    return [(tuple(int(v) for v in f), float(w)) for f, w in zip(faces, np.ravel(weights))]
+    return [(_box(f), float(w)) for f, w in zip(faces, np.ravel(weights))]
+
+
+def _box(values) -> tuple[int, int, int, int]:
+    x, y, w, h = (int(v) for v in values[:4])
+    return x, y, w, h
 
 
 def yunet_faces(img: np.ndarray, min_side: int, score: float = 0.6) -> list[Face]:

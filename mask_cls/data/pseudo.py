@@ -51,7 +51,7 @@ def select(probs: np.ndarray, threshold: float, top_share: float | None = None) 
 
 
 def selection_curve(y_true: np.ndarray, probs: np.ndarray, top_share: float | None = None) -> pd.DataFrame:
-    """The selection (threshold, with ``top_share``) applied to labelled predictions at every
+    """The selection (threshold, with ``top_share``) applied to labeled predictions at every
     candidate threshold, ascending: images kept, their share of all, and the share of them that
     is right (the pseudo-labels' precision). Candidates are the confidences at 201 quantiles
     (every confidence of up to 201 images; a grid among more); thresholds keeping nothing are left out."""
@@ -120,7 +120,7 @@ def source_csv(spec: str | Path, fold: int, n_folds: int, split_seed: int, val_p
     recorded = (folds.get("persons") or {}).get(str(fold))
     if recorded is not None and val_persons is not None and recorded != persons_digest(val_persons):
         raise DataError(f"{meta_file}: fold {fold}'s validation persons are not this run's (other data, or persons "
-                        "added or relabelled): its pseudo-labels could come from a model that saw them")
+                        "added or relabeled): its pseudo-labels could come from a model that saw them")
     return path / f"pseudo_fold{fold}.csv"
 
 
@@ -170,7 +170,8 @@ def among(paths: pd.Series, table_images: pd.Series) -> pd.Series:
     """Per path, whether it is the same file as one of ``table_images``: the same inode (a hard
     or symbolic link) or the same bytes (a copy). Names prove nothing, so neither ``realpath``
     nor the file name is compared; bytes are hashed only where the sizes agree."""
-    ids, by_size = set(), {}
+    ids: set[tuple[int, int]] = set()
+    by_size: dict[int, list[str]] = {}
     for q in table_images:
         st = os.stat(q)
         ids.add((st.st_dev, st.st_ino))
@@ -211,7 +212,7 @@ def one_row_per_file(paths: list[str]) -> tuple[list[str], int]:
     first = unique_files(pd.Series(paths, dtype=object)).to_numpy()
     if (~first).any():
         log.warning("%d unlabeled path(s) repeat an image already listed (the same file or a link to it): "
-                    "labelled once", int((~first).sum()))
+                    "labeled once", int((~first).sum()))
     return [p for p, f in zip(paths, first) if f], int((~first).sum())
 
 
@@ -219,7 +220,7 @@ def merge(train: pd.DataFrame, val: pd.DataFrame, pseudo: pd.DataFrame, weight: 
           source: str = "pseudo_csv") -> tuple[pd.DataFrame, dict]:
     """``train`` plus the pseudo rows (loss weight ``weight``, a ``weight`` column when it is
     not 1), and what happened to the rows. A pseudo image that is a validation image of this fold
-    (the file itself, a link or a copy) is an error (it would leak); one that is a labelled
+    (the file itself, a link or a copy) is an error (it would leak); one that is a labeled
     training image is dropped (its true label wins); an image listed again (or a link to it) is
     kept once."""
     if weight < 0:
@@ -234,10 +235,10 @@ def merge(train: pd.DataFrame, val: pd.DataFrame, pseudo: pd.DataFrame, weight: 
         log.warning("%s: %d pseudo row(s) repeat an image already listed (the same file or a link to it): dropped",
                     source, int((~first).sum()))
     if in_train.any():
-        log.warning("%s: %d pseudo row(s) are labelled training images; their true labels are kept",
+        log.warning("%s: %d pseudo row(s) are labeled training images; their true labels are kept",
                     source, int((in_train & first).sum()))
     rows = training_rows(pseudo[first & ~in_train].reset_index(drop=True))
-    summary = {"rows": len(pseudo), "duplicates": int((~first).sum()), "labelled": int((first & in_train).sum()),
+    summary = {"rows": len(pseudo), "duplicates": int((~first).sum()), "labeled": int((first & in_train).sum()),
                "joined": len(rows)}
     log.info("%s: %d pseudo row(s) join the training side (loss weight %g)", source, len(rows), weight)
     merged = pd.concat([train.assign(pseudo=False), rows.assign(pseudo=True)], ignore_index=True)

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import torch
@@ -21,8 +23,8 @@ def class_weighted(table: pd.DataFrame, power: float = 1.0, epoch_length: int | 
     counts = table["label"].value_counts()
     w = 1.0 / table["label"].map(counts).to_numpy(dtype=np.float64) ** power
     g = torch.Generator().manual_seed(seed) if seed is not None else None
-    return WeightedRandomSampler(torch.as_tensor(w), num_samples=epoch_length or len(table),
-                                 replacement=True, generator=g)
+    weights: Any = torch.as_tensor(w)  # torch takes a tensor (its stubs say a sequence)
+    return WeightedRandomSampler(weights, num_samples=epoch_length or len(table), replacement=True, generator=g)
 
 
 def person_repeats(table: pd.DataFrame, max_repeat: int = 4) -> pd.Series:

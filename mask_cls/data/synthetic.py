@@ -113,7 +113,8 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> dict:
 
     img_dir = root / "train" / "images"
     img_dir.mkdir(parents=True)
-    rows, noise_rows = [], []
+    rows: list[tuple] = []
+    noise_rows: list[tuple[str, str, str, str]] = []
     noisy = set(meta.choice(n_tr, size=int(round(cfg.label_noise * n_tr)), replace=False).tolist()) if n_tr else set()
     for i, ((p, files), pid) in enumerate(zip(train_res, _ids(meta, n_tr))):
         gender_written = L.GENDER_NAMES[p.gender]
@@ -204,7 +205,8 @@ def ensure(root: str | Path, synth: Mapping[str, Any], progress: bool = True) ->
     difference (delete the folder or point ``data.root`` elsewhere to redraw).
     """
     root = Path(root)
-    cfg = SynthConfig(**{k: (tuple(v) if k == "image_size" else v) for k, v in dict(synth).items()})
+    options: dict[str, Any] = {k: (tuple(v) if k == "image_size" else v) for k, v in dict(synth).items()}
+    cfg = SynthConfig(**options)
     manifest_path = root / "synth.json"
     if root.exists():
         if manifest_path.is_file():

@@ -91,7 +91,8 @@ def sample_person(rng: np.random.Generator, difficulty: float) -> Person:
 
 
 def _c(colour) -> tuple[int, int, int]:
-    return tuple(int(v) for v in np.clip(colour, 0, 255))
+    r, g, b = (int(v) for v in np.clip(colour, 0, 255))
+    return r, g, b
 
 
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -183,7 +184,7 @@ def _pose_and_light(img: np.ndarray, rng: np.random.Generator, h: int, w: int, d
     ang = rng.normal(0, 5 * jitter)
     scale = 1 + rng.normal(0, 0.04 * jitter)
     m = cv2.getRotationMatrix2D((w / 2, h / 2), ang, scale)
-    m[:, 2] += (rng.normal(0, 0.03 * jitter * w), rng.normal(0, 0.03 * jitter * h))
+    m[:, 2] += np.array([rng.normal(0, 0.03 * jitter * w), rng.normal(0, 0.03 * jitter * h)])
     img = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT_101)
     gain = rng.uniform(1 - 0.25 * jitter, 1 + 0.2 * jitter)
     ramp = np.linspace(1 - 0.15 * jitter, 1 + 0.15 * jitter, w, dtype=np.float32)

@@ -157,7 +157,7 @@ def check(csv: Path, root: Path, report: Report, progress: Progress) -> None:
     if "person" in df.columns:
         report.counts["persons"] = df["person"].nunique()
     elif len(df) > 1 and len({p.parent for p in images}) == 1:
-        report.warn(csv, one_folder_problem(df, pd.Series(["one"] * len(df))))
+        report.warn(csv, one_folder_problem(df, pd.Series(["one"] * len(df))) or "")
     real_root = root.resolve()
     for path in progress(images, len(images)):
         if path.is_file() and path.resolve().is_relative_to(real_root):

@@ -76,7 +76,12 @@ def most_confident_mistakes(y_true: np.ndarray, probs: np.ndarray, persons: Sequ
     wrong = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")]
     if persons is not None:
         seen: set = set()
-        wrong = np.array([i for i in wrong if not (persons[i] in seen or seen.add(persons[i]))], dtype=int)
+        first = []
+        for i in wrong:
+            if persons[int(i)] not in seen:
+                seen.add(persons[int(i)])
+                first.append(i)
+        wrong = np.array(first, dtype=int)
     return wrong[:n]
 
 
@@ -103,13 +108,14 @@ def mistakes_figure(images: Sequence[str], y_true: np.ndarray, probs: np.ndarray
     return save(fig, path)
 
 
-def class_histogram_figure(predicted: Sequence[int], kept: Sequence[int], path: Path, title: str) -> Path:
+def class_histogram_figure(predicted: Sequence[int] | np.ndarray, kept: Sequence[int] | np.ndarray, path: Path,
+                           title: str) -> Path:
     """Per class: images predicted as it, and those kept (pseudo-labels above the threshold)."""
     x = np.arange(L.NUM_CLASSES)
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.bar(x, predicted, color="#c6dbef", label="predicted")
     ax.bar(x, kept, color="#2171b5", width=0.55, label="kept")
-    ax.set_xticks(x, [short_name(c) for c in x], rotation=90, fontsize=7)
+    ax.set_xticks(x, [short_name(int(c)) for c in x], rotation=90, fontsize=7)
     ax.set_ylabel("images")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
@@ -134,7 +140,7 @@ def reliability_figure(table, ece: float, path: Path, title: str) -> Path:
 
 
 def selection_figure(curve, threshold: float, path: Path, title: str, min_precision: float | None = None) -> Path:
-    """A pseudo-label threshold's trade-off on labelled predictions: the share kept and the share
+    """A pseudo-label threshold's trade-off on labeled predictions: the share kept and the share
     of those right, against the threshold, with the chosen threshold (and target) marked."""
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(curve["threshold"], curve["right"], color="#2171b5", label="right (precision)")

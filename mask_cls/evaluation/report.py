@@ -106,7 +106,9 @@ def log_figures(loggers: Sequence, title: str, paths: Sequence[Path], step: int 
     prefix = re.sub(r"[^\w/-]+", "_", title).strip("_")  # keys without spaces or brackets
     for lg in loggers:
         send = _IMAGE_SENDERS.get(type(lg).__name__)
-        for p in paths if send else ():
+        if send is None:
+            continue
+        for p in paths:
             send(lg, f"{prefix}/{p.stem}", p, step)
 
 

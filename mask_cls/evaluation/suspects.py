@@ -36,9 +36,9 @@ def find_suspects(oof: pd.DataFrame, threshold: float = 0.8, min_share: float = 
             if task != "mask" and share < min_share:
                 continue
             predicted = int(w["pred"].mode().iloc[0])
-            rows.append({"person": person, "task": task, "labelled": NAMES[task][int(w["true"].iloc[0])],
+            rows.append({"person": person, "task": task, "labeled": NAMES[task][int(w["true"].iloc[0])],
                          "predicted": NAMES[task][predicted], "share": round(share, 3),
                          "confidence": round(float(w["conf"].mean()), 4), "images": ";".join(w["image"])})
-    cols = ["person", "task", "labelled", "predicted", "share", "confidence", "images"]
+    cols = ["person", "task", "labeled", "predicted", "share", "confidence", "images"]
     out = pd.DataFrame(rows, columns=cols)
     return out.sort_values(["confidence", "share"], ascending=False).reset_index(drop=True)

@@ -5,11 +5,12 @@ folds) are inside the graph; only the resize to the run's size is the caller's."
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from mask_cls.inference.tta import VIEWS, check_views
+from mask_cls.inference.tta import check_views, tta_probs
 
 
 class ExportGraph(nn.Module):
@@ -24,9 +25,12 @@ class ExportGraph(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``images``: uint8 (N, 3, H, W) RGB at the run's size -> (N, 18) probabilities."""
-        out = None
+        parts = []
         for w, m in zip(self.weights, self.models):
-            x = m.preprocess(images)  # training's own device step (uint8 -> normalised float)
-            p = sum(m.net.probs(VIEWS[v](x)).float() for v in self.views) / len(self.views)
-            out = w * p if out is None else out + w * p
+            model: Any = m  # a MaskClassifier
+            x = model.preprocess(images)  # training's own device step (uint8 -> normalised float)
+            parts.append(w * tta_probs(model.net.probs, x, self.views))
+        out = parts[0]
+        for part in parts[1:]:
+            out = out + part
         return out

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+
+import torch
 
 from mask_cls.errors import ConfigError, DataError
 from mask_cls.io import atomic_write, write_json
@@ -13,14 +16,18 @@ from mask_cls.io import atomic_write, write_json
 MANIFEST = "export.json"
 
 
-def save(modules: Sequence, weights: Sequence[float], tta: Sequence[str], out: Path, extra: dict) -> list[str]:
-    """``weights_<k>.safetensors`` per model and the manifest; the file names, in model order."""
+def _save_model(module: torch.nn.Module, path: Path) -> None:
     from safetensors.torch import save_model
 
+    save_model(module, str(path))
+
+
+def save(modules: Sequence, weights: Sequence[float], tta: Sequence[str], out: Path, extra: dict) -> list[str]:
+    """``weights_<k>.safetensors`` per model and the manifest; the file names, in model order."""
     names = []
     for k, m in enumerate(modules):
         name = f"weights_{k}.safetensors"
-        atomic_write(out / name, lambda tmp, m=m: save_model(m, str(tmp)))
+        atomic_write(out / name, partial(_save_model, m))
         names.append(name)
     reserved = {"models", "tta", "image_size"} & set(extra)
     if reserved:
@@ -48,15 +55,15 @@ def load(folder: str | Path) -> tuple[list, list[float], list[str]]:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{where}: not a readable export manifest ({type(e).__name__})") from None
     modules, weights = [], []
-    for e in entries:
+    for entry in entries:
         try:
-            module = MaskClassifier(ModuleConfig.from_checkpoint(e["config"]))
-            load_model(module, str(inside(folder, str(e["file"]), str(where))), strict=True)
+            module = MaskClassifier(ModuleConfig.from_checkpoint(entry["config"]))
+            load_model(module, str(inside(folder, str(entry["file"]), str(where))), strict=True)
         except (ConfigError, DataError, KeyError, TypeError, ValueError, RuntimeError, OSError) as err:
-            raise ConfigError(f"{where}: model {e.get('file') if isinstance(e, dict) else e!r} refused "
+            raise ConfigError(f"{where}: model {entry.get('file') if isinstance(entry, dict) else entry!r} refused "
                               f"({str(err).splitlines()[0][:160]})") from None
         modules.append(module.eval())
-        weights.append(float(e["weight"]))
+        weights.append(float(entry["weight"]))
     if not (isinstance(tta, list) and all(isinstance(v, str) for v in tta)):
         raise ConfigError(f"{where}: tta is not a list of view names")
     return modules, weights, tta

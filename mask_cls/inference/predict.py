@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ def predict_paths(module: MaskClassifier, paths: Sequence[str], tta: Sequence[st
     ``on_bad_image=skip`` the row of an unreadable image is NaN (callers drop or count it).
     ``read``: how an entry of ``paths`` becomes an RGB uint8 array (default: the image reader)."""
     views = check_views(tta)
-    size = image_size or module.hparams.config.get("image_size")
+    size = image_size or module.config.image_size
     if size is None:
         raise ValueError("image size unknown: pass image_size")
     device = device or pick_device()
@@ -45,9 +45,11 @@ def predict_paths(module: MaskClassifier, paths: Sequence[str], tta: Sequence[st
     if progress:
         from mask_cls.progress import track
 
-        loader = track(loader, len(loader), f"predicting {len(paths)} images", "batches")
+        batches: Iterable = track(loader, len(loader), f"predicting {len(paths)} images", "batches")
+    else:
+        batches = loader
     out = np.full((len(paths), NUM_CLASSES), np.nan, np.float32)
-    for batch in loader:
+    for batch in batches:
         if batch is None:
             continue
         x = module.preprocess(batch[0].to(device, non_blocking=True))  # training's own device step

@@ -24,8 +24,7 @@ def check_views(views: Sequence[str]) -> list[str]:
 
 def tta_probs(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, views: Sequence[str]) -> torch.Tensor:
     """Mean over views of ``model(view(x))`` (``model`` returns probabilities)."""
-    total = None
-    for v in views:
-        p = model(VIEWS[v](x)).float()
-        total = p if total is None else total + p
+    total = model(VIEWS[views[0]](x)).float()
+    for v in views[1:]:
+        total = total + model(VIEWS[v](x)).float()
     return total / len(views)

@@ -7,11 +7,15 @@ package. A loss checks its own arguments (``Criterion.check_args``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, cast
 
 from torch import nn
 
 from mask_cls.losses.weights import class_weights
 from mask_cls.registry import Registry, scan
+
+if TYPE_CHECKING:
+    from mask_cls.losses.base import Criterion
 
 
 def registry() -> Registry:
@@ -29,7 +33,7 @@ def build_criterion(loss_cfg: Mapping, counts: Sequence[int] | None, num_classes
     losses = registry()
     cls, kwargs = losses.kwargs(cfg)
     if num_classes is not None:
-        cls.check_args(kwargs, num_classes, output)
+        cast("type[Criterion]", cls).check_args(kwargs, num_classes, output)
     weight = class_weights(counts, mode) if counts is not None else None
     if mode not in (None, "none") and counts is None:
         raise ValueError("class weights need the training fold's class counts")

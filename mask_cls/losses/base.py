@@ -5,7 +5,7 @@ the target for weighted CE, 1 for a plain mean). The batch loss is
 
     sum_i s_i * k_i * l_i  /  sum_i s_i * k_i * n_i
 
-with ``s`` the sample weights (pseudo-label rows count ``s_i`` times a labelled row) and ``k``
+with ``s`` the sample weights (pseudo-label rows count ``s_i`` times a labeled row) and ``k``
 a keep mask (Training Signal Annealing drops examples the model already fits). The weights are
 in the denominator too, as in torch's weighted cross-entropy: a row of weight 0 is the same as
 no row. With neither, it is exactly torch's weighted mean.
@@ -18,6 +18,7 @@ from torch import nn
 
 
 class Criterion(nn.Module):
+    weight: torch.Tensor | None  # a buffer: per-class weights, or None
     @classmethod
     def check_args(cls, kwargs: dict, num_classes: int, output: str) -> None:
         """Refuse arguments that do not fit the output this loss is built for (one config error)."""

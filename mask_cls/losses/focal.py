@@ -12,6 +12,8 @@ from mask_cls.losses.base import Criterion
 
 
 class FocalLoss(Criterion):
+    alpha: torch.Tensor | None  # a buffer: a scalar or one value per class
+
     def __init__(self, gamma: float = 2.0, alpha: float | Sequence[float] | None = None,
                  weight: torch.Tensor | None = None):
         super().__init__()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import timm
 from torch import nn
@@ -38,4 +39,5 @@ def create_backbone(name: str, pretrained: bool = False, weights: str | None = N
 def feature_dim(backbone: nn.Module) -> int:
     """Width of the pooled output: timm models with a pre-logits layer (MobileNetV3's
     conv_head) report it as ``head_hidden_size``, the others as ``num_features``."""
-    return int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
+    width: Any = getattr(backbone, "head_hidden_size", None) or backbone.num_features
+    return int(width)

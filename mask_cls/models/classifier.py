@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from mask_cls.errors import ConfigError
 from mask_cls.models.backbone import create_backbone, feature_dim
+from mask_cls.models.heads.base import Head
 from mask_cls.models.neck import embedding_neck
 from mask_cls.models.pooling import GeM
 
@@ -21,7 +23,10 @@ class Classifier(nn.Module):
     while training, logits averaged.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, pool: nn.Module | None = None,
+    backbone: Any  # a timm model (forward_features, num_features)
+    head: Head
+
+    def __init__(self, backbone: nn.Module, head: Head, pool: nn.Module | None = None,
                  neck: nn.Module | None = None, dropout: float = 0.0, dropout_samples: int = 1):
         super().__init__()
         self.backbone, self.pool, self.neck, self.head = backbone, pool, neck or nn.Identity(), head
@@ -58,8 +63,9 @@ def build_classifier(model_cfg: Mapping, head_cfg: Mapping, class_counts: Sequen
     pooling = m.get("pooling", "avg")
     if pooling not in POOLS:
         raise ConfigError(f"model.pooling={pooling!r}: choose one of {', '.join(POOLS)}")
-    pool = POOLS[pooling]() if POOLS[pooling] else None
-    dim = feature_dim(backbone) if pool is None else backbone.num_features
+    make_pool = POOLS[pooling]
+    pool = make_pool() if make_pool is not None else None
+    dim = feature_dim(backbone) if pool is None else int(getattr(backbone, "num_features"))  # noqa: B009
     neck = None
     if m.get("neck"):
         neck = embedding_neck(dim, int(m["neck"]))

@@ -5,7 +5,7 @@ become normalised floats, in NHWC when ``channels_last`` (faster convolutions on
 tensor-core GPUs), and, for training batches, get the batch augmentation (CutMix, grid
 shuffle), so that the LightningModule's steps see ready batches and read as the algorithm.
 
-A labelled batch (images, labels[, sample weights]) becomes a ``Labelled``; one image tensor
+A labeled batch (images, labels[, sample weights]) becomes a ``Labeled``; one image tensor
 (a view) becomes the normalised tensor; under UDA a mapping of those keeps its keys."""
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def normalize(x: torch.Tensor, mean: Sequence[float] | torch.Tensor, std: Sequen
 
 
 @dataclass
-class Labelled:
-    """A labelled batch on the device. ``partner``: the row each image's right part came from
+class Labeled:
+    """A labeled batch on the device. ``partner``: the row each image's right part came from
     (CutMix), None when no CutMix ran; ``lam``: the share of the image's own label."""
 
     x: torch.Tensor
@@ -40,6 +40,9 @@ class Labelled:
 
 
 class Preprocessor(nn.Module):
+    mean_t: torch.Tensor  # buffers: the normalisation on the module's device
+    std_t: torch.Tensor
+
     def __init__(self, mean: Sequence[float], std: Sequence[float], channels_last: bool = False,
                  batch_augment: Mapping | None = None):
         super().__init__()
@@ -54,20 +57,20 @@ class Preprocessor(nn.Module):
         x = normalize(x, self.mean_t, self.std_t)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def labelled(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None,
-                 augment: bool = False) -> Labelled:
+    def labeled(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None,
+                 augment: bool = False) -> Labeled:
         """Normalised images; with ``augment`` (training), the batch augmentation on them."""
         if not augment:
-            return Labelled(x, y, weight)
+            return Labeled(x, y, weight)
         x, partner, lam = self.batch_augment(x, y)
-        return Labelled(x, y, weight, partner, lam)
+        return Labeled(x, y, weight, partner, lam)
 
     def forward(self, batch, augment: bool = False):
         if batch is None:
             return None
         if isinstance(batch, torch.Tensor):
             return self.images(batch)
-        if isinstance(batch, Mapping):  # UDA: labelled batch + unlabeled views (never batch-augmented)
+        if isinstance(batch, Mapping):  # UDA: labeled batch + unlabeled views (never batch-augmented)
             return {k: self(v, augment and k == "labeled") for k, v in batch.items()}
         x, y, *w = batch
-        return self.labelled(self.images(x), y, w[0] if w else None, augment)
+        return self.labeled(self.images(x), y, w[0] if w else None, augment)

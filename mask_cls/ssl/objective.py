@@ -1,4 +1,4 @@
-"""What a training step minimises: the labelled loss, or UDA's labelled + consistency objective.
+"""What a training step minimises: the labeled loss, or UDA's labeled + consistency objective.
 
 The module's step is ``loss = self.objective(self, batch)``; the objective is chosen once from
 the config (``ssl=none|uda``), so the step never branches on the batch's type.
@@ -15,12 +15,12 @@ from mask_cls.losses.consistency import uda_consistency
 from mask_cls.ssl.uda import UDA
 
 if TYPE_CHECKING:
-    from mask_cls.models.preprocessor import Labelled
+    from mask_cls.models.preprocessor import Labeled
     from mask_cls.module import MaskClassifier
 
 
-class LabelledOutputs(NamedTuple):
-    """Logits of labelled features: for their labels (a margin head's margin on them), for the
+class LabeledOutputs(NamedTuple):
+    """Logits of labeled features: for their labels (a margin head's margin on them), for the
     CutMix partner's labels (None without CutMix or a margin), and without any margin."""
 
     target: tuple
@@ -28,41 +28,43 @@ class LabelledOutputs(NamedTuple):
     plain: tuple
 
 
-def labelled_outputs(m: MaskClassifier, f: torch.Tensor, y: torch.Tensor, partner) -> LabelledOutputs:
+def labeled_outputs(m: MaskClassifier, f: torch.Tensor, y: torch.Tensor, partner) -> LabeledOutputs:
     """With a head that takes no target (linear, multitask) all three are the same logits."""
     outs = m.net.head_outputs(f, y)
     if not m.net.head.uses_target:
-        return LabelledOutputs(outs, None, outs)
+        return LabeledOutputs(outs, None, outs)
     outs_partner = m.net.head_outputs(f, y[partner]) if partner is not None else None
-    return LabelledOutputs(outs, outs_partner, m.net.head_outputs(f))
+    return LabeledOutputs(outs, outs_partner, m.net.head_outputs(f))
 
 
 class Supervised:
-    """The labelled loss (CutMix's two labels weighted by ``lam``)."""
+    """The labeled loss (CutMix's two labels weighted by ``lam``)."""
 
-    def __call__(self, m: MaskClassifier, batch: Labelled) -> torch.Tensor:
-        outs = labelled_outputs(m, m.net.features(batch.x), batch.y, batch.partner)
+    def __call__(self, m: MaskClassifier, batch: Labeled) -> torch.Tensor:
+        outs = labeled_outputs(m, m.net.features(batch.x), batch.y, batch.partner)
         return m.supervised_loss(outs.target, batch, outs_partner=outs.partner)
 
 
 class UDAObjective:
     """Supervised loss (TSA) + lambda(t) * consistency of the strong view with the sharpened weak
-    one; labelled, weak and strong images in one backbone pass (batch-norm statistics over all)."""
+    one; labeled, weak and strong images in one backbone pass (batch-norm statistics over all)."""
 
     def __init__(self, uda: UDA):
         self.uda = uda
 
-    def outputs(self, m: MaskClassifier, labeled: Labelled, weak: torch.Tensor,
-                strong: torch.Tensor) -> tuple[LabelledOutputs, tuple]:
-        """One pass over every image; only labelled rows see a target, so an unlabeled image
+    def outputs(self, m: MaskClassifier, labeled: Labeled, weak: torch.Tensor,
+                strong: torch.Tensor) -> tuple[LabeledOutputs, tuple]:
+        """One pass over every image; only labeled rows see a target, so an unlabeled image
         never meets a margin."""
         f = m.net.features(torch.cat([labeled.x, weak, strong]))
         n = len(labeled.y)
-        return labelled_outputs(m, f[:n], labeled.y, labeled.partner), m.net.head_outputs(f[n:])
+        return labeled_outputs(m, f[:n], labeled.y, labeled.partner), m.net.head_outputs(f[n:])
 
     def tsa_masks(self, m: MaskClassifier, outs, y, t: float) -> tuple[tuple[torch.Tensor | None, ...], dict]:
-        """Per output, 1 for labelled examples kept by TSA (true-class probability <= threshold)."""
-        head, masks, logs = m.net.head, [], {}
+        """Per output, 1 for labeled examples kept by TSA (true-class probability <= threshold)."""
+        head = m.net.head
+        masks: list[torch.Tensor | None] = []
+        logs: dict[str, Any] = {}
         for name, o in zip(head.outputs, outs):
             thr = self.uda.threshold(t, o.shape[1])
             if thr is None:

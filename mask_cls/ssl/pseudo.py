@@ -88,7 +88,7 @@ def validation_predictions(parts: list) -> tuple[np.ndarray, np.ndarray, int] | 
 
 def teacher_on_validation(found, of_models: int, threshold: float, top_share) -> dict | None:
     """The selection applied to the models' validation predictions: how many images it keeps
-    there and how many of those are right. Validation persons are labelled and unseen by the
+    there and how many of those are right. Validation persons are labeled and unseen by the
     model, so this estimates the precision of the pseudo-labels before a student trains."""
     from mask_cls.evaluation.calibration import expected_calibration_error, kept_summary
 

@@ -1,6 +1,6 @@
 """Schedules over training progress ``t`` (0 at the first step, 1 at the last).
 
-Training Signal Annealing (UDA): a labelled example whose true-class probability exceeds
+Training Signal Annealing (UDA): a labeled example whose true-class probability exceeds
 ``alpha(t) * (1 - 1/K) + 1/K`` leaves the supervised loss, so that the few labels are not
 memorised before the unlabeled signal arrives. ``K`` is the number of classes of the output.
 

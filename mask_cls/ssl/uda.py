@@ -12,7 +12,7 @@ from mask_cls.ssl.schedules import RAMPS, TSA, tsa_threshold
 
 @dataclass(frozen=True)
 class UDA:
-    unsup_ratio: int = 3        # unlabeled images per labelled one in a step
+    unsup_ratio: int = 3        # unlabeled images per labeled one in a step
     beta: float = 0.8           # confidence (max weak-view probability, before sharpening) to count
     tau: float = 0.4            # sharpening temperature of the weak-view target
     lam: float = 1.0            # weight of the consistency loss (``lambda`` in the config)

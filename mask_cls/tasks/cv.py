@@ -42,7 +42,7 @@ def train_fold(cfg: DictConfig, out: Path, k: int, layout: layouts.Layout, info)
     res = fit_fold(fold_cfg, fold_dir, layout)
     if not res.is_main:
         return None
-    val = res.dm.val_table
+    val = res.dm.rows("val")
     probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))
     save_run_config(fold_cfg, fold_dir, (f"data.fold={k}",))
     write_report(val["label"], probs, fold_dir / "report", f"fold {k}", images=list(val["image"]),
@@ -60,7 +60,7 @@ def train_fold(cfg: DictConfig, out: Path, k: int, layout: layouts.Layout, info)
 
 
 @register("cv")
-def cv(cfg: DictConfig, out: Path) -> float:
+def cv(cfg: DictConfig, out: Path) -> float | None:
     layout = layouts.open(cfg.data, synth=True)  # one for every fold: the data is read as it is once
     info = eval_table(cfg, layout)  # checked before training: a broken eval set fails fast
     oof_parts, fold_scores, eval_probs = [], [], []

@@ -22,7 +22,7 @@ def preview(cfg: DictConfig, out: Path) -> None:
     dm: MaskDataModule = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
-    table, k = dm.train_table, int(cfg.task.per_class)
+    table, k = dm.rows("train"), int(cfg.task.per_class)
     rng = np.random.default_rng(cfg.seed)
     # each cell at the images' own aspect ratio, the rows packed (no band of white above or between)
     h, w = dm.image_size

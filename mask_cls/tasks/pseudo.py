@@ -69,7 +69,7 @@ def pseudo_labels(cfg: DictConfig, out: Path) -> None:
     folds = per_fold_files(list(runs), probs, models, paths, threshold, top_share, out,
                            None if min_precision is None else float(min_precision), parts)
     teacher = teacher_on_validation(found, len(models), threshold, top_share)
-    if curve is not None:
+    if curve is not None and found is not None:
         write_csv(curve, out / "pseudo_threshold.csv")
         selection_figure(curve, threshold, out / "pseudo_threshold.png",
                          f"the selection on the validation persons ({len(found[0])} images)",

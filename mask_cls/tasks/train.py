@@ -25,7 +25,7 @@ def train(cfg: DictConfig, out: Path) -> float | None:
     if res.metrics["fast_dev_run"]:
         log.info("fast_dev_run: no report or submission written")
     else:
-        val = res.dm.val_table
+        val = res.dm.rows("val")
         # with the submission's TTA (as a cv fold's report): task=pseudo estimates the precision of
         # labels predicted with it from these rows, so they must be predicted the same way
         probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))

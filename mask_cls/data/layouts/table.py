@@ -35,7 +35,7 @@ def default_root(csv: str | None = None) -> Path | None:
 def _paths(root: str | Path | None, csv: str | None) -> tuple[Path, Path]:
     if not csv:
         raise DataError("data=table needs data.csv=FILE (a row per image: path, mask, gender, age or label)")
-    return Path(csv), Path(root) if root else default_root(csv)
+    return Path(csv), Path(root) if root else Path(csv).parent
 
 
 def preflight(root: str | Path | None, needs: Iterable[str], csv: str | None = None) -> None:
@@ -44,13 +44,13 @@ def preflight(root: str | Path | None, needs: Iterable[str], csv: str | None = N
 
     if "train" not in needs:
         return
-    csv, root = _paths(root, csv)
-    have = require(csv, ("path",))
+    table, folder = _paths(root, csv)
+    have = require(table, ("path",))
     if "label" not in have and not set(LABEL_COLUMNS) <= set(have):
         missing = [c for c in LABEL_COLUMNS if c not in have]
         raise DataError(f"{csv}: missing column(s) {', '.join(missing)} (or one label column instead)")
-    if not root.is_dir():
-        raise DataError(f"{root}: data.root not found")
+    if not folder.is_dir():
+        raise DataError(f"{folder}: data.root not found")
 
 
 def read_train(root: str | Path | None, check_images: bool = True, on_bad_image: str = "error",
@@ -71,11 +71,11 @@ def check(root: str | Path | None, report: Report, progress: Callable[[Iterable,
     from mask_cls.data import table_reader
 
     try:
-        csv, root = _paths(root, csv)
+        table, folder = _paths(root, csv)
     except DataError as e:
         report.error("data.csv", str(e))
         return
-    table_reader.check(csv, root, report, progress)
+    table_reader.check(table, folder, report, progress)
 
 
 def copy_tables(root: str | Path | None, out: Path, csv: str | None = None) -> Path:

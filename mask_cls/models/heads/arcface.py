@@ -53,6 +53,7 @@ class ArcFaceHead(Head):
     """
 
     uses_target = True  # the target's logit carries the margin while training
+    m: torch.Tensor  # a buffer: the additive angular margin of each class
 
     def __init__(self, in_features: int, class_counts: Sequence[int] | None = None, s: float = 30.0,
                  m: float = 0.5, easy_margin: bool = False, subcenters: int = 1, m_min: float | None = None):
