@@ -29,10 +29,16 @@ def main(cfg: DictConfig) -> float | None:
     from mask_cls.console import quiet
 
     quiet()
-    from mask_cls import limits, preflight, progress
+    from mask_cls import limits, manifest, preflight, progress
     from mask_cls.errors import describe, is_expected
     from mask_cls.run_config import source_of, with_run_config
-    from mask_cls.rundir import finish_loggers, fresh_run_dir, in_multirun, run_dir
+    from mask_cls.rundir import (
+        finish_loggers,
+        fresh_run_dir,
+        in_multirun,
+        is_worker_process,
+        run_dir,
+    )
     from mask_cls.tasks import get_task
 
     try:
@@ -47,6 +53,8 @@ def main(cfg: DictConfig) -> float | None:
 
             set_max_pixels(cfg.data.max_image_pixels)
         out = fresh_run_dir(cfg)  # claimed once, before any work: two runs never share a directory
+        if not is_worker_process():
+            manifest.write(out, manifest.build())  # command, code, versions, host: in every run
         preflight.check(cfg)  # paths, tables, columns, backbone name: one line within a second
         return get_task(cfg.task.name)(cfg, out)  # only now torch, Lightning or timm load
     except SystemExit as e:

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from mask_cls import progress
+from mask_cls import manifest, progress
 from mask_cls.callbacks import TrainingProgress
 from mask_cls.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from mask_cls.data import layouts
@@ -27,6 +27,7 @@ from mask_cls.module import MaskClassifier
 from mask_cls.module_config import ModuleConfig
 from mask_cls.rundir import (
     in_multirun,
+    is_worker_process,
     log,
     loggable_config,
     sweep_name,
@@ -121,8 +122,11 @@ def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -
     callbacks.append(TrainingProgress(lines=shown == "lines", metrics_file=out / "metrics.json"))
     if not loggers:  # nothing to log the learning rate to (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    record = {} if is_worker_process() else manifest.add_training(out, dm.fingerprint, cfg.trainer.get("precision"))
     for lg in loggers:
         lg.log_hyperparams(loggable_config(cfg))
+        if record:
+            lg.log_hyperparams(manifest.flat(record))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                       enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)) and shown == "bar",
                                       plugins=[AtomicCheckpointIO(out / "checkpoints",

@@ -22,6 +22,7 @@ from mask_cls.data import layouts, pseudo, transforms
 from mask_cls.data.cache import ImageCache
 from mask_cls.data.data_config import DataConfig
 from mask_cls.data.datasets import ImageDataset, TwoViewDataset, collate_skipping, worker_init
+from mask_cls.data.fingerprint import data_fingerprint
 from mask_cls.data.folds import split
 from mask_cls.data.relabel import apply_fixes
 from mask_cls.data.unlabeled import unlabeled_images
@@ -61,6 +62,7 @@ class MaskDataModule(pl.LightningDataModule):
         self.train_table: pd.DataFrame | None = None
         self.val_table: pd.DataFrame | None = None
         self.eval_table: pd.DataFrame | None = None
+        self.fingerprint: dict[str, Any] = {}
 
     @classmethod
     def from_flat(cls, root: str | None = None, *, layout: layouts.Layout | str | None = None,
@@ -124,6 +126,7 @@ class MaskDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_table is None:
             table = self.layout.read_train()
+            self.fingerprint = data_fingerprint(table, self.root)  # of the whole table as read (manifest.json)
             rows = self.config.rows
             if not table.attrs.get("ages_known", True) and (rows.age_threshold != L.AGE_OLD_FROM or rows.drop_ages):
                 raise ConfigError(f"{self.layout.options.get('csv')}: labels only, no ages: data.age_threshold and data.drop_ages "

@@ -1,0 +1,139 @@
+"""``task=compare runs=[A,B,...]``: the quickest answer to "what changed between these runs?".
+
+Per run its scores (``val/f1_best`` of a train run, ``cv/f1`` of a cv run, ``f1`` of an
+evaluate run) and its code (commit, dirty) from ``manifest.json``; then only the config keys
+whose values differ between the runs. Each run's files are read as data (plain YAML and JSON,
+never resolved, never instantiated, size-capped), only at fixed names inside the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig
+
+from mask_cls.errors import ConfigError
+from mask_cls.io import write_csv
+from mask_cls.rundir import log
+from mask_cls.tasks import register
+
+#: score files of a run and the keys shown from each
+SCORES = {"metrics.json": ("val/f1_best", "val/f1"), "cv.json": ("cv/f1", "cv/f1_mean", "cv/f1_std"),
+          "scores.json": ("f1",)}
+MAX_BYTES = 5_000_000  # a run's JSON or YAML file larger than this is not a run file
+#: keys that differ between any two runs by construction (where each run writes)
+SKIP = ("paths.", "hydra.", "run_dir", "runs")
+MISSING = "(absent)"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    if path.stat().st_size > MAX_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_BYTES} bytes; not a run file")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"{path}: not readable JSON ({type(e).__name__})") from None
+    return content if isinstance(content, dict) else {}
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys of a plain config: ``{"data": {"root": x}}`` -> ``{"data.root": x}``."""
+    if isinstance(node, dict) and node:
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out |= flatten(v, f"{prefix}{k}.")
+        return out
+    return {prefix[:-1]: node}
+
+
+def describe(run: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(scores and code, flattened config) of one run."""
+    from mask_cls.manifest import NAME
+    from mask_cls.run_config import saved_config
+
+    found = saved_config(run)
+    if found is None:
+        raise ConfigError(f"{run}: not a run (no .hydra/config.yaml)")
+    where, config = found
+    if where.stat().st_size > MAX_BYTES:
+        raise ConfigError(f"{where}: larger than {MAX_BYTES} bytes; not a run config")
+    head: dict[str, Any] = {}
+    for name, keys in SCORES.items():
+        content = _read_json(run / name)
+        head |= {k: content[k] for k in keys if isinstance(content.get(k), int | float)}
+    code = _read_json(run / NAME).get("code") or {}
+    head["commit"] = (str(code["commit"])[:10] + ("+dirty" if code.get("dirty") else "")) if code.get("commit") \
+        else "(no manifest.json)"
+    own = str(run.resolve())  # where the run wrote: the same place for every run, spelt <run>
+    return head, {k: v.replace(own, "<run>") if isinstance(v, str) else v
+                  for k, v in flatten(config).items() if not k.startswith(SKIP)}
+
+
+def differing(configs: list[dict[str, Any]]) -> list[str]:
+    """The keys whose value is not the same in every run (a key some runs lack included)."""
+    keys = sorted(set().union(*configs))
+    return [k for k in keys if len({json.dumps(c.get(k, MISSING), sort_keys=True, default=str) for c in configs}) > 1]
+
+
+def _names(paths: list[str]) -> list[str]:
+    """Column names: the folder names, or the paths below their common folder where those repeat."""
+    names = [Path(p).name for p in paths]
+    if len(set(names)) == len(names) and all(names):
+        return names
+    import os
+
+    common = os.path.commonpath([str(Path(p).resolve()) for p in paths])
+    rel = [os.path.relpath(Path(p).resolve(), common) for p in paths]
+    return rel if len(set(rel)) == len(rel) else [f"{i}:{p}" for i, p in enumerate(paths)]
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+@register("compare")
+def compare(cfg: DictConfig, out: Path) -> None:
+    runs = cfg.get("runs")
+    paths = [str(r) for r in runs] if isinstance(runs, ListConfig | list) else []
+    if len(paths) < 2:
+        raise ConfigError("task=compare needs runs=[RUN1,RUN2,...] (two or more run directories)")
+    for p in paths:
+        if not Path(p).is_dir():
+            raise ConfigError(f"runs: {p}: not a folder")
+    described = [describe(Path(p)) for p in paths]
+    heads, configs = [d[0] for d in described], [d[1] for d in described]
+    changed = differing(configs)
+    names = _names(paths)
+    score_keys = [k for k in dict.fromkeys(k for h in heads for k in h) if k != "commit"] + ["commit"]
+    rows = [{"key": k, **{n: _show(h.get(k, "")) for n, h in zip(names, heads)}} for k in score_keys]
+    rows += [{"key": k, **{n: _show(c.get(k, MISSING)) for n, c in zip(names, configs)}} for k in changed]
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=["key", *names])
+    write_csv(table, out / "compare.csv")
+    _print(table, paths, len(changed))
+    log.info("%d config key(s) differ between %d runs -> %s", len(changed), len(paths), out / "compare.csv")
+
+
+def _short(cell: str) -> str:
+    """Scores at four decimals on screen (compare.csv keeps them whole)."""
+    try:
+        value = float(cell)
+    except ValueError:
+        return cell
+    return f"{value:.4f}" if "." in cell and len(cell.split(".")[1]) > 4 else cell
+
+
+def _print(table: Any, paths: list[str], n_changed: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    shown = Table(title=f"{len(paths)} runs: scores, then the {n_changed} config key(s) that differ")
+    for column in table.columns:
+        shown.add_column(str(column), overflow="fold")
+    for row in table.itertuples(index=False):
+        shown.add_row(*[_short(str(v)) for v in row])
+    Console(width=200).print(shown)
