@@ -102,9 +102,19 @@ def check_strategy(cfg: DictConfig) -> None:
                           "process: use trainer=ddp_spawn for sweeps")
 
 
-def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -> FoldResult:
-    """Fit ``cfg.data.fold``; write ``out/metrics.json``; return the best module. ``layout``: the
-    run's opened dataset (a cv run's folds share it), else opened here."""
+@dataclass
+class Parts:
+    """What a fit is made of, built from the run config (a tuning task uses them without fitting)."""
+
+    dm: MaskDataModule
+    module: MaskClassifier
+    loggers: list
+    callbacks: list
+    trainer: pl.Trainer
+
+
+def build(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None, with_loggers: bool = True) -> Parts:
+    """The data (read and checked first: fail fast), the module, loggers, callbacks and trainer."""
     check_strategy(cfg)
     epochs = cfg.trainer.get("max_epochs")
     if epochs is not None and int(epochs) < 1 and int(epochs) != -1 and not cfg.trainer.get("max_steps", -1) > 0:
@@ -114,9 +124,9 @@ def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -
     dm.prepare_data()  # read and check the data before building anything heavy: fail fast
     dm.setup("fit")
     pl.seed_everything(cfg.seed, workers=True)
-    counts = class_counts(dm.train_table)
+    counts = class_counts(dm.rows("train"))
     module = MaskClassifier(ModuleConfig.from_run_config(cfg, counts))
-    loggers = instantiate_all(with_identity(cfg.get("logger"), cfg))
+    loggers = instantiate_all(with_identity(cfg.get("logger"), cfg)) if with_loggers else []
     callbacks = instantiate_all(cfg.get("callbacks"))
     shown = progress.style()
     callbacks.append(TrainingProgress(lines=shown == "lines", metrics_file=out / "metrics.json"))
@@ -131,6 +141,14 @@ def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -
                                       enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)) and shown == "bar",
                                       plugins=[AtomicCheckpointIO(out / "checkpoints",
                                                                   cfg.get("allow_unsafe_checkpoint", False))])
+    return Parts(dm, module, loggers, callbacks, trainer)
+
+
+def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -> FoldResult:
+    """Fit ``cfg.data.fold``; write ``out/metrics.json``; return the best module. ``layout``: the
+    run's opened dataset (a cv run's folds share it), else opened here."""
+    parts = build(cfg, out, layout)
+    dm, module, loggers, callbacks, trainer = parts.dm, parts.module, parts.loggers, parts.callbacks, parts.trainer
     trainer.fit(module, datamodule=dm, ckpt_path=resume_path(cfg))
 
     ckpt = next((c for c in callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
