@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
 
 from mask_cls import progress
+from mask_cls.errors import ConfigError
 
 log = logging.getLogger("mask_cls")
 
@@ -151,3 +153,26 @@ class TrainingProgress(Callback):
             write_json({**{k: v for k, v in m.items() if v is not None}, "epochs": trainer.current_epoch + 1,
                         "best_checkpoint": getattr(ckpt, "best_model_path", "") or "", "running": True},
                        self.metrics_file)
+
+
+def swa_checkpoint(trainer: pl.Trainer, module: pl.LightningModule, dm: pl.LightningDataModule,
+                   callbacks: list, folder: Path) -> tuple[str, float] | None:
+    """Under ``callbacks=swa``, once the fit has put the averaged weights (BatchNorm statistics
+    recomputed) into ``module``: ``folder/swa.ckpt`` and its validation macro F1. None without SWA."""
+    from lightning.pytorch.callbacks import StochasticWeightAveraging
+
+    if not any(isinstance(c, StochasticWeightAveraging) for c in callbacks):
+        return None
+    path = folder / "swa.ckpt"
+    trainer.save_checkpoint(path)  # every process calls it; rank 0 writes
+    scores = trainer.validate(module, datamodule=dm, verbose=False)
+    return str(path), float(scores[0]["val/f1"]) if scores else float("nan")
+
+
+def check_averaging(callbacks: list) -> None:
+    """One weight averaging at a time: SWA and EMA both replace the weights the run keeps."""
+    from lightning.pytorch.callbacks import StochasticWeightAveraging
+
+    if any(isinstance(c, StochasticWeightAveraging) for c in callbacks) and \
+            any(isinstance(c, EMAWeightAveraging) for c in callbacks):
+        raise ConfigError("callbacks: SWA and EMA together; choose one weight averaging (callbacks=swa or callbacks=ema)")

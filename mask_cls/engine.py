@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from mask_cls import manifest, progress
-from mask_cls.callbacks import TrainingProgress
+from mask_cls.callbacks import TrainingProgress, check_averaging, swa_checkpoint
 from mask_cls.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from mask_cls.data import layouts
 from mask_cls.data.datamodule import MaskDataModule
@@ -128,6 +128,7 @@ def build(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None, with
     module = MaskClassifier(ModuleConfig.from_run_config(cfg, counts))
     loggers = instantiate_all(with_identity(cfg.get("logger"), cfg)) if with_loggers else []
     callbacks = instantiate_all(cfg.get("callbacks"))
+    check_averaging(callbacks)
     shown = progress.style()
     callbacks.append(TrainingProgress(lines=shown == "lines", metrics_file=out / "metrics.json"))
     if not loggers:  # nothing to log the learning rate to (logger=none)
@@ -156,6 +157,9 @@ def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -
     best_path = ckpt.best_model_path if ckpt else ""
     if ckpt and ckpt.best_model_score is not None:
         metrics["val/f1_best"] = float(ckpt.best_model_score)
+    averaged = swa_checkpoint(trainer, module, dm, callbacks, out / "checkpoints")
+    if averaged is not None:  # the averaged weights are the run's model: reports and predictions use them
+        best_path, metrics["val/f1_swa"] = averaged
     metrics |= {"best_checkpoint": best_path, "epochs": trainer.current_epoch, "fold": dm.fold,
                 "fast_dev_run": bool(getattr(trainer, "fast_dev_run", False))}  # noqa: B009 (not in the stubs)
     if dm.pseudo_summary is not None:
