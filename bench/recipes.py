@@ -65,6 +65,7 @@ ARMS: dict[str, list[str]] = {
     "seed_cutmix_only": ["augment=seed_cutmix", "augment.batch.grid_shuffle.p=0"],
     "seed_cutmix": ["augment=seed_cutmix"],
     "ema": ["callbacks=ema"],
+    "swa": ["callbacks=swa"],
     "uda": ["ssl=uda", "unlabeled=eval"],
     "pseudo": [],    # teacher (default) -> task=pseudo on the eval images (threshold 0.9) -> student with them
     "real_best": ["experiment=real_best"],  # its teacher (= the age58 arm) -> pseudo-labels -> student
