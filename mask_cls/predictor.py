@@ -78,11 +78,12 @@ class Predictor:
 
     @classmethod
     def from_run(cls, run: str | Path | Sequence[str | Path], weights: Sequence[float] | None = None,
-                 tta: Sequence[str] | None = None, allow_unsafe_checkpoint: bool = False, **kwargs: Any) -> Predictor:
+                 tta: Sequence[str] | None = None, allow_unsafe_checkpoint: bool = False, calibrate: bool = True,
+                 **kwargs: Any) -> Predictor:
         """A train run, a cv run (its folds), a ``.ckpt``, or a list of them (``weights``: one per
-        run, default equal). ``tta``: default the first run's own, else ``[none, hflip]``."""
-        from mask_cls.checkpoint_io import load_checkpoint
-        from mask_cls.inference.runs import run_checkpoints
+        run, default equal). ``tta``: default the first run's own, else ``[none, hflip]``.
+        ``calibrate``: each run's temperatures (``calibration.json``), as ``task=predict`` applies them."""
+        from mask_cls.inference.runs import load_model, run_checkpoints
 
         runs = [Path(run)] if isinstance(run, str | Path) else [Path(r) for r in run]
         weights = list(weights) if weights is not None else [1.0] * len(runs)
@@ -92,7 +93,7 @@ class Predictor:
         modules, model_weights, models = [], [], []
         for ckpts, w in found:
             for ckpt in ckpts:
-                modules.append(load_checkpoint(str(ckpt), allow_unsafe=allow_unsafe_checkpoint))
+                modules.append(load_model(ckpt, allow_unsafe_checkpoint, calibrate))
                 model_weights.append(w / len(ckpts))
                 models.append(str(ckpt))
         views = tta if tta is not None else (_run_tta(runs[0]) or ["none", "hflip"])

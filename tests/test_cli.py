@@ -22,7 +22,7 @@ def trained(tiny_root, tmp_path_factory):
     return out
 
 
-def best_with_hflip_tta(run, root, images: str) -> np.ndarray:
+def best_with_hflip_tta(run, root, images: str, calibrated: bool = True) -> np.ndarray:
     """The run's best checkpoint (safe unpickling) on the ``eval`` or validation (``val``)
     images with hflip TTA, by a loop written here, not the production path (inference/predict.py,
     tta.py): the network on the normalised images, with and without a horizontal flip in the
@@ -31,6 +31,9 @@ def best_with_hflip_tta(run, root, images: str) -> np.ndarray:
 
     best = json.loads((run / "metrics.json").read_text())["best_checkpoint"]
     module = load_checkpoint(best).eval()
+    calibration = run / "calibration.json"  # the run's temperatures divide each output's logits
+    temps = list(json.loads(calibration.read_text())["temperatures"].values()) if calibrated and calibration.is_file() \
+        else [1.0]
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (module.preprocess.mean, module.preprocess.std))
     views = []
     for val_augs in ([], [{"_target_": "albumentations.HorizontalFlip", "p": 1.0}]):
@@ -41,7 +44,8 @@ def best_with_hflip_tta(run, root, images: str) -> np.ndarray:
         ds = dm._dataset(table["image"], None, dm.val_tf)
         with torch.no_grad():
             x = torch.stack([ds[i][0] for i in range(len(ds))]).float() / 255
-            views.append(module.net.probs((x - mean) / std).numpy())
+            logits = module.net((x - mean) / std)
+            views.append(module.net.head.probs([z / t for z, t in zip(logits, temps)]).numpy())
     assert not np.allclose(views[0], views[1])  # the flip changes the input
     probs = (views[0] + views[1]) / 2
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
@@ -93,8 +97,10 @@ def test_validation_report(trained, tiny_root):
     probs = preds[PROB_COLUMNS].to_numpy()
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
     assert (probs.argmax(1) == preds.pred).all()
-    # the best checkpoint with hflip TTA, as task=pseudo labels: its estimate needs the same predictor
-    expected = pd.DataFrame(best_with_hflip_tta(trained, tiny_root, "val"), index=val.index).loc[preds.image]
+    # the best checkpoint with hflip TTA (the report is of the model as trained; its calibrated
+    # twin, predictions_calibrated.csv, is what task=pseudo's estimate reads)
+    expected = pd.DataFrame(best_with_hflip_tta(trained, tiny_root, "val", calibrated=False),
+                            index=val.index).loc[preds.image]
     np.testing.assert_allclose(probs, expected.to_numpy(), atol=1e-5)
     assert scores["f1"] == pytest.approx(f1_score(preds.label, preds.pred, average="macro"), abs=1e-6)
     conf, right = probs.max(1), probs.argmax(1) == preds.label.to_numpy()
@@ -192,3 +198,19 @@ def test_data_strategies_through_run_py(tiny_root, tmp_path):
     config = ckpt["hyper_parameters"]["config"]
     assert config["class_counts"] == np.bincount(moved, minlength=18).tolist()
     assert config["augment_batch"]["cutmix"]["p"] > 0
+
+
+def test_predict_applies_the_runs_calibration(trained, tiny_root, tmp_path):
+    """The train run fitted a temperature on its validation persons (lower NLL there); task=predict
+    divides the logits by it (probs.csv equals the loop above with it), and task.calibrate=false
+    does not."""
+    cal = json.loads((trained / "calibration.json").read_text())
+    assert list(cal["temperatures"]) == ["class"] and cal["nll_after"] <= cal["nll_before"] + 1e-6
+    assert cal["temperatures"]["class"] != 1.0
+    for calibrate in (True, False):
+        out = tmp_path / f"predict_{calibrate}"
+        r = run_cli("task=predict", f"run_dir={trained}", "task.save_probs=true", f"task.calibrate={str(calibrate).lower()}",
+                    f"hydra.run.dir={out}")
+        assert r.returncode == 0, r.stderr[-2000:]
+        probs = pd.read_csv(out / "probs.csv").drop(columns="ImageID").to_numpy()
+        np.testing.assert_allclose(probs, best_with_hflip_tta(trained, tiny_root, "eval", calibrated=calibrate), atol=1e-5)

@@ -83,14 +83,13 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
     """task=pseudo on a cv run: the mean over both folds and both TTA views, computed here
     independently, decides labels and confidences; rows above the threshold are kept in
     info.csv order; the file then merges into training sides only."""
-    from mask_cls.checkpoint_io import load_checkpoint
     from mask_cls.data.datamodule import MaskDataModule
     from mask_cls.inference.predict import predict_paths
-    from mask_cls.inference.runs import run_checkpoints
+    from mask_cls.inference.runs import load_model, run_checkpoints
 
     info = pd.read_csv(tiny_root / "eval" / "info.csv")
     paths = [str(tiny_root / "eval" / "images" / n) for n in info["ImageID"]]
-    per_model = [predict_paths(load_checkpoint(str(c)), paths, ["none", "hflip"], num_workers=0)
+    per_model = [predict_paths(load_model(c), paths, ["none", "hflip"], num_workers=0)
                  for c in run_checkpoints(cv_run)]
     assert len(per_model) == 2
     ref = (per_model[0] + per_model[1]) / 2
@@ -111,12 +110,14 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
     assert sum(meta["kept_per_class"]) == meta["kept"] and (out / "pseudo_classes.png").stat().st_size > 0
     assert "class histogram" in (out / "run.log").read_text()
     # the precision estimate: the same threshold on each fold model's own validation images
-    # (fold_k/report/predictions.csv, the rows of oof.csv of that fold), pooled
+    # (fold_k/report/predictions.csv, the rows of oof.csv of that fold), with the fold's temperature
+    # (predictions_calibrated.csv: the same rows, the logits divided by it), pooled
     oof = pd.read_csv(cv_run / "oof.csv")
     preds = [pd.read_csv(cv_run / f"fold_{k}" / "report" / "predictions.csv") for k in (0, 1)]
     for k, p in enumerate(preds):
         fold = oof[oof.fold == k].set_index("image").loc[p.image]
         np.testing.assert_allclose(p[PROB_COLUMNS].to_numpy(), fold[PROB_COLUMNS].to_numpy(), atol=1e-6)
+    preds = [pd.read_csv(cv_run / f"fold_{k}" / "report" / "predictions_calibrated.csv") for k in (0, 1)]
     pooled = pd.concat(preds)
     top = pooled[PROB_COLUMNS].to_numpy().max(1) >= threshold
     right = (pooled[PROB_COLUMNS].to_numpy().argmax(1) == pooled.label.to_numpy())[top]
@@ -165,10 +166,13 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
 
 def test_pseudo_threshold_chosen_for_a_precision_on_validation(cv_run, tiny_root, tmp_path):
     """task.min_precision: the threshold comes from the folds' own validation predictions (the
-    out-of-fold rows), and the eval images are kept at that threshold."""
+    out-of-fold rows, calibrated with each fold's temperature as the eval images are), and the eval
+    images are kept at that threshold."""
     from mask_cls.data import pseudo
 
-    oof = pd.read_csv(cv_run / "oof.csv")
+    oof = pd.concat([pd.read_csv(cv_run / f"fold_{k}" / "report" / "predictions_calibrated.csv").assign(fold=k)
+                     for k in (0, 1)])
+    assert sorted(oof.image) == sorted(pd.read_csv(cv_run / "oof.csv").image)  # every out-of-fold row once
     probs, y = oof[PROB_COLUMNS].to_numpy(), oof.label.to_numpy()
     conf = probs.max(1)
     target = float((probs.argmax(1) == y)[conf >= np.median(conf)].mean())  # reached at the median at least

@@ -32,7 +32,8 @@ def save(modules: Sequence, weights: Sequence[float], tta: Sequence[str], out: P
     reserved = {"models", "tta", "image_size"} & set(extra)
     if reserved:
         raise ValueError(f"export manifest: {sorted(reserved)} are its own keys")
-    write_json({"models": [{"file": n, "config": m.config.as_dict(), "weight": float(w)}
+    write_json({"models": [{"file": n, "config": m.config.as_dict(), "weight": float(w),
+                            "temperatures": m.net.temperature.tolist() if m.net.calibrated else None}
                            for n, m, w in zip(names, modules, weights)],
                 "tta": list(tta), "image_size": list(modules[0].config.image_size), **extra}, out / MANIFEST)
     return names
@@ -59,6 +60,8 @@ def load(folder: str | Path) -> tuple[list, list[float], list[str]]:
         try:
             module = MaskClassifier(ModuleConfig.from_checkpoint(entry["config"]))
             load_model(module, str(inside(folder, str(entry["file"]), str(where))), strict=True)
+            if entry.get("temperatures") is not None:  # the calibration the exported graph applies
+                module.net.set_temperatures([float(t) for t in entry["temperatures"]])
         except (ConfigError, DataError, KeyError, TypeError, ValueError, RuntimeError, OSError) as err:
             raise ConfigError(f"{where}: model {entry.get('file') if isinstance(entry, dict) else entry!r} refused "
                               f"({str(err).splitlines()[0][:160]})") from None

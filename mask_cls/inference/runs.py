@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mask_cls.errors import ConfigError
 
@@ -53,12 +53,25 @@ def run_checkpoints(target: str | Path) -> list[Path]:
     raise ConfigError(f"run_dir={target}: no train run (metrics.json), cv run (fold_*/) or .ckpt file there")
 
 
+def load_model(ckpt: Path, allow_unsafe: bool = False, calibrate: bool = True) -> Any:
+    """A run's checkpoint as a module, with the run's temperatures (``calibration.json`` beside
+    its ``checkpoints/``) when ``calibrate`` and the run has them."""
+    from mask_cls.checkpoint_io import load_checkpoint
+    from mask_cls.evaluation.temperature import read
+
+    module = load_checkpoint(str(ckpt), allow_unsafe=allow_unsafe)
+    temps = read(Path(ckpt).parent.parent, module.net.head.outputs) if calibrate else None
+    if temps is not None:
+        module.net.set_temperatures(temps)
+        log.info("calibrated: temperatures %s (%s)", temps, Path(ckpt).parent.parent / "calibration.json")
+    return module
+
+
 def ensemble_probs(runs: Sequence[str | Path], run_weights: Sequence[float], paths: Sequence[str],
-                   tta: Sequence[str], allow_unsafe: bool = False,
+                   tta: Sequence[str], allow_unsafe: bool = False, calibrate: bool = True,
                    **predict_kw) -> tuple[list[np.ndarray], list[float], list[str]]:
     """Every model of every run predicts ``paths`` (TTA views averaged): (per-model (N, 18)
     probabilities, per-model weights (a run's weight shared by its folds), checkpoint paths)."""
-    from mask_cls.checkpoint_io import load_checkpoint
     from mask_cls.inference.predict import predict_paths
 
     checkpoints = [(run_checkpoints(run), w) for run, w in zip(runs, run_weights)]  # all found before any work
@@ -66,7 +79,7 @@ def ensemble_probs(runs: Sequence[str | Path], run_weights: Sequence[float], pat
     for ckpts, w in checkpoints:
         for ckpt in ckpts:
             log.info("predicting with %s", ckpt)
-            module = load_checkpoint(str(ckpt), allow_unsafe=allow_unsafe)
+            module = load_model(ckpt, allow_unsafe, calibrate)
             probs.append(predict_paths(module, paths, tta, progress=True, **predict_kw))
             weights.append(w / len(ckpts))
             models.append(str(ckpt))

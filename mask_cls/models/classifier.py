@@ -25,6 +25,7 @@ class Classifier(nn.Module):
 
     backbone: Any  # a timm model (forward_features, num_features)
     head: Head
+    temperature: torch.Tensor
 
     def __init__(self, backbone: nn.Module, head: Head, pool: nn.Module | None = None,
                  neck: nn.Module | None = None, dropout: float = 0.0, dropout_samples: int = 1):
@@ -32,6 +33,10 @@ class Classifier(nn.Module):
         self.backbone, self.pool, self.neck, self.head = backbone, pool, neck or nn.Identity(), head
         self.drop = nn.Dropout(dropout)
         self.dropout_samples = max(1, int(dropout_samples))
+        # one temperature per head output (task=train's calibration, calibration.json); not in the
+        # checkpoint: a run's calibration lives beside it and is applied where the run is loaded
+        self.register_buffer("temperature", torch.ones(len(head.outputs)), persistent=False)
+        self.calibrated = False
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         f = self.backbone(x) if self.pool is None else self.pool(self.backbone.forward_features(x))
@@ -49,8 +54,18 @@ class Classifier(nn.Module):
         return tuple(torch.stack(outs).mean(0) for outs in zip(*samples))
 
     def probs(self, x: torch.Tensor) -> torch.Tensor:
-        """18-class probabilities."""
-        return self.head.probs(self(x))
+        """18-class probabilities (each output's logits divided by its temperature, once calibrated)."""
+        outs = self(x)
+        if self.calibrated:
+            outs = tuple(o / t for o, t in zip(outs, self.temperature))
+        return self.head.probs(outs)
+
+    def set_temperatures(self, temperatures: Sequence[float]) -> None:
+        """Calibrate: one temperature per head output (1 = the model as trained)."""
+        if len(temperatures) != len(self.head.outputs) or not all(0 < float(t) < 1e3 for t in temperatures):
+            raise ValueError(f"temperatures {list(temperatures)}: need {len(self.head.outputs)} positive values")
+        self.temperature = torch.tensor([float(t) for t in temperatures], device=self.temperature.device)
+        self.calibrated = any(float(t) != 1.0 for t in temperatures)
 
 
 POOLS = {"avg": None, "gem": GeM}

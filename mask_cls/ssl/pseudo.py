@@ -67,15 +67,22 @@ def fold_persons(run) -> dict | None:
     return {int(k): pseudo.persons_digest(group["person"]) for k, group in table.groupby("fold")}
 
 
-def validation_parts(models: list[str]) -> list:
+def validation_parts(models: list[str], calibrated: bool = True) -> list:
     """Each model's own validation predictions (the ``report/predictions.csv`` beside its
-    checkpoint) as (labels, probabilities), None for a model without them."""
+    checkpoint; with ``calibrated``, the run's ``predictions_calibrated.csv`` where it has one, as
+    its eval predictions are then calibrated too) as (labels, probabilities), None for a model
+    without them."""
     from pathlib import Path
 
     from mask_cls.evaluation.report import PREDICTIONS, read_predictions
+    from mask_cls.evaluation.temperature import CALIBRATED
 
-    files = [Path(m).parent.parent / "report" / PREDICTIONS for m in models]  # RUN/checkpoints/x.ckpt
-    return [read_predictions(f) if f.is_file() else None for f in files]
+    found = []
+    for m in models:
+        report = Path(m).parent.parent / "report"  # RUN/checkpoints/x.ckpt
+        f = report / CALIBRATED if calibrated and (report / CALIBRATED).is_file() else report / PREDICTIONS
+        found.append(read_predictions(f) if f.is_file() else None)
+    return found
 
 
 def validation_predictions(parts: list) -> tuple[np.ndarray, np.ndarray, int] | None:

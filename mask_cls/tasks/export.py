@@ -57,7 +57,8 @@ def export(cfg: DictConfig, out: Path) -> None:
     from mask_cls.run_config import run_files
 
     runs, run_weights = runs_and_weights(cfg)
-    p = Predictor.from_run(runs, run_weights, tta=list(cfg.tta), allow_unsafe_checkpoint=cfg.get("allow_unsafe_checkpoint", False))
+    p = Predictor.from_run(runs, run_weights, tta=list(cfg.tta), allow_unsafe_checkpoint=cfg.get("allow_unsafe_checkpoint", False),
+                           calibrate=bool(cfg.task.get("calibrate", True)))
     images, table = sample_images(layouts.open(cfg.data), p.image_size)
     graph = ExportGraph(p.modules, p.weights, p.tta)
     parity = write_onnx(graph, p.image_size, out / "model.onnx", images)

@@ -45,7 +45,8 @@ def predict(cfg: DictConfig, out: Path) -> None:
     if info is None:
         raise ConfigError(f"{layout.root}: no eval set (eval/info.csv) to predict; images=FOLDER predicts any images")
     probs, weights, models = ensemble_probs(runs, run_weights, info["image"], cfg.tta,
-                                            cfg.get("allow_unsafe_checkpoint", False), **predict_kwargs(cfg))
+                                            cfg.get("allow_unsafe_checkpoint", False), bool(cfg.task.calibrate),
+                                            **predict_kwargs(cfg))
     combined = VOTES[cfg.task.vote](probs, weights)
     write_submission(info, fill_unreadable(combined, "eval images").argmax(1), out / "submission.csv")
     if cfg.task.save_probs:
@@ -77,8 +78,8 @@ def predict_folder(cfg: DictConfig, out: Path, runs: list[str], run_weights: lis
                  len(paths), cfg.task.detector)
     elif cfg.task.get("crop", "none") != "none":
         raise ConfigError(f"task.crop={cfg.task.crop!r}: choose none or face")
-    probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta,
-                                            cfg.get("allow_unsafe_checkpoint", False), **kwargs)
+    probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta, cfg.get("allow_unsafe_checkpoint", False),
+                                            bool(cfg.task.calibrate), **kwargs)
     combined = VOTES[cfg.task.vote](probs, weights)
     read = ~np.isnan(combined).any(1)
     label = np.where(read, np.nan_to_num(combined).argmax(1), -1)

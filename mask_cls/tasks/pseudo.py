@@ -53,7 +53,7 @@ def pseudo_labels(cfg: DictConfig, out: Path) -> None:
         raise ConfigError(f"task.min_precision={min_precision}: must be in (0, 1], or null")
     paths = unlabeled_images(cfg.unlabeled, layouts.open(cfg.data))
     paths, duplicates = pseudo.one_row_per_file(paths)
-    parts = validation_parts([str(c) for run in runs for c in run_checkpoints(run)])
+    parts = validation_parts([str(c) for run in runs for c in run_checkpoints(run)], bool(cfg.task.calibrate))
     found = validation_predictions(parts)
     # the trade-off on validation, every threshold: drawn, and where min_precision chooses
     curve = None if found is None else pseudo.selection_curve(found[0], found[1], top_share)
@@ -61,7 +61,8 @@ def pseudo_labels(cfg: DictConfig, out: Path) -> None:
         threshold = threshold_from_validation(curve, float(min_precision))
     log.info("pseudo-labelling %d image(s) of unlabeled=%s", len(paths), cfg.unlabeled)
     probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta,
-                                            cfg.get("allow_unsafe_checkpoint", False), **predict_kwargs(cfg))
+                                            cfg.get("allow_unsafe_checkpoint", False), bool(cfg.task.calibrate),
+                                            **predict_kwargs(cfg))
     combined = soft_vote(probs, weights)
     keep = pseudo.select(combined, threshold, top_share)
     table = pseudo.pseudo_table(paths, combined, keep)

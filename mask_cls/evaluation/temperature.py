@@ -1,0 +1,115 @@
+"""Temperature scaling (Guo et al., 2017): one temperature per head output, fitted on held-out
+persons (a train run's validation fold, a cv run's out-of-fold predictions) by minimising the
+negative log-likelihood of the TTA-averaged probabilities. It leaves each view's ranking alone
+and makes the confidences mean what they say; ``calibration.json`` keeps it with the run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mask_cls.errors import ConfigError
+from mask_cls.io import write_json
+from mask_cls.models.heads.base import Head
+
+NAME = "calibration.json"
+CALIBRATED = "predictions_calibrated.csv"  # the validation predictions with the temperatures (task=pseudo's estimate)
+LIMITS = (0.05, 50.0)  # a temperature outside this is a sign of a broken fit, not a calibration
+
+
+def probs(head: Head, logits: Sequence[torch.Tensor], temperatures: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """(N, 18) probabilities averaged over views; ``logits``: per output (views, N, classes)."""
+    t = torch.as_tensor(temperatures, dtype=torch.float32)
+    views = logits[0].shape[0]
+    total = head.probs([z[0] / t[k] for k, z in enumerate(logits)])
+    for v in range(1, views):
+        total = total + head.probs([z[v] / t[k] for k, z in enumerate(logits)])
+    return total / views
+
+
+def fit(head: Head, logits: Sequence[torch.Tensor], y: Sequence[int], steps: int = 200) -> list[float]:
+    """Temperatures minimising the NLL of the true 18-class labels ``y`` (one per output)."""
+    target = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    logits = [z.clone() for z in logits]  # normal tensors (predictions come from inference mode)
+    log_t = torch.zeros(len(logits), requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        p = probs(head, logits, log_t.exp()).clamp_min(1e-12)
+        loss = -p.log().gather(1, target[:, None]).mean()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    found = [float(v) for v in log_t.detach().exp().clamp(*LIMITS)]
+    return found
+
+
+def nll(p: np.ndarray, y: Sequence[int]) -> float:
+    return float(-np.log(np.clip(p[np.arange(len(p)), np.asarray(y)], 1e-12, None)).mean())
+
+
+def write(out: Path, temperatures: list[float], outputs: Sequence[str], before: np.ndarray, after: np.ndarray,
+          y: Sequence[int], fitted_on: str) -> dict[str, Any]:
+    """``calibration.json``: the temperatures and what they did on the persons they were fitted on."""
+    from mask_cls.evaluation.calibration import expected_calibration_error
+
+    record = {"temperatures": dict(zip(outputs, temperatures)), "fitted_on": fitted_on, "images": len(y),
+              "ece_before": expected_calibration_error(np.asarray(y), before),
+              "ece_after": expected_calibration_error(np.asarray(y), after),
+              "nll_before": nll(before, y), "nll_after": nll(after, y)}
+    write_json(record, out / NAME)
+    return record
+
+
+def read(run: Path, outputs: Sequence[str]) -> list[float] | None:
+    """The run's temperatures in output order, or None where the run has no calibration."""
+    path = run / NAME
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        temps = record["temperatures"]
+        found = [float(temps[name]) for name in outputs]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: not a readable calibration ({type(e).__name__})") from None
+    if not all(LIMITS[0] <= t <= LIMITS[1] for t in found):
+        raise ConfigError(f"{path}: temperatures {found} outside {LIMITS[0]}..{LIMITS[1]}")
+    return found
+
+
+def calibrate_run(module: Any, val: Any, tta: Sequence[str], out: Path, predict_kw: dict[str, Any],
+                  fitted_on: str) -> dict[str, Any]:
+    """Fit the temperatures of ``module`` on the validation rows ``val`` (with the run's TTA), set
+    them on it, write ``calibration.json`` and ``report/reliability_calibrated.png``."""
+    from mask_cls.evaluation.calibration import reliability
+    from mask_cls.evaluation.figures import reliability_figure
+    from mask_cls.inference.predict import predict_logits
+
+    head = module.net.head
+    logits, rows = predict_logits(module, list(val["image"]), tta, **predict_kw)
+    val = val.iloc[rows]  # the readable ones (on_bad_image=skip)
+    y = [int(v) for v in val["label"]]
+    ones = [1.0] * len(logits)
+    temps = fit(head, logits, y)
+    with torch.no_grad():
+        before, after = probs(head, logits, ones).numpy(), probs(head, logits, temps).numpy()
+    record = write(out, temps, head.outputs, before, after, y, fitted_on)
+    module.net.set_temperatures(temps)
+    (out / "report").mkdir(exist_ok=True)
+    import pandas as pd
+
+    from mask_cls.io import write_csv
+    from mask_cls.labels import PROB_COLUMNS
+
+    rows = pd.DataFrame({"image": list(val["image"]), "label": y, "pred": after.argmax(1)})
+    write_csv(pd.concat([rows, pd.DataFrame(after, columns=PROB_COLUMNS)], axis=1), out / "report" / CALIBRATED)
+    reliability_figure(reliability(np.asarray(y), after), record["ece_after"], out / "report" / "reliability_calibrated.png",
+                       f"calibrated (T = {', '.join(f'{t:.2f}' for t in temps)})")
+    return record
