@@ -60,9 +60,8 @@ def pseudo_labels(cfg: DictConfig, out: Path) -> None:
     if min_precision is not None:  # before any work: a run that cannot choose writes nothing
         threshold = threshold_from_validation(curve, float(min_precision))
     log.info("pseudo-labelling %d image(s) of unlabeled=%s", len(paths), cfg.unlabeled)
-    probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta,
-                                            cfg.get("allow_unsafe_checkpoint", False), bool(cfg.task.calibrate),
-                                            **predict_kwargs(cfg))
+    probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta, cfg.get("allow_unsafe_checkpoint", False),
+                                            bool(cfg.task.calibrate), **predict_kwargs(cfg))
     combined = soft_vote(probs, weights)
     keep = pseudo.select(combined, threshold, top_share)
     table = pseudo.pseudo_table(paths, combined, keep)
