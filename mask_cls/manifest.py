@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mask_cls.io import write_json
+from mask_cls.secrets import mask, mask_text
 
 NAME = "manifest.json"
 REPO = Path(__file__).resolve().parents[1]
@@ -73,11 +74,12 @@ def accelerator(precision: object = None) -> dict[str, Any]:
 def build(argv: Iterable[str] | None = None) -> dict[str, Any]:
     """Command, code, versions and host (the engine adds the accelerator and the data)."""
     args = list(sys.argv if argv is None else argv)
-    return {"command": shlex.join(["python", *args]), "code": code(), "versions": versions(), "machine": machine()}
+    command = mask_text(shlex.join(["python", *args]))  # a typed secret (key=...) never reaches a file or logger
+    return {"command": command, "code": code(), "versions": versions(), "machine": machine()}
 
 
 def write(out: Path, manifest: dict[str, Any]) -> Path:
-    return write_json(manifest, out / NAME)
+    return write_json(mask(manifest), out / NAME)
 
 
 def add_training(out: Path, data: dict[str, Any], precision: object = None) -> dict[str, Any]:
