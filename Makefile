@@ -28,7 +28,7 @@ demo: install
 test: install
 	$(VENV)/bin/ruff check mask_cls tests bench run.py  # lint and types first: seconds, and CI runs this target
 	$(VENV)/bin/mypy  # mask_cls/, as [tool.mypy] in pyproject.toml says
-	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist worksteal  # two processes (2 cores); an idle one takes queued tests from the other
+	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist worksteal --durations=15  # two processes (2 cores); an idle one takes queued tests from the other; the 15 slowest listed
 
 test-fast: install  # development: the tests that start no command (-m "not slow"), about 3 minutes
 	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist worksteal -m "not slow"
