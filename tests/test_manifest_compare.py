@@ -85,3 +85,17 @@ def test_compare_reads_a_run_config_as_data(two_runs, tmp_path):
     r = run_cli("task=compare", f"runs=[{a},{bad}]", f"hydra.run.dir={tmp_path / 'cmp'}")
     assert r.returncode != 0 and not witness.exists()
     assert "config.yaml: not a readable run file" in r.stderr.strip().splitlines()[-1]
+
+
+def test_compare_survives_a_malformed_manifest(two_runs, tmp_path):
+    """A run's manifest.json whose ``code`` is not a mapping: the commit is unknown, nothing crashes."""
+    a, b = two_runs
+    odd = tmp_path / "odd"
+    shutil.copytree(b, odd)
+    (odd / "manifest.json").write_text(json.dumps({"code": ["not", "a", "mapping"]}))
+    out = tmp_path / "cmp"
+    r = run_cli("task=compare", f"runs=[{a},{odd}]", f"hydra.run.dir={out}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    table = pd.read_csv(out / "compare.csv", dtype=str).set_index("key")
+    assert table.loc["commit", "odd"] == "(unknown: no commit in manifest.json)"
+    assert table.loc["commit", "a"] == _git("rev-parse", "HEAD").strip()[:10] + ("+dirty" if _git("diff", "HEAD", "--", ".") else "")

@@ -52,21 +52,23 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
 def describe(run: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(scores and code, flattened config) of one run."""
     from mask_cls.manifest import NAME
-    from mask_cls.run_config import saved_config
+    from mask_cls.run_config import run_files, saved_config
 
+    folder = run_files(run)
+    if folder is not None and (folder / "config.yaml").stat().st_size > MAX_BYTES:  # before YAML reads it
+        raise ConfigError(f"{folder / 'config.yaml'}: larger than {MAX_BYTES} bytes; not a run config")
     found = saved_config(run)
     if found is None:
         raise ConfigError(f"{run}: not a run (no .hydra/config.yaml)")
-    where, config = found
-    if where.stat().st_size > MAX_BYTES:
-        raise ConfigError(f"{where}: larger than {MAX_BYTES} bytes; not a run config")
+    config = found[1]
     head: dict[str, Any] = {}
     for name, keys in SCORES.items():
         content = _read_json(run / name)
         head |= {k: content[k] for k in keys if isinstance(content.get(k), int | float)}
-    code = _read_json(run / NAME).get("code") or {}
+    code = _read_json(run / NAME).get("code")
+    code = code if isinstance(code, dict) else {}
     head["commit"] = (str(code["commit"])[:10] + ("+dirty" if code.get("dirty") else "")) if code.get("commit") \
-        else "(no manifest.json)"
+        else "(unknown: no commit in manifest.json)"
     own = str(run.resolve())  # where the run wrote: the same place for every run, spelt <run>
     return head, {k: v.replace(own, "<run>") if isinstance(v, str) else v
                   for k, v in flatten(config).items() if not k.startswith(SKIP)}
