@@ -65,7 +65,9 @@ ARMS: dict[str, list[str]] = {
     "seed_cutmix_only": ["augment=seed_cutmix", "augment.batch.grid_shuffle.p=0"],
     "seed_cutmix": ["augment=seed_cutmix"],
     "ema": ["callbacks=ema"],
-    "swa": ["callbacks=swa"],
+    # SWA from half-way: Lightning averages the weights at the start of each SWA epoch, so in a
+    # 4-epoch regime the default start (0.75) would "average" one snapshot; 0.5 averages two
+    "swa": ["callbacks=swa", "callbacks.swa.swa_epoch_start=0.5"],
     "uda": ["ssl=uda", "unlabeled=eval"],
     "pseudo": [],    # teacher (default) -> task=pseudo on the eval images (threshold 0.9) -> student with them
     "real_best": ["experiment=real_best"],  # its teacher (= the age58 arm) -> pseudo-labels -> student
