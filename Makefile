@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,sweep,cluster,pretrained,export]'
+	$(PY) -m pip install -q -e '.[dev,sweep,cluster,pretrained,export,mlflow]'
 	touch $(STAMP)
 
 demo: install

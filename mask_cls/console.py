@@ -14,7 +14,8 @@ NOISE = (
     r".*The `srun` command is available on your system but is not used.*",
 )
 #: log lines of the libraries that advertise or narrate internals
-CHATTER = ("litlogger", "to estimate number of stepping batches", "`anonymous` setting")
+CHATTER = ("litlogger", "to estimate number of stepping batches", "`anonymous` setting",
+           "not found. Creating it")  # (the last: MLflow's experiment, made in a new store)
 
 
 class _DropChatter(logging.Filter):
@@ -33,5 +34,6 @@ def quiet() -> None:
     _installed = True
     for pattern in NOISE:
         warnings.filterwarnings("ignore", message=pattern)
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero", "wandb"):
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero", "wandb",
+                 "lightning.pytorch.loggers.mlflow"):
         logging.getLogger(name).addFilter(_DropChatter())

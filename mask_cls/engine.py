@@ -31,6 +31,7 @@ from mask_cls.rundir import (
     log,
     loggable_config,
     sweep_name,
+    swept_first,
     typed_overrides,
 )
 
@@ -47,22 +48,38 @@ class FoldResult:
 
 
 def with_identity(loggers, cfg: DictConfig):
-    """The wandb logger config with a run name, group, job type and tags where the user left
-    them empty: a sweep job is named after its overrides and grouped by its sweep; a cv fold
-    (``_fold_name``, ``_group``) is ``fold_k`` in the cv run's group."""
-    if not loggers or "wandb" not in loggers:
+    """The wandb and MLflow logger configs with a run name, group, job type and tags where the
+    user left them empty: a sweep job is named after its overrides and grouped by its sweep; a cv
+    fold (``_fold_name``, ``_group``) is ``fold_k`` in the cv run's group."""
+    kinds = [k for k in _IDENTITY if loggers and k in loggers]
+    if not kinds:
         return loggers
     node = loggers.copy()
-    w = node.wandb
     ident = cfg.get("_identity") or {}
-    overrides = [o for o in typed_overrides() if not o.startswith("logger")]
-    defaults = {"name": ident.get("name") or (" ".join(overrides)[:120] or None),
+    overrides = swept_first([o for o in typed_overrides() if not o.startswith("logger")])
+    identity = {"name": ident.get("name") or (" ".join(overrides)[:120] or None),
                 "group": ident.get("group") or sweep_name() or cfg.task.name,
-                "job_type": ident.get("job_type") or "train", "tags": overrides[:20] or None}
-    for key, value in defaults.items():
-        if w.get(key) in (None, "", cfg.task.name) and value is not None:
-            OmegaConf.update(w, key, value, force_add=True)
+                "job_type": ident.get("job_type") or "train", "overrides": overrides}
+    for kind in kinds:
+        for key, value in _IDENTITY[kind](identity).items():
+            if node[kind].get(key) in (None, "", cfg.task.name) and value is not None:
+                OmegaConf.update(node[kind], key, value, force_add=True)
     return node
+
+
+def _wandb_identity(ident: dict) -> dict:
+    return {"name": ident["name"], "group": ident["group"], "job_type": ident["job_type"],
+            "tags": ident["overrides"][:20] or None}
+
+
+def _mlflow_identity(ident: dict) -> dict:
+    """MLflow has no group: the group and job type are tags (the UI groups runs by a tag)."""
+    return {"run_name": ident["name"], "tags": {"group": ident["group"], "job_type": ident["job_type"],
+                                                "overrides": " ".join(ident["overrides"])[:500]}}
+
+
+#: the loggers (``conf/logger`` keys) that show a run's identity, and how each spells it
+_IDENTITY = {"wandb": _wandb_identity, "mlflow": _mlflow_identity}
 
 
 def instantiate_all(node) -> list:

@@ -111,6 +111,26 @@ def typed_overrides() -> list[str]:
     return [o for o in HydraConfig.get().overrides.task if not o.lstrip("+~").startswith("hydra.")]
 
 
+def swept_first(overrides: list[str]) -> list[str]:
+    """A multirun job's overrides with the swept ones first (typed with several values, as in
+    ``optim.lr=1e-3,3e-3``, or in the sweeper's search space): a run name cut to its first
+    characters still tells the jobs of a sweep apart."""
+    if not in_multirun():
+        return overrides
+    import sys
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    typed = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
+    try:
+        swept = {o.key_or_group for o in OverridesParser.create().parse_overrides(typed) if o.is_sweep_override()}
+    except Exception:  # noqa: BLE001 (a launcher's own argv: keep the order as typed)
+        swept = set()
+    swept |= set(HydraConfig.get().sweeper.get("params") or {})
+    key = {o: o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    return [o for o in overrides if key[o] in swept] + [o for o in overrides if key[o] not in swept]
+
+
 def sweep_name() -> str | None:
     """The name of the sweep folder this multirun job belongs to."""
     return Path(HydraConfig.get().sweep.dir).name if in_multirun() else None

@@ -100,7 +100,8 @@ def _print(table: pd.DataFrame, scores: dict, title: str) -> None:
 
 
 def log_figures(loggers: Sequence, title: str, paths: Sequence[Path], step: int = 0) -> None:
-    """Send the PNGs to every logger that takes images (wandb, TensorBoard); CSV keeps files only."""
+    """Send the PNGs to every logger that takes images (wandb, TensorBoard, MLflow artifacts); CSV
+    keeps files only."""
     import re
 
     prefix = re.sub(r"[^\w/-]+", "_", title).strip("_")  # keys without spaces or brackets
@@ -123,4 +124,8 @@ def _to_tensorboard(logger, key: str, path: Path, step: int) -> None:
     logger.experiment.add_image(key, mpimg.imread(path)[..., :3], global_step=step, dataformats="HWC")
 
 
-_IMAGE_SENDERS = {"WandbLogger": _to_wandb, "TensorBoardLogger": _to_tensorboard}
+def _to_mlflow(logger, key: str, path: Path, step: int) -> None:
+    logger.experiment.log_artifact(logger.run_id, str(path), f"report/{key.rsplit('/', 1)[0]}")
+
+
+_IMAGE_SENDERS = {"WandbLogger": _to_wandb, "TensorBoardLogger": _to_tensorboard, "MLFlowLogger": _to_mlflow}

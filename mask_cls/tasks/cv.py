@@ -28,7 +28,7 @@ from mask_cls.inference.ensemble import soft_vote
 from mask_cls.inference.predict import fill_unreadable, predict_paths
 from mask_cls.io import write_csv, write_json
 from mask_cls.labels import PROB_COLUMNS
-from mask_cls.rundir import finish_loggers, log, save_run_config
+from mask_cls.rundir import finish_loggers, log, loggable_config, save_run_config
 from mask_cls.tasks import register
 
 
@@ -112,12 +112,15 @@ def summary_loggers(cfg: DictConfig, out) -> list:
         return []
     c = in_dir(cfg, out)
     OmegaConf.update(c, "_identity", {"name": "cv", "group": out.name, "job_type": "cv"}, force_add=True)
-    return instantiate_all(with_identity(c.logger, c))
+    loggers = instantiate_all(with_identity(c.logger, c))
+    for lg in loggers:  # the cv run's config beside its score (MLflow's params, wandb's config)
+        lg.log_hyperparams(loggable_config(c))
+    return loggers
 
 
 def log_summary(loggers: list, summary: dict, oof_csv) -> None:
-    """``cv/f1`` and the per-fold scores as metrics; on wandb, also the summary and ``oof.csv``
-    as an artifact."""
+    """``cv/f1`` and the per-fold scores as metrics; on wandb, also the summary; ``oof.csv`` as an
+    artifact on wandb and MLflow."""
     flat = {k: v for k, v in summary.items() if isinstance(v, int | float)}
     flat |= {f"cv/fold_{s['fold']}/f1": s["f1"] for s in summary["folds"]}
     for lg in loggers:
@@ -129,4 +132,6 @@ def log_summary(loggers: list, summary: dict, oof_csv) -> None:
             artifact = wandb.Artifact("oof", type="oof")
             artifact.add_file(str(oof_csv))
             lg.experiment.log_artifact(artifact)
-        lg.save()
+        if type(lg).__name__ == "MLFlowLogger":
+            lg.experiment.log_artifact(lg.run_id, str(oof_csv))
+        lg.finalize("success")  # no trainer closes these: the MLflow run ends FINISHED
