@@ -80,6 +80,8 @@ ARMS: dict[str, list[str]] = {
     "age58_ensemble": ["data.age_threshold=58"],  # task=cv of the age58 arm
     "real_best_ensemble": ["experiment=real_best"],  # its teacher (= age58_ensemble) -> per-fold labels -> task=cv
     "face_crop": [],  # task=prepare (YuNet face crops of ROOT's train and eval images) -> the default on the crops
+    "teachers": [],  # the soft vote of the TEACHERS arms' runs (task=predict): the ensemble a student distils
+    "distill": [],   # task=distill teacher=[the TEACHERS arms' runs]: one default student on their soft targets
 }
 #: arms that are a fold ensemble (task=cv): its submission is the folds' soft vote, its
 #: validation figure the out-of-fold cv/f1; a pseudo round of one keeps each fold's own labels
@@ -96,6 +98,9 @@ PSEUDO_OPTIONS = {"pseudo_t0.98": ["task.threshold=0.98"], "pseudo_t0.7": ["task
 #: arms that differ from another arm only at prediction: its finished run of the same seed
 #: predicts again with the arm's options (the same trained model, so the difference is exact)
 PREDICT_ONLY = {"no_tta": "default"}
+#: arms built on other arms' finished runs of the same seed (same split, so their models never saw
+#: the student's validation persons): their ensemble (task=predict) and a student distilled from it
+TEACHERS = {"teachers": ["default", "age58", "swa"], "distill": ["default", "age58", "swa"]}
 #: arms that train on a face-cropped copy of ROOT (task=prepare with these options, written once
 #: per regime beside the arm's runs and shared by its seeds; prepare resumes a partial copy)
 PREPARED = {"face_crop": ["task.detector=yunet"]}
@@ -168,6 +173,13 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
             mask_cls(out / "labels", "task=pseudo", f"run_dir={teacher}", "unlabeled=eval", *PSEUDO_OPTIONS.get(arm, []))
             final = out / "student"
             mask_cls(final, f"data.pseudo_csv={out / 'labels'}", *cv)
+        elif arm in TEACHERS:
+            runs = [finished_run(out, a, seed) for a in TEACHERS[arm]]
+            if any(r is None for r in runs):
+                raise SystemExit(f"arm {arm}: run the arms {','.join(TEACHERS[arm])} with seed {seed} first")
+            final, listed = out, "[" + ",".join(str(r) for r in runs) + "]"
+            mask_cls(final, *(["task=distill", f"teacher={listed}"] if arm == "distill" else
+                              ["task=predict", f"run_dir={listed}"]))
         elif arm in PREDICT_ONLY and (trained := finished_run(out, PREDICT_ONLY[arm], seed)) is not None:
             final = out
             mask_cls(final, "task=predict", f"run_dir={trained}")
@@ -176,9 +188,10 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
             mask_cls(final, *cv)
         scores = halves_scores(pd.read_csv(final / "submission.csv"), answers, split)
         result = final / ("cv.json" if cv else "metrics.json")
-        if not result.is_file():  # a prediction-only arm: the model (and its validation) is the trained run's
+        if not result.is_file() and arm in PREDICT_ONLY:  # the model (and its validation) is the trained run's
             result = finished_run(out, PREDICT_ONLY[arm], seed) / "metrics.json"
-        scores["val_f1_best"] = json.loads(result.read_text()).get("cv/f1" if cv else "val/f1_best")
+        scores["val_f1_best"] = json.loads(result.read_text()).get("cv/f1" if cv else "val/f1_best") \
+            if result.is_file() else None  # (an ensemble's prediction: no validation of its own)
     return {"regime": regime, "arm": arm, "seed": seed, **scores,
             "seconds": round(time.perf_counter() - t0, 1), "run": str(out), "commit": commit(),
             "split": digest(split), "date": time.strftime("%Y-%m-%d"), "command": " && ".join(commands)}

@@ -181,6 +181,8 @@ def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -
                 "fast_dev_run": bool(getattr(trainer, "fast_dev_run", False))}  # noqa: B009 (not in the stubs)
     if dm.pseudo_summary is not None:
         metrics["pseudo"] = dm.pseudo_summary
+    if dm.soft_summary is not None:
+        metrics["soft_targets"] = dm.soft_summary
     last_step = max(0, trainer.global_step - 1)  # the step Lightning logged the last metrics at
     for lg in loggers:  # TensorBoard's HPARAMS tab shows the best score
         if type(lg).__name__ == "TensorBoardLogger" and "val/f1_best" in metrics:

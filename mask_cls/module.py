@@ -26,7 +26,6 @@ from mask_cls.models.classifier import Classifier, build_classifier
 from mask_cls.models.preprocessor import Labeled, Preprocessor
 from mask_cls.module_config import ModuleConfig
 from mask_cls.ssl.objective import objective_for
-from mask_cls.ssl.uda import UDA
 
 # Under run.py, Hydra's handlers on the root logger print every log line (screen and run.log);
 # the console handler the ``lightning`` package adds for itself would print each line twice.
@@ -57,8 +56,7 @@ class MaskClassifier(pl.LightningModule):
         self.channels_last = bool(cfg.model.get("channels_last", False))
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.uda = UDA.from_config(cfg.ssl)
-        self.objective = objective_for(self.uda)  # what training_step minimises (ssl/objective.py)
+        self.objective = objective_for(cfg.ssl)  # what training_step minimises (ssl/objective.py)
         self.backbone_lr_mult = float(cfg.finetune.get("backbone_lr_mult", 1.0))
         self.freeze_epochs = int(cfg.finetune.get("freeze_epochs", 0))
         if self.backbone_lr_mult <= 0:

@@ -6,7 +6,7 @@ What a task reads is declared in its YAML, ``needs: [...]``:
 - ``train``: the layout's training table (its file, columns and image folder);
 - ``eval``: the eval set (dropped with ``images=FOLDER``);
 - ``model``: a backbone to build (its timm name, a ``model.weights`` file);
-- ``run``: ``run_dir=`` (a train run, a cv run or a ``.ckpt``);
+- ``run``: ``run_dir=`` (a train run, a cv run or a ``.ckpt``); ``teacher``: ``teacher=`` (the same kinds);
 - ``unlabeled``: ``unlabeled=eval`` (the eval set) or a folder;
 - ``files``: ``submission=`` and ``answers=``.
 The full readers check the same things again later; these checks only come first.
@@ -40,8 +40,8 @@ def _choice(group: str, default: str) -> str:
     return str(HydraConfig.get().runtime.choices.get(group) or default) if HydraConfig.initialized() else default
 
 
-def _runs(cfg: DictConfig) -> list[str]:
-    runs = cfg.get("run_dir")
+def _runs(cfg: DictConfig, key: str = "run_dir") -> list[str]:
+    runs = cfg.get(key)
     if not runs:
         return []
     return [str(r) for r in runs] if isinstance(runs, ListConfig | list) else [str(runs)]
@@ -60,6 +60,8 @@ def announce(cfg: DictConfig, out: Path) -> None:
         parts.append(f"model={cfg.model.backbone} + {str(cfg.head.get('_target_', '')).rsplit('.', 1)[-1]}")
     if "run" in want and _runs(cfg):
         parts.append(f"from run_dir={', '.join(_runs(cfg))}")
+    if "teacher" in want and _runs(cfg, "teacher"):
+        parts.append(f"teacher={', '.join(_runs(cfg, 'teacher'))}")
     if cfg.task.name == "predict" and cfg.get("images"):
         parts.append(f"images={cfg.images}")
     parts.append(f"-> {out}")
@@ -100,6 +102,8 @@ def check(cfg: DictConfig) -> None:
             raise ConfigError(f"model.weights={weights}: file not found")
     if "run" in want:
         check_runs(cfg)
+    if "teacher" in want:
+        check_runs(cfg, "teacher")
     if "unlabeled" in want and str(cfg.get("unlabeled", "eval")) != "eval" and not Path(str(cfg.unlabeled)).is_dir():
         raise DataError(f"{cfg.unlabeled}: unlabeled folder not found")
     if cfg.task.name == "predict" and cfg.get("images") and not Path(str(cfg.images)).is_dir():
@@ -111,15 +115,15 @@ def check(cfg: DictConfig) -> None:
                 raise ConfigError(f"{key}={value} is a folder; give the CSV file in it")
 
 
-def check_runs(cfg: DictConfig) -> None:
+def check_runs(cfg: DictConfig, key: str = "run_dir") -> None:
     from mask_cls.inference.runs import run_checkpoints
 
-    runs = _runs(cfg)
+    runs = _runs(cfg, key)
     if not runs:
-        raise ConfigError(f"task={cfg.task.name} needs run_dir=DIR (a train or cv run), or run_dir=[DIR1,DIR2]")
+        raise ConfigError(f"task={cfg.task.name} needs {key}=DIR (a train or cv run), or {key}=[DIR1,DIR2]")
     for run in runs:
         if not Path(run).exists():
-            raise ConfigError(f"run_dir={run}: not found")
+            raise ConfigError(f"{key}={run}: not found")
         run_checkpoints(run)  # a folder that is not a run: said exactly
 
 

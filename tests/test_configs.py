@@ -52,6 +52,17 @@ def build_data(cfg, tmp_path: Path) -> None:
     assert images and all(x.dtype == torch.uint8 and tuple(x.shape[1:]) == (3, *cfg.data.image_size) for x in images)
 
 
+def _uniform_soft_targets(cfg, path: Path) -> Path:
+    """A soft-target file (task=distill's format) with 1/18 for every training image of fold 0."""
+    import pandas as pd
+
+    split = instantiate(cfg.data, ssl=None, num_workers=0, persistent_workers=False)
+    split.setup("fit")
+    images = list(split.rows("train")["image"])
+    pd.DataFrame({"image": images, **{c: 1 / L.NUM_CLASSES for c in L.PROB_COLUMNS}}).to_csv(path, index=False)
+    return path
+
+
 def build_trainer(cfg) -> None:
     """Every key a Trainer argument; built where this machine can run it (no GPU needed)."""
     node = {k: v for k, v in cfg.trainer.items() if k not in ("_target_",)}
@@ -87,6 +98,8 @@ def test_every_option_builds(group, option, tiny_root, tmp_path, monkeypatch):
             from tests.test_folder_layout import as_folders
 
             cfg.data.root = str(as_folders(tiny_root, tmp_path / "folders"))
+        if group == "ssl" and option == "distill":  # its training side needs a teacher's file: uniform targets
+            cfg.data.soft_targets = str(_uniform_soft_targets(cfg, tmp_path / "teacher_probs.csv"))
         build_data(cfg, tmp_path)
     if group in ("trainer", "debug"):
         build_trainer(cfg)

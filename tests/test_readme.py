@@ -105,6 +105,8 @@ def test_every_readme_command_as_typed(tmp_path):
     assert {"loss=ce head=linear", "loss=focal head=arcface"} <= set(grid["overrides"])
     pseudo = tmp_path / latest(tmp_path, "pseudo")
     assert (pseudo / "pseudo.json").is_file()
+    distill = json.loads((tmp_path / latest(tmp_path, "distill") / "teacher.json").read_text())
+    assert distill["honest_validation"] and len(distill["models"]) == 1  # fold 0's model of the cv run alone
 
 
 @pytest.mark.slow

@@ -4,6 +4,8 @@ each row indexed by its line in the file, every problem one line naming the file
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -41,3 +43,20 @@ def read_table(path: Path, columns: tuple[str, ...], comments: bool = False) -> 
     if comments:
         keep &= ~df.iloc[:, 0].str.startswith("#")
     return df[keep]
+
+
+def listed_images(csv: Path, images: pd.Series, roots: Sequence[str | Path] = ()) -> list[str]:
+    """The image paths a table lists (``images``, indexed by line; absolute or relative to the
+    csv's folder), each an existing file inside the csv's folder or one of ``roots`` once links
+    are resolved: a file cannot point the run anywhere else."""
+    allowed = [Path(r).resolve() for r in (csv.parent, *roots) if r]
+    paths = []
+    for line, p in images.items():
+        path = Path(p) if os.path.isabs(p) else csv.parent / p
+        if not p or not path.is_file():
+            raise DataError(f"{csv}:{line}: image {p!r} not found")
+        if not any(path.resolve().is_relative_to(a) for a in allowed):
+            raise DataError(f"{csv}:{line}: image {p!r} lies outside the data root, the unlabeled folder "
+                            "and the csv's folder")
+        paths.append(str(path))
+    return paths

@@ -60,6 +60,7 @@ class TrainingRows:
     relabel: str | None = None
     pseudo_csv: str | None = None
     pseudo_weight: float = 1.0
+    soft_targets: str | None = None  # a teacher's probabilities per image (ssl=distill; task=distill writes it)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,13 @@ class DataConfig:
             raise ConfigError(f"data.on_bad_image={ld.on_bad_image!r}: choose error or skip")
         if not 30 < int(self.rows.age_threshold) <= 60:
             raise ConfigError(f"data.age_threshold={self.rows.age_threshold}: must be in 31..60")
+        distill = (self.ssl or {}).get("name") == "distill"
+        if distill != bool(self.rows.soft_targets):
+            raise ConfigError("ssl=distill trains on data.soft_targets=FILE (a teacher's teacher_probs.csv), and "
+                              "data.soft_targets needs ssl=distill: task=distill teacher=RUN sets both")
+        if self.rows.soft_targets and self.rows.pseudo_csv:
+            raise ConfigError("data.soft_targets with data.pseudo_csv: one teacher at a time (distillation already "
+                              "learns the teacher's view of the unlabeled images)")
 
 
 def _names(kind: type) -> list[str]:

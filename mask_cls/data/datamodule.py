@@ -1,7 +1,8 @@
 """LightningDataModule: layout -> person-level folds -> datasets -> loaders.
 
-Extras on the training side only: pseudo-label rows (``pseudo_csv``) and, under ``ssl=uda``,
-an unlabeled stream of (weak, strong) views, ``unsup_ratio`` images per labeled one.
+Extras on the training side only: pseudo-label rows (``pseudo_csv``), a teacher's soft targets
+(``soft_targets``, under ``ssl=distill``; its unlabeled images join as rows without a label) and,
+under ``ssl=uda``, an unlabeled stream of (weak, strong) views, ``unsup_ratio`` images per labeled one.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, RandomSampler
 
 from mask_cls import labels as L
-from mask_cls.data import layouts, pseudo, transforms
+from mask_cls.data import layouts, pseudo, soft_targets, transforms
 from mask_cls.data.cache import ImageCache
 from mask_cls.data.data_config import DataConfig
 from mask_cls.data.datasets import ImageDataset, TwoViewDataset, collate_skipping, worker_init
@@ -58,6 +60,7 @@ class MaskDataModule(pl.LightningDataModule):
         # never inside the data root: the data is read, never written
         self.cache = ImageCache(ld.cache_dir or default_cache_dir(), ld.image_size) if ld.cache else None
         self.pseudo_summary: dict | None = None  # what became of the pseudo rows (metrics.json "pseudo")
+        self.soft_summary: dict | None = None  # rows with a teacher's soft targets (ssl=distill)
         self.unlabeled: list[str] | None = None
         self.train_table: pd.DataFrame | None = None
         self.val_table: pd.DataFrame | None = None
@@ -104,7 +107,7 @@ class MaskDataModule(pl.LightningDataModule):
         self.train_tf = transforms.build(size, augment.get("train"))
         self.val_tf = transforms.build(size, augment.get("val"))
         self.unlabeled_source = str((ssl or {}).get("unlabeled", "eval"))
-        self.ssl = ssl if ssl and ssl.get("name", "none") != "none" else None
+        self.ssl = ssl if ssl and ssl.get("name", "none") == "uda" else None  # (distill: soft targets, no stream)
         uda = UDA.from_config(self.ssl) if self.ssl else None
         self.unsup_ratio = uda.unsup_ratio if uda else 0  # its default in one place (ssl/uda.py)
         if self.ssl is not None:
@@ -145,6 +148,12 @@ class MaskDataModule(pl.LightningDataModule):
                 found = pseudo.read_pseudo(csv, [self.root] + ([source] if source != "eval" else []))
                 self.train_table, self.pseudo_summary = pseudo.merge(self.train_table, self.val_table, found,
                                                                      rows.pseudo_weight, source=str(csv))
+            if rows.soft_targets:
+                source = self.unlabeled_source
+                found = soft_targets.read_soft_targets(rows.soft_targets,
+                                                       [self.root] + ([source] if source != "eval" else []))
+                self.train_table, self.soft_summary = soft_targets.attach(self.train_table, self.val_table, found,
+                                                                          rows.soft_targets)
             if self.ssl is not None:
                 unlabeled = unlabeled_images(self.ssl.get("unlabeled", "eval"), self.layout)
                 self.unlabeled = without_validation(unlabeled, self.val_table)
@@ -169,7 +178,11 @@ class MaskDataModule(pl.LightningDataModule):
         t = self.rows("train")
         sampler = self.sampler_factory(t) if self.sampler_factory is not None else None
         weights = t["weight"] if "weight" in t else None
-        labeled = self._loader(self._dataset(t["image"], t["label"], self.train_tf, weights), True, sampler,
+        soft = t[L.PROB_COLUMNS].to_numpy(np.float32) if self.soft_summary is not None else None
+        if soft is not None and sampler is not None and (t["label"] < 0).any():
+            raise ConfigError("ssl=distill with unlabeled rows: the sampler reads labels they do not have; "
+                              "use sampler=shuffle")
+        labeled = self._loader(self._dataset(t["image"], t["label"], self.train_tf, weights, soft), True, sampler,
                                drop_single=True)
         if self.unlabeled is None:
             return labeled
@@ -196,8 +209,9 @@ class MaskDataModule(pl.LightningDataModule):
             return self._loader(ds, False, sampler)
         return self._loader(ds, False)
 
-    def _dataset(self, paths, labels, tf, weights=None) -> ImageDataset:
-        return ImageDataset(paths, labels, tf, self.cache, self.on_bad_image, weights, target_size=self.image_size)
+    def _dataset(self, paths, labels, tf, weights=None, soft=None) -> ImageDataset:
+        return ImageDataset(paths, labels, tf, self.cache, self.on_bad_image, weights, target_size=self.image_size,
+                            soft=soft)
 
 
 def warn_unnoticed(table: pd.DataFrame, val: pd.DataFrame, fold: int) -> None:

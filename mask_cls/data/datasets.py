@@ -36,15 +36,19 @@ def _hw(size: Sequence[int] | None) -> tuple[int, int] | None:
 class ImageDataset(Dataset):
     """(image uint8 CHW, label) pairs; label -1 where unknown (eval images).
 
-    With ``weights`` (per-image loss weights, e.g. for pseudo-label rows): (image, label, weight).
+    With ``weights`` (per-image loss weights, e.g. for pseudo-label rows): (image, label, weight);
+    with ``soft`` (a teacher's (N, 18) probabilities, ssl=distill): (image, label, weight, soft).
     """
 
     def __init__(self, paths: Sequence[str], labels: Sequence[int] | np.ndarray | None, transform: A.Compose,
                  cache=None, on_bad_image: str = "error", weights: Sequence[float] | None = None,
-                 target_size: Sequence[int] | None = None):
+                 target_size: Sequence[int] | None = None, soft: np.ndarray | None = None):
         self.paths = list(paths)
         self.labels = np.asarray(labels if labels is not None else [-1] * len(self.paths), dtype=np.int64)
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
+        self.soft = None if soft is None else np.asarray(soft, dtype=np.float32)
+        if self.soft is not None and self.weights is None:
+            self.weights = np.ones(len(self.paths), dtype=np.float32)
         self.transform = transform
         # albumentations 2.x draws from its own generator, seeded from the OS unless told:
         # seed it from torch's (seed_everything) so that seeded runs repeat
@@ -66,7 +70,9 @@ class ImageDataset(Dataset):
         x = to_chw_uint8(self.transform(image=img)["image"])
         if self.weights is None:
             return x, int(self.labels[j])
-        return x, int(self.labels[j]), float(self.weights[j])
+        if self.soft is None:
+            return x, int(self.labels[j]), float(self.weights[j])
+        return x, int(self.labels[j]), float(self.weights[j]), torch.from_numpy(self.soft[j])
 
     def __getitem__(self, i: int):
         """The item, or None for an unreadable image under ``on_bad_image=skip`` (its batch

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mask_cls import labels as L
-from mask_cls.data.csv_reader import read_table
+from mask_cls.data.csv_reader import listed_images, read_table
 from mask_cls.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,6 @@ def read_pseudo(csv: str | Path, roots: Sequence[str | Path] = ()) -> pd.DataFra
     Every image must lie inside the csv's folder or one of ``roots`` (the data root, the
     unlabeled folder) once links are resolved: a file cannot point the run anywhere else."""
     csv = Path(csv)
-    allowed = [Path(r).resolve() for r in (csv.parent, *roots) if r]
     if not csv.is_file():
         raise DataError(f"{csv}: pseudo-label file not found")
     df = read_table(csv, ("image", "label"))
@@ -139,15 +138,7 @@ def read_pseudo(csv: str | Path, roots: Sequence[str | Path] = ()) -> pd.DataFra
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(f"{csv}:{df.index[i]}: label {df['label'].iloc[i]!r} is not a class 0..{L.NUM_CLASSES - 1}")
-    paths = []
-    for i, p in df["image"].items():  # the index is the line number
-        path = Path(p) if os.path.isabs(p) else csv.parent / p
-        if not p or not path.is_file():
-            raise DataError(f"{csv}:{i}: image {p!r} not found")
-        if not any(path.resolve().is_relative_to(a) for a in allowed):
-            raise DataError(f"{csv}:{i}: image {p!r} lies outside the data root, the unlabeled folder "
-                            "and the csv's folder")
-        paths.append(str(path))
+    paths = listed_images(csv, df["image"], roots)
     return df.assign(image=paths, label=labels.astype(int))
 
 

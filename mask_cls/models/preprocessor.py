@@ -5,7 +5,7 @@ become normalised floats, in NHWC when ``channels_last`` (faster convolutions on
 tensor-core GPUs), and, for training batches, get the batch augmentation (CutMix, grid
 shuffle), so that the LightningModule's steps see ready batches and read as the algorithm.
 
-A labeled batch (images, labels[, sample weights]) becomes a ``Labeled``; one image tensor
+A labeled batch (images, labels[, sample weights[, soft targets]]) becomes a ``Labeled``; one image tensor
 (a view) becomes the normalised tensor; under UDA a mapping of those keeps its keys."""
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class Labeled:
     weight: torch.Tensor | None = None
     partner: torch.Tensor | None = None
     lam: float = 1.0
+    soft: torch.Tensor | None = None  # the teacher's (N, 18) probabilities (ssl=distill); label -1: unlabeled
 
 
 class Preprocessor(nn.Module):
@@ -58,12 +59,12 @@ class Preprocessor(nn.Module):
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def labeled(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None,
-                 augment: bool = False) -> Labeled:
+                augment: bool = False, soft: torch.Tensor | None = None) -> Labeled:
         """Normalised images; with ``augment`` (training), the batch augmentation on them."""
         if not augment:
-            return Labeled(x, y, weight)
+            return Labeled(x, y, weight, soft=soft)
         x, partner, lam = self.batch_augment(x, y)
-        return Labeled(x, y, weight, partner, lam)
+        return Labeled(x, y, weight, partner, lam, soft)
 
     def forward(self, batch, augment: bool = False):
         if batch is None:
@@ -72,5 +73,5 @@ class Preprocessor(nn.Module):
             return self.images(batch)
         if isinstance(batch, Mapping):  # UDA: labeled batch + unlabeled views (never batch-augmented)
             return {k: self(v, augment and k == "labeled") for k, v in batch.items()}
-        x, y, *w = batch
-        return self.labeled(self.images(x), y, w[0] if w else None, augment)
+        x, y, *rest = batch  # (images, labels[, weights[, soft targets]])
+        return self.labeled(self.images(x), y, rest[0] if rest else None, augment, rest[1] if len(rest) > 1 else None)

@@ -1,4 +1,5 @@
-"""What a training step minimises: the labeled loss, or UDA's labeled + consistency objective.
+"""What a training step minimises: the labeled loss, UDA's labeled + consistency objective, or
+distillation's soft targets + labels (``ssl/distill.py``).
 
 The module's step is ``loss = self.objective(self, batch)``; the objective is chosen once from
 the config (``ssl=none|uda``), so the step never branches on the batch's type.
@@ -6,12 +7,15 @@ the config (``ssl=none|uda``), so the step never branches on the batch's type.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
 from mask_cls import labels as L
+from mask_cls.errors import ConfigError
 from mask_cls.losses.consistency import uda_consistency
+from mask_cls.ssl.distill import Distill, DistillObjective
 from mask_cls.ssl.uda import UDA
 
 if TYPE_CHECKING:
@@ -98,5 +102,26 @@ class UDAObjective:
         return sup + weight * cons
 
 
-def objective_for(uda: UDA | None) -> Supervised | UDAObjective:
-    return UDAObjective(uda) if uda is not None else Supervised()
+Objective = Supervised | UDAObjective | DistillObjective
+
+
+def _uda(cfg: Mapping[str, Any]) -> UDAObjective:
+    uda = UDA.from_config(cfg)
+    assert uda is not None  # (ssl.name is uda here)
+    return UDAObjective(uda)
+
+
+#: what each ``ssl.name`` trains with
+OBJECTIVES: dict[str, Callable[[Mapping[str, Any]], Objective]] = {
+    "none": lambda cfg: Supervised(),
+    "uda": _uda,
+    "distill": lambda cfg: DistillObjective(Distill.from_config(cfg)),
+}
+
+
+def objective_for(ssl: Mapping[str, Any] | None) -> Objective:
+    """The objective of ``ssl.name`` (its settings checked here, before any training)."""
+    name = str((ssl or {}).get("name", "none"))
+    if name not in OBJECTIVES:
+        raise ConfigError(f"ssl.name={name!r}: choose {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[name](ssl or {})
