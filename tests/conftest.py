@@ -54,6 +54,17 @@ def tiny_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def cv_run(tiny_root, tmp_path_factory) -> Path:
+    """A 2-fold cv run of FAST on the tiny set (read-only by convention; shared by the cv,
+    predict and distillation tests of one worker)."""
+    out = tmp_path_factory.mktemp("cv") / "run"
+    fast = [a for a in FAST if not a.startswith("data.n_folds")]
+    r = run_cli("task=cv", "data=mask", f"data.root={tiny_root}", "data.n_folds=2", f"hydra.run.dir={out}", *fast)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
 @pytest.fixture
 def tiny_copy(tiny_root, tmp_path) -> Path:
     """A private copy to corrupt."""

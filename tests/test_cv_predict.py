@@ -15,15 +15,6 @@ from tests.conftest import FAST, run_cli
 pytestmark = pytest.mark.slow  # every test here starts a command
 
 
-@pytest.fixture(scope="module")
-def cv_run(tiny_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp("cv") / "run"
-    fast = [a for a in FAST if not a.startswith("data.n_folds")]
-    r = run_cli("task=cv", "data=mask", f"data.root={tiny_root}", "data.n_folds=2", f"hydra.run.dir={out}", *fast)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
-
-
 def test_oof_covers_every_image_once_from_a_model_that_never_saw_it(cv_run, tiny_root):
     from mask_cls.data.layouts.competition.tables import read_train
 

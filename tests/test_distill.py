@@ -60,15 +60,13 @@ def test_objective_mixes_kl_on_all_rows_and_the_loss_on_labeled_rows():
 
 
 @pytest.fixture(scope="module")
-def distilled(tiny_root, tmp_path_factory):
-    """A 2-fold cv teacher, then a student of another backbone distilled from it."""
-    base = tmp_path_factory.mktemp("distill")
-    r = run_cli("task=cv", "data=mask", f"data.root={tiny_root}", *TWO_FOLDS, f"hydra.run.dir={base / 'teacher'}")
+def distilled(cv_run, tiny_root, tmp_path_factory):
+    """A 2-fold cv teacher (the shared cv run), then a student of another backbone distilled from it."""
+    student = tmp_path_factory.mktemp("distill") / "student"
+    r = run_cli("task=distill", f"teacher={cv_run}", "data=mask", f"data.root={tiny_root}", *TWO_FOLDS,
+                "model.backbone=resnet10t", "trainer.max_epochs=2", f"hydra.run.dir={student}")
     assert r.returncode == 0, r.stderr[-3000:]
-    r = run_cli("task=distill", f"teacher={base / 'teacher'}", "data=mask", f"data.root={tiny_root}", *TWO_FOLDS,
-                "model.backbone=resnet10t", "trainer.max_epochs=2", f"hydra.run.dir={base / 'student'}")
-    assert r.returncode == 0, r.stderr[-3000:]
-    return base / "teacher", base / "student"
+    return cv_run, student
 
 
 @pytest.mark.slow
