@@ -48,8 +48,13 @@ def cv_out(tiny_root, tmp_path, monkeypatch):
         seen_tta.append(list(tta))
         return np.stack([module.probs(p) for p in paths])
 
+    def validation_pass(module, paths, tta, predict_kw):  # (no logits: the stand-in is not calibrated)
+        probs = predict_paths(module, list(paths), tta)
+        return None, np.arange(len(probs)), probs
+
     monkeypatch.setattr(cv_task, "fit_fold", fit_fold)
     monkeypatch.setattr(cv_task, "predict_paths", predict_paths)
+    monkeypatch.setattr(cv_task, "validation_pass", validation_pass)
     out = tmp_path / "cv"
     cfg = compose_cfg("task=cv", "data=mask", f"data.root={tiny_root}", f"data.n_folds={K}", "logger=none",
                       "tta=[none,hflip]", "task.calibrate=false", out=out)  # a stand-in has no logits to calibrate

@@ -10,7 +10,7 @@ import torch
 
 from mask_cls.evaluation.metrics import score
 from mask_cls.evaluation.suspects import PROB_COLUMNS
-from tests.conftest import FAST, run_cli
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow  # every test here starts a command
 

@@ -50,6 +50,13 @@ def per_class_table(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
     })
 
 
+def write_predictions(images: Sequence[str], y_true: Sequence[int], probs: np.ndarray, path: Path) -> Path:
+    """image, label, pred, p0..p17: what ``read_predictions`` reads back (the report's and the
+    calibrated ``predictions_calibrated.csv``)."""
+    rows = pd.DataFrame({"image": list(images), "label": np.asarray(y_true, dtype=int), "pred": probs.argmax(1)})
+    return write_csv(pd.concat([rows, pd.DataFrame(probs, columns=L.PROB_COLUMNS)], axis=1), path)
+
+
 def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str, images: Sequence[str],
                  tta: Sequence[str], loggers: Sequence = (), show: bool = True, step: int = 0,
                  save_predictions: bool = True, persons: Sequence[str] | None = None) -> dict:
@@ -71,8 +78,7 @@ def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str, ima
     table = per_class_table(y_true, y_pred)
     write_csv(table, out / "per_class.csv")
     if save_predictions:
-        rows = pd.DataFrame({"image": list(images), "label": y_true, "pred": y_pred})
-        write_csv(pd.concat([rows, pd.DataFrame(probs, columns=L.PROB_COLUMNS)], axis=1), out / PREDICTIONS)
+        write_predictions(images, y_true, probs, out / PREDICTIONS)
     write_json({**scores, "per_class_f1": table.f1.round(6).tolist(), "tta": list(tta)}, out / "scores.json")
     paths = [figures.confusion_figure(confusion(y_true, y_pred, L.NUM_CLASSES), out / "confusion.png", title),
              figures.reliability_figure(reliability(y_true, probs), ece, out / "reliability.png", title)]

@@ -84,16 +84,31 @@ def read(run: Path, outputs: Sequence[str]) -> list[float] | None:
     return found
 
 
-def calibrate_run(module: Any, val: Any, tta: Sequence[str], out: Path, predict_kw: dict[str, Any],
+def validation_pass(module: Any, paths: Sequence[str], tta: Sequence[str],
+                    predict_kw: dict[str, Any]) -> tuple[list[torch.Tensor], np.ndarray, np.ndarray]:
+    """One prediction of the validation images for the report and the temperature: the per-output
+    (views, N', classes) logits, the readable rows, and the (N, 18) TTA-averaged probabilities of
+    the model as trained (NaN where unreadable), the numbers ``predict_paths`` gives."""
+    from mask_cls.inference.predict import predict_logits
+    from mask_cls.labels import NUM_CLASSES
+
+    logits, rows = predict_logits(module, list(paths), tta, **predict_kw)
+    out = np.full((len(paths), NUM_CLASSES), np.nan, np.float32)
+    with torch.no_grad():
+        out[rows] = probs(module.net.head, logits, [1.0] * len(logits)).numpy()
+    return logits, rows, out
+
+
+def calibrate_run(module: Any, val: Any, logits: list[torch.Tensor], rows: np.ndarray, out: Path,
                   fitted_on: str) -> dict[str, Any]:
-    """Fit the temperatures of ``module`` on the validation rows ``val`` (with the run's TTA), set
-    them on it, write ``calibration.json`` and ``report/reliability_calibrated.png``."""
+    """Fit the temperatures of ``module`` on the validation rows ``val`` (their ``logits`` and
+    readable ``rows`` from :func:`validation_pass`), set them on it, write ``calibration.json``,
+    ``report/predictions_calibrated.csv`` and ``report/reliability_calibrated.png``."""
     from mask_cls.evaluation.calibration import reliability
     from mask_cls.evaluation.figures import reliability_figure
-    from mask_cls.inference.predict import predict_logits
+    from mask_cls.evaluation.report import write_predictions
 
     head = module.net.head
-    logits, rows = predict_logits(module, list(val["image"]), tta, **predict_kw)
     val = val.iloc[rows]  # the readable ones (on_bad_image=skip)
     y = [int(v) for v in val["label"]]
     ones = [1.0] * len(logits)
@@ -103,13 +118,7 @@ def calibrate_run(module: Any, val: Any, tta: Sequence[str], out: Path, predict_
     record = write(out, temps, head.outputs, before, after, y, fitted_on)
     module.net.set_temperatures(temps)
     (out / "report").mkdir(exist_ok=True)
-    import pandas as pd
-
-    from mask_cls.io import write_csv
-    from mask_cls.labels import PROB_COLUMNS
-
-    rows = pd.DataFrame({"image": list(val["image"]), "label": y, "pred": after.argmax(1)})
-    write_csv(pd.concat([rows, pd.DataFrame(after, columns=PROB_COLUMNS)], axis=1), out / "report" / CALIBRATED)
+    write_predictions(list(val["image"]), y, after, out / "report" / CALIBRATED)
     reliability_figure(reliability(np.asarray(y), after), record["ece_after"], out / "report" / "reliability_calibrated.png",
                        f"calibrated (T = {', '.join(f'{t:.2f}' for t in temps)})")
     return record

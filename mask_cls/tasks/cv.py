@@ -23,7 +23,7 @@ from mask_cls.evaluation.metrics import score
 from mask_cls.evaluation.report import write_report
 from mask_cls.evaluation.submission import write_submission
 from mask_cls.evaluation.suspects import find_suspects
-from mask_cls.evaluation.temperature import calibrate_run
+from mask_cls.evaluation.temperature import calibrate_run, validation_pass
 from mask_cls.inference.ensemble import soft_vote
 from mask_cls.inference.predict import fill_unreadable, predict_paths
 from mask_cls.io import write_csv, write_json
@@ -44,7 +44,7 @@ def train_fold(cfg: DictConfig, out: Path, k: int, layout: layouts.Layout, info)
     if not res.is_main:
         return None
     val = res.dm.rows("val")
-    probs = predict_paths(res.module, val["image"], cfg.tta, **predict_kwargs(cfg))
+    logits, rows, probs = validation_pass(res.module, val["image"], cfg.tta, predict_kwargs(cfg))
     save_run_config(fold_cfg, fold_dir, (f"data.fold={k}",))
     write_report(val["label"], probs, fold_dir / "report", f"fold {k}", images=list(val["image"]),
                  persons=list(val["person"]),
@@ -54,7 +54,7 @@ def train_fold(cfg: DictConfig, out: Path, k: int, layout: layouts.Layout, info)
     scores = score(val["label"], probs.argmax(1)) | {"fold": k, **{
         m: res.metrics[m] for m in ("val/f1", "val/f1_best") if m in res.metrics}}
     if cfg.task.get("calibrate", False):  # each fold on its own validation persons: its out-of-fold rows
-        calibrate_run(res.module, val, cfg.tta, fold_dir, predict_kwargs(cfg), f"validation persons (fold {k})")
+        calibrate_run(res.module, val, logits, rows, fold_dir, f"validation persons (fold {k})")
     eval_probs = None
     if info is not None:
         eval_probs = predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg))
