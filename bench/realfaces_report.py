@@ -164,11 +164,12 @@ def figure(results: pd.DataFrame, regime: str, path: Path) -> Path:
     return save(fig, path)
 
 
-def replace_block(text: str, block: str, where: str) -> str:
-    if text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise SystemExit(f"{where}: needs exactly one generated block (the lines {BEGIN!r} ... {END!r})")
-    head, rest = text.split(BEGIN)
-    return head + block.rstrip("\n") + rest.split(END, 1)[1]
+def replace_block(text: str, block: str, where: str, begin: str = BEGIN, end: str = END) -> str:
+    """``text`` with its one generated block (``begin`` ... ``end``) replaced by ``block``."""
+    if text.count(begin) != 1 or text.count(end) != 1:
+        raise SystemExit(f"{where}: needs exactly one generated block (the lines {begin!r} ... {end!r})")
+    head, rest = text.split(begin)
+    return head + block.rstrip("\n") + rest.split(end, 1)[1]
 
 
 def main() -> None:

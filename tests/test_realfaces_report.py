@@ -80,6 +80,16 @@ def test_benchmarks_md_block_is_what_the_committed_results_render():
     assert edited != text and rep.replace_block(edited, rep.render(pd.read_csv(rep.RESULTS)), "x") != edited
 
 
+def test_benchmarks_md_calibration_block_is_what_its_results_render():
+    """BENCHMARKS.md's calibration table and paired figures come from bench/results/calibration.csv."""
+    import calibration_report as cal
+
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    block = cal.render(pd.read_csv(cal.RESULTS))
+    assert rep.replace_block(text, block, "BENCHMARKS.md", cal.BEGIN, cal.END) == text
+    assert "ECE: -0.1159" in block and "p = 0.036: **shown**" in block  # the hand-checked paired test
+
+
 def test_eval_persons_found_from_the_upper_face(tmp_path):
     """Seven images per person share the upper face; a masked image joins its own normal photo,
     and two persons made from one photo become one group (never on both sides of the split)."""
