@@ -152,3 +152,17 @@ def test_soft_targets_file_is_checked(tmp_path, tiny_root):
     other = next(i for i in (tiny_root / "train" / "images").rglob("*.jpg") if i != img)
     with pytest.raises(DataError, match="no soft target"):
         attach(pd.DataFrame({"image": [str(other)], "person": ["b"], "label": [1]}), row.iloc[:0], table, "ok.csv")
+
+
+@pytest.mark.slow
+def test_distill_mistakes_are_one_line_before_any_training(cv_run, tiny_root, tmp_path):
+    """No teacher, a cv teacher on other folds, and CutMix: each one line, exit 1, nothing trained."""
+    cases = [([], "task=distill needs teacher=DIR"),
+             ([f"teacher={cv_run}", "data.n_folds=3"], "a cv run of n_folds, split_seed = (2, 42); this student has (3, 42)"),
+             ([f"teacher={cv_run}", "augment=seed_cutmix"], "batch augmentation (CutMix, grid shuffle): not supported")]
+    for i, (extra, expected) in enumerate(cases):
+        out = tmp_path / f"run{i}"
+        r = run_cli("task=distill", "data=mask", f"data.root={tiny_root}", *TWO_FOLDS, *extra, f"hydra.run.dir={out}")
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(lines) == 1 and expected in lines[0], r.stderr[-2000:]
+        assert not (out / "checkpoints").exists() and not (out / "teacher_probs.csv").exists()
