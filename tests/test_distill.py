@@ -166,3 +166,24 @@ def test_distill_mistakes_are_one_line_before_any_training(cv_run, tiny_root, tm
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 1 and len(lines) == 1 and expected in lines[0], r.stderr[-2000:]
         assert not (out / "checkpoints").exists() and not (out / "teacher_probs.csv").exists()
+
+
+def test_a_training_photo_whose_copy_validates_keeps_its_soft_target(tmp_path, tiny_root):
+    """Real data has one photo under two persons: its training copy is the student's own row
+    (as in every run, the split is by person), while an unlabeled copy of a validation image is
+    refused (found on REALFACES: the first version refused the training copy too)."""
+    from mask_cls.data.soft_targets import attach, read_soft_targets
+
+    img = next((tiny_root / "train" / "images").rglob("*.jpg")).read_bytes()
+    for name in ("train.jpg", "val.jpg", "unlabeled.jpg"):
+        (tmp_path / name).write_bytes(img)  # three copies of one photo
+    p = np.full(18, 1 / 18)
+    f = tmp_path / "teacher_probs.csv"
+    train = pd.DataFrame({"image": [str(tmp_path / "train.jpg")], "person": ["a"], "label": [4]})
+    val = pd.DataFrame({"image": [str(tmp_path / "val.jpg")], "person": ["b"], "label": [4]})
+    pd.DataFrame([{"image": "train.jpg", **dict(zip(PROB_COLUMNS, p))}]).to_csv(f, index=False)
+    merged, summary = attach(train, val, read_soft_targets(f), str(f))
+    assert summary == {"labeled": 1, "unlabeled": 0} and merged["label"].tolist() == [4]
+    pd.DataFrame([{"image": n, **dict(zip(PROB_COLUMNS, p))} for n in ("train.jpg", "unlabeled.jpg")]).to_csv(f, index=False)
+    with pytest.raises(DataError, match="1 unlabeled row"):
+        attach(train, val, read_soft_targets(f), str(f))

@@ -45,11 +45,10 @@ def read_soft_targets(csv: str | Path, roots: Sequence[str | Path] = ()) -> pd.D
 
 def attach(train: pd.DataFrame, val: pd.DataFrame, soft: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict]:
     """``train`` with the p0..p17 columns of its images, plus the file's other images as
-    unlabeled rows (label -1, each its own person), and what happened to the rows."""
-    in_val = among(soft["image"], val["image"])
-    if in_val.any():
-        raise DataError(f"{source}: {int(in_val.sum())} row(s) are validation images of this fold (first: "
-                        f"{soft['image'][in_val].iloc[0]}); a student must not learn the images it is scored on")
+    unlabeled rows (label -1, each its own person), and what happened to the rows. An unlabeled
+    row that is a validation image of this fold (the file, a link or a copy) is an error; a
+    labeled training image is the training table's own, even where a copy of it validates
+    (a photo used for two persons: the split is by person, as in every run)."""
     soft = soft[unique_files(soft["image"]).to_numpy()].reset_index(drop=True)
     key = _file_keys(soft["image"])
     by_file = dict(zip(key, range(len(soft))))
@@ -61,6 +60,10 @@ def attach(train: pd.DataFrame, val: pd.DataFrame, soft: pd.DataFrame, source: s
     rows = [by_file[k] for k in train_keys]
     labeled = train.reset_index(drop=True).assign(**{c: soft[c].to_numpy()[rows] for c in PROB_COLUMNS})
     extra = soft[~pd.Series(key).isin(set(train_keys)).to_numpy()].reset_index(drop=True)
+    in_val = among(extra["image"], val["image"])
+    if in_val.any():
+        raise DataError(f"{source}: {int(in_val.sum())} unlabeled row(s) are validation images of this fold (first: "
+                        f"{extra['image'][in_val].iloc[0]}); a student must not learn the images it is scored on")
     unlabeled = pd.DataFrame({"person": "unlabeled:" + extra["image"].astype(str), "id": "", "image": extra["image"],
                               "mask": -1, "gender": -1, "age": GROUP_AGE[1], "race": "", "label": -1,
                               **{c: extra[c].to_numpy() for c in PROB_COLUMNS}})
