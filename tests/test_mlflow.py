@@ -60,15 +60,15 @@ def test_cv_run_is_one_store_with_a_run_per_fold_and_the_summary(tiny_root, tmp_
 
 @pytest.mark.slow
 def test_a_sweep_shares_one_store_grouped_by_the_sweep(tiny_root, tmp_path):
-    sweep = tmp_path / "sweep"
     r = run_cli("-m", "data=mask", f"data.root={tiny_root}", *FAST, "trainer.limit_train_batches=2",
-                "optim.lr=1e-3,3e-3", "logger=mlflow", f"hydra.sweep.dir={sweep}")
+                "optim.lr=1e-3,3e-3", "logger=mlflow", cwd=tmp_path)  # as typed: the sweep folder is Hydra's
     assert r.returncode == 0, r.stderr[-3000:]
+    (sweep,) = [p for p in (tmp_path / "outputs" / "train" / "multiruns").iterdir() if p.is_dir()]
     client, exp, runs = _store(sweep)
     assert not any((sweep / str(j) / "mlflow.db").exists() for j in (0, 1))
     assert sorted(run.data.params["optim/lr"] for run in runs.values()) == ["0.001", "0.003"]
     for run in runs.values():
-        assert run.data.tags["group"] == "sweep" and run.info.run_name.startswith("optim.lr=")  # swept key first
+        assert run.data.tags["group"] == sweep.name and run.info.run_name.startswith("optim.lr=")  # swept key first
         job = sweep / ("0" if run.data.params["optim/lr"] == "0.001" else "1")
         assert run.data.metrics["val/f1"] == pytest.approx(json.loads((job / "metrics.json").read_text())["val/f1"])
         report = [a.path for a in client.list_artifacts(run.info.run_id, "report")]
