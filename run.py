@@ -14,13 +14,17 @@ register()
 
 
 def fail(cfg: DictConfig, message: str, code: int = 1) -> None:
-    """One ``error:`` line; a claimed run directory keeps the reason in ``failed.txt``."""
-    from mask_cls.rundir import claimed
+    """One ``error:`` line; a claimed run directory keeps the reason in ``failed.txt``, one the
+    command created but never claimed is removed."""
+    from mask_cls.output_folder import discard_unclaimed
+    from mask_cls.rundir import claimed, run_dir
 
     print(f"error: {message}", file=sys.stderr)
     out = claimed(cfg)
     if out is not None:
         (out / "failed.txt").write_text(message + "\n")
+    else:  # refused before the claim: no run folder is left behind
+        discard_unclaimed(run_dir(cfg))
     sys.exit(code)
 
 
@@ -29,7 +33,7 @@ def main(cfg: DictConfig) -> float | None:
     from mask_cls.console import quiet
 
     quiet()
-    from mask_cls import limits, manifest, preflight, progress
+    from mask_cls import limits, manifest, places, preflight, progress
     from mask_cls.errors import describe, is_expected
     from mask_cls.run_config import source_of, with_run_config
     from mask_cls.rundir import (
@@ -38,6 +42,7 @@ def main(cfg: DictConfig) -> float | None:
         in_multirun,
         is_worker_process,
         run_dir,
+        typed_overrides,
     )
     from mask_cls.tasks import get_task
 
@@ -46,16 +51,17 @@ def main(cfg: DictConfig) -> float | None:
             cfg = with_run_config(cfg)  # re-composed: conf/ + the run's checked recipe + what was typed
         preflight.announce(cfg, run_dir(cfg).resolve())  # the first line, before anything heavy loads
         preflight.show_config(cfg)
-        limits.check(cfg, limits.RUN_KEYS)
+        limits.check_run(cfg)
+        places.check_network(cfg, typed_overrides())  # a server or wandb online only where typed
         progress.configure(**(cfg.get("progress") or {}))
         if cfg.get("data") is not None and cfg.data.get("max_image_pixels") is not None:
             from mask_cls.data.pixel_limit import set_max_pixels
 
             set_max_pixels(cfg.data.max_image_pixels)
+        preflight.check(cfg)  # paths, tables, columns, backbone name: one line within a second, before the claim
         out = fresh_run_dir(cfg)  # claimed once, before any work: two runs never share a directory
         if not is_worker_process():
             manifest.write(out, manifest.build())  # command, code, versions, host: in every run
-        preflight.check(cfg)  # paths, tables, columns, backbone name: one line within a second
         return get_task(cfg.task.name)(cfg, out)  # only now torch, Lightning or timm load
     except SystemExit as e:
         if type(e).__name__ != "SIGTERMException":

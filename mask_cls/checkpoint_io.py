@@ -26,14 +26,27 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ``checkpoints`` (this run's folder, see :func:`confine_callback_state`) before Lightning
     hands it to the callbacks."""
 
-    def __init__(self, checkpoints: str | Path | None = None, allow_unsafe: bool = False) -> None:
+    def __init__(self, checkpoints: str | Path | None = None, allow_unsafe: bool = False,
+                 root: str | Path | None = None) -> None:
         super().__init__()
         self.checkpoints = Path(checkpoints) if checkpoints is not None else None
         self.allow_unsafe = allow_unsafe
+        self.root = Path(root) if root is not None else None  # every checkpoint written or removed lies inside
+
+    def _confined(self, path: Any) -> None:
+        if self.root is not None:
+            from mask_cls.places import check_inside
+
+            check_inside(path, self.root, "checkpoint")
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        self._confined(path)
         save = super().save_checkpoint
         atomic_write(path, lambda tmp: save(checkpoint, tmp, storage_options))
+
+    def remove_checkpoint(self, path) -> None:
+        self._confined(path)
+        super().remove_checkpoint(path)
 
     def load_checkpoint(self, path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
         checkpoint = read_checkpoint(str(path), allow_unsafe=self.allow_unsafe)
@@ -122,21 +135,29 @@ def read_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = F
     A checkpoint that needs arbitrary unpickling is refused unless ``allow_unsafe`` (the user
     trusts its source and said ``allow_unsafe_checkpoint=true``).
     """
-    if not Path(path).is_file():
+    from mask_cls.models.weights import check_regular
+
+    if not Path(path).exists():
         raise ConfigError(f"{path}: checkpoint not found")
+    check_regular(path, "checkpoint")
     if Path(path).stat().st_size == 0:
         raise ConfigError(f"{path}: not a readable checkpoint (empty file)")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if not allow_unsafe:
             first = str(e).strip().splitlines()[0][:120]
             raise ConfigError(f"{path}: refused, the checkpoint needs arbitrary unpickling, which can run code "
                               f"({first}); pass allow_unsafe_checkpoint=true only if you trust it") from None
-        return torch.load(path, map_location=map_location, weights_only=False)
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # any other failure of the unpickler on a damaged or foreign file
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
         raise ConfigError(f"{path}: not a readable checkpoint ({first})") from None
+    from mask_cls.models.weights import check_finite
+
+    if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict):
+        check_finite({k: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}, str(path))  # metrics may be -inf
+    return ckpt
 
 
 def load_checkpoint(path: str, map_location: str = "cpu", allow_unsafe: bool = False) -> MaskClassifier:

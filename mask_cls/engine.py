@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from mask_cls import manifest, progress
+from mask_cls import manifest, places, progress
 from mask_cls.callbacks import TrainingProgress, check_averaging, swa_checkpoint
 from mask_cls.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from mask_cls.data import layouts
@@ -23,6 +23,7 @@ from mask_cls.errors import ConfigError
 from mask_cls.inference.predict import pick_device
 from mask_cls.io import write_json
 from mask_cls.labels import NUM_CLASSES
+from mask_cls.loggers import group_dir
 from mask_cls.module import MaskClassifier
 from mask_cls.module_config import ModuleConfig
 from mask_cls.rundir import (
@@ -146,6 +147,7 @@ def build(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None, with
     loggers = instantiate_all(with_identity(cfg.get("logger"), cfg)) if with_loggers else []
     callbacks = instantiate_all(cfg.get("callbacks"))
     check_averaging(callbacks)
+    places.check_writes(out, group_dir(), loggers, callbacks)  # one line before training, not a file elsewhere
     shown = progress.style()
     callbacks.append(TrainingProgress(lines=shown == "lines", metrics_file=out / "metrics.json"))
     if not loggers:  # nothing to log the learning rate to (logger=none)
@@ -158,7 +160,7 @@ def build(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None, with
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                       enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)) and shown == "bar",
                                       plugins=[AtomicCheckpointIO(out / "checkpoints",
-                                                                  cfg.get("allow_unsafe_checkpoint", False))])
+                                                                  cfg.get("allow_unsafe_checkpoint", False), root=out)])
     return Parts(dm, module, loggers, callbacks, trainer)
 
 

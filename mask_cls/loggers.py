@@ -37,7 +37,7 @@ class MLFlowLogger(_LightningMLFlowLogger):
     def __init__(self, store_dir: str | None = None, tracking_uri: str | None = None, **kwargs: Any) -> None:
         self._confined: Path | None = None
         if not tracking_uri:
-            root = Path(store_dir) if store_dir else _group_dir()
+            root = Path(store_dir) if store_dir else group_dir()
             root = root.resolve()
             root.mkdir(parents=True, exist_ok=True)
             self._confined = root / STORE_ARTIFACTS
@@ -61,7 +61,7 @@ class MLFlowLogger(_LightningMLFlowLogger):
         return client
 
 
-def _group_dir() -> Path:
+def group_dir() -> Path:
     """Where a run's default MLflow store lives: the sweep directory under ``-m``, else the run
     directory (a cv run's folds log there too); outside Hydra, the current directory."""
     from hydra.core.hydra_config import HydraConfig

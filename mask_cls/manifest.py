@@ -85,12 +85,13 @@ def write(out: Path, manifest: dict[str, Any]) -> Path:
 def add_training(out: Path, data: dict[str, Any], precision: object = None) -> dict[str, Any]:
     """The run's manifest with what training adds: the data fingerprint and the accelerator (a
     manifest is made here if run.py wrote none, e.g. in a cv run's fold folder)."""
-    import json
+    from mask_cls.errors import ConfigError
+    from mask_cls.runfiles import read_json
 
     path = out / NAME
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        manifest = read_json(path)
+    except ConfigError:
         manifest = build()
     if not isinstance(manifest, dict):
         manifest = build()

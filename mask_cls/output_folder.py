@@ -1,6 +1,8 @@
 """A Hydra callback (``conf/hydra/default.yaml``): the run or sweep folder is checked before Hydra
-creates it, so a path that is a file, lies under a file, or cannot be written (a read-only disk,
-no permission) is one line naming it, not Hydra's traceback."""
+creates it or opens its log file, so a path that is a file, lies under a file, or cannot be written
+(a read-only disk, no permission) is one line naming it, not Hydra's traceback. A run directory is
+ours alone: new or empty, and not a link (a folder that holds anything, a link named ``run.log``
+or ``csv`` among it, would have the run write through it); a refused run writes nothing there."""
 
 from __future__ import annotations
 
@@ -13,10 +15,53 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+#: run folders this process created (a refused command removes its own, empty but for Hydra's log)
+created: set[Path] = set()
+
+
+def discard_unclaimed(path: str | Path) -> None:
+    """Remove the run folder this process created for a command refused before it claimed it:
+    a typo leaves no empty dated folder behind. Only a folder holding nothing but Hydra's log."""
+    out = Path(os.path.abspath(str(path)))
+    if out not in created or out.is_symlink() or not out.is_dir():
+        return
+    held = os.listdir(out)
+    if any(n != "run.log" or not (out / n).is_file() or (out / n).is_symlink() for n in held):
+        return
+    for n in held:
+        (out / n).unlink()
+    out.rmdir()
+
+
+def refuse(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def unclaimed_folder(path: str | Path, key: str) -> None:
+    """``path`` is new or an empty real folder; else one ``error:`` line, exit 1. A DDP worker
+    process shares the folder its rank 0 claimed."""
+    from mask_cls.rundir import is_worker_process
+
+    out = Path(str(path))
+    if is_worker_process():
+        return
+    if out.is_symlink():
+        refuse(f"{key}={out}: is a link; a run directory must be a real folder (choose another {key})")
+    if out.is_dir():
+        held = sorted(os.listdir(out))
+        if held:
+            shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+            refuse(f"{key}={out}: already holds files ({shown}); a run directory must be new or empty: "
+                   f"choose another {key}")
+
 
 def writable_folder(path: str | Path, key: str) -> None:
     """Create ``path`` if needed and prove a file can be written in it; else one ``error:`` line, exit 1."""
     out = Path(str(path))
+    unclaimed_folder(out, key)
+    if not out.exists():
+        created.add(Path(os.path.abspath(out)))
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=out)
@@ -29,8 +74,7 @@ def writable_folder(path: str | Path, key: str) -> None:
         reason = "a part of it is a file, not a folder"
     except OSError as e:
         reason = f"cannot be written ({e.strerror or type(e).__name__})"
-    print(f"error: {key}={out}: {reason}; choose another {key}", file=sys.stderr)
-    sys.exit(1)
+    refuse(f"{key}={out}: {reason}; choose another {key}")
 
 
 class OutputFolder(Callback):

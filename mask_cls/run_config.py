@@ -18,23 +18,24 @@ import functools
 import logging
 import re
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from mask_cls import recipe as recipe_rules
 from mask_cls.errors import ConfigError
+from mask_cls.runfiles import read_yaml
 from mask_cls.secrets import MASK, is_secret_key
 
 log = logging.getLogger("mask_cls")
 CONF = Path(__file__).resolve().parents[1] / "conf"
-#: keys that always come from this command, never from the saved run
-OWN_KEYS = ("paths", "task", "run_dir", "resume", "ckpt_path", "allow_unsafe_checkpoint", "images", "submission",
-            "answers")
 #: how a run was launched, not what it trained: never carried over
 LAUNCH_KEYS = ("hydra", "hparams_search")
 #: input locations that the run saved as absolute paths (readable from any working directory)
 READ_PATHS = ("data.root", "data.csv")
+#: a run records at most this many overrides, each at most this long
+MAX_LINES, MAX_LINE = 500, 4096
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 _CHOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 
@@ -49,7 +50,7 @@ def run_files(run: str | Path) -> Path | None:
     return next((c for c in candidates if (c / "config.yaml").is_file()), None)
 
 
-def _load_yaml(path: Path):
+def _unused_load_yaml(path: Path):
     try:  # plain YAML: no tags, no interpolation, nothing evaluated
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
@@ -63,7 +64,7 @@ def saved_config(run: str | Path) -> tuple[Path, dict] | None:
     if folder is None:
         return None
     path = folder / "config.yaml"
-    content = _load_yaml(path)
+    content = read_yaml(path)
     if not isinstance(content, dict):
         raise ConfigError(f"{path}: not a run config")
     return path, content
@@ -125,37 +126,33 @@ def _node(cfg: DictConfig, key: str) -> tuple[DictConfig, str] | None:
     return parent, leaf
 
 
-def _derived_from_run(cfg: DictConfig, key: str) -> bool:
-    """Whether this project derives ``key`` from the run directory (an output location)."""
-    found = _node(cfg, key)
-    if found is None:
-        return False
-    parent, leaf = found
-    raw = cast("dict[str, Any]", OmegaConf.to_container(parent, resolve=False))[leaf]  # as written
-    return isinstance(raw, str) and ("${paths." in raw or "${hydra:" in raw)
-
-
 def recipe(run: str | Path, typed: list[str], lines: list[str], compose) -> tuple[list[str], dict, Path] | None:
     """The saved run's overrides to compose with (checked; those the user retyped left out) and
     its literal input paths. ``typed``: the keys the user typed, ``lines`` the whole overrides;
-    ``compose(overrides)`` composes this project's ``conf/``."""
+    ``compose(overrides)`` composes this project's ``conf/``. Only keys of the recipe
+    (``mask_cls/recipe.py``) are taken; this command's own keys are skipped; any other line is
+    refused in one line naming the file and the key."""
     folder = run_files(run)
     if folder is None:
         return None
     path = folder / "overrides.yaml"
-    saved = _load_yaml(path) if path.is_file() else []
+    saved = read_yaml(path) if path.is_file() else []
     if not isinstance(saved, list):
         raise ConfigError(f"{path}: not a list of overrides")
+    if len(saved) > MAX_LINES:
+        raise ConfigError(f"{path}: {len(saved)} overrides; a run records at most {MAX_LINES}; refused")
     kept, masked = [], []
     for line in saved:
+        if isinstance(line, str) and len(line) > MAX_LINE:
+            raise ConfigError(f"{path}: an override of {len(line)} characters (at most {MAX_LINE}); refused")
         key = line.split("=", 1)[0].lstrip("+~").split("@")[0] if isinstance(line, str) else ""
-        if (key.split(".")[0].split("/")[0] in (*OWN_KEYS, *LAUNCH_KEYS) or _covered(key, typed)
-                or key in READ_PATHS):
+        if key.split(".")[0].split("/")[0] in LAUNCH_KEYS or _covered(key, typed) or key in READ_PATHS \
+                or recipe_rules.is_command_key(key, _group(key)):
             continue  # this command's own (or never carried over): not even parsed
         if is_secret_key(key) and line.split("=", 1)[-1] == MASK:
             masked.append(key)  # saved masked: the user types it again
             continue
-        kept.append(_parse(line, str(path)))
+        kept.append(_in_recipe(_parse(line, str(path)), path))
     choices = [ov.input_line for ov in kept if _group(ov.key_or_group)]
     base = compose(choices + lines)
     accepted, skipped = list(choices), []
@@ -165,8 +162,6 @@ def recipe(run: str | Path, typed: list[str], lines: list[str], compose) -> tupl
             continue
         if _node(base, key) is None:
             skipped.append(f"{key} (not a key of this project's config)")
-        elif _derived_from_run(base, key):
-            skipped.append(f"{key} (derived from this run's directory)")
         else:
             accepted.append(ov.input_line)
     if masked:
@@ -177,9 +172,21 @@ def recipe(run: str | Path, typed: list[str], lines: list[str], compose) -> tupl
     return accepted, values, folder
 
 
+def _in_recipe(ov, path: Path):
+    """``ov`` if a saved run may make this change, else one refusal naming the file and the key."""
+    key, value = ov.key_or_group, ov.value()
+    if not recipe_rules.is_recipe_key(key, _group(key)):
+        raise ConfigError(f"{path}: {key} is refused: a saved run changes the recipe only (what is trained and how), "
+                          f"never files, folders, loggers or hosts; type {key}=... yourself if you trust it")
+    why = recipe_rules.value_refusal(key, value)
+    if why:
+        raise ConfigError(f"{path}: {key} is refused: {why}; type {key}=... yourself if you trust it")
+    return ov
+
+
 def _read_paths(path: Path, typed: list[str]) -> dict:
     """The run's data root and table as it saved them (absolute), unless retyped."""
-    content = _load_yaml(path)
+    content = read_yaml(path)
     if not isinstance(content, dict):
         raise ConfigError(f"{path}: not a run config")
     found: dict[str, str] = {}

@@ -22,6 +22,8 @@ MARKER = ".mask_cls_run"
 #: files whose presence means a run already wrote into a folder
 RESULT_FILES = (MARKER, "metrics.json", "submission.csv", "checkpoints", "scores.json", "oof.csv", "fold_0",
                 "pseudo.csv", "check.json", "prepare.json", "preview.png", ".hydra")
+#: the log file Hydra opens in the run directory before the run claims it (``run.py`` -> ``run.log``)
+JOB_LOG = "run.log"
 _claimed: set[Path] = set()
 
 
@@ -45,6 +47,10 @@ def fresh_run_dir(cfg: DictConfig) -> Path:
     if out in _claimed or is_worker_process():
         return out
     taken = [n for n in RESULT_FILES if (out / n).exists()]
+    if out.is_dir() and not taken:  # anything but Hydra's log of this run is another's (a link to write through)
+        taken = sorted(n for n in os.listdir(out) if n != JOB_LOG or (out / n).is_symlink())[:5]
+    if out.is_symlink() or os.path.islink(run_dir(cfg)):
+        raise ConfigError(f"{run_dir(cfg)}: is a link; a run directory must be a real folder")
     if taken:
         raise ConfigError(f"{out}: already holds an earlier run ({', '.join(taken)}); "
                           "choose another hydra.run.dir")

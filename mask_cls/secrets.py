@@ -7,28 +7,33 @@ import re
 
 SECRET_WORDS = ("key", "token", "secret", "password", "passwd")
 MASK = "***"
-#: ``key=value`` inside a text (an override, Hydra's ``override_dirname``)
-_ASSIGN = re.compile(r"(?P<k>[+~]*[A-Za-z_][\w./@-]*)=(?P<v>[^,\s\]]*)")
+#: ``key=value`` inside a text (an override, Hydra's ``override_dirname``): the value runs to the
+#: end of the text or to the next ``, key=`` / `` key=`` (a secret may hold spaces and commas)
+_ASSIGN = re.compile(r"(?P<k>[+~]*[A-Za-z_][\w./@-]*)=(?P<v>.*?)(?=[,\s]+[+~]*[A-Za-z_][\w./@-]*=|$)", re.S)
+#: the password of a URL: ``scheme://user:PASSWORD@host``
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)(?P<pw>[^@\s]+)(?=@)")
 
 
 def is_secret_key(key) -> bool:
-    """Whether the last part of a (dotted) key names a secret: ``logger.wandb.api_key``."""
-    last = str(key).rsplit(".", 1)[-1].rsplit("/", 1)[-1].lower()
-    return any(w in last for w in SECRET_WORDS)
+    """Whether any part of a (dotted) key names a secret: ``logger.wandb.api_key``,
+    ``secrets.wandb.user``."""
+    parts = re.split(r"[./]", str(key).lstrip("+~").lower())
+    return any(w in part for part in parts for w in SECRET_WORDS)
 
 
 def mask_text(text: str) -> str:
-    """``text`` with the value of every ``secret_key=value`` in it masked."""
+    """``text`` with the value of every ``secret_key=value`` in it masked to its end, and the
+    password of every URL in it masked."""
     def sub(m: re.Match) -> str:
-        return f"{m['k']}={MASK}" if is_secret_key(m["k"].lstrip("+~")) and m["v"] else m[0]
+        return f"{m['k']}={MASK}" if is_secret_key(m["k"]) and m["v"] else m[0]
 
-    return _ASSIGN.sub(sub, text)
+    return _URL_PASSWORD.sub(lambda m: m["head"] + MASK, _ASSIGN.sub(sub, text))
 
 
 def mask(node):
     """A plain container with secret-looking keys' values and ``key=value`` texts masked."""
     if isinstance(node, dict):
-        return {k: MASK if is_secret_key(k) and v not in (None, "") else mask(v) for k, v in node.items()}
+        return {k: MASK if is_secret_key(k) and v not in (None, "", [], {}) else mask(v) for k, v in node.items()}
     if isinstance(node, list):
         return [mask(v) for v in node]
     if isinstance(node, str):

@@ -4,14 +4,14 @@ in the sweep directory. A Hydra callback (``conf/hydra/default.yaml``)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from mask_cls.runfiles import read_json, read_yaml
 
 if TYPE_CHECKING:  # loaded at the end of a sweep only: every run instantiates this callback
     import pandas as pd
@@ -30,12 +30,12 @@ def job_row(job: Path) -> dict[str, Any]:
     if not (hydra_dir / "config.yaml").is_file():
         return {"job": job.name, "overrides": "", "objective": "", "value": math.nan,
                 "status": failure(job, "failed"), "run_dir": str(job)}
-    config = yaml.safe_load((hydra_dir / "config.yaml").read_text()) or {}
-    overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) if (hydra_dir / "overrides.yaml").is_file() else []
+    config = read_yaml(hydra_dir / "config.yaml") or {}
+    overrides = read_yaml(hydra_dir / "overrides.yaml") if (hydra_dir / "overrides.yaml").is_file() else []
     objective = str((config.get("task") or {}).get("optimized_metric") or "val/f1_best")
     value, status = math.nan, "ok"
     try:
-        value = float(json.loads((job / RESULT_FILES.get(objective, "metrics.json")).read_text())[objective])
+        value = float(read_json(job / RESULT_FILES.get(objective, "metrics.json"))[objective])
     except (OSError, ValueError, KeyError, TypeError):
         status = failure(job, "no result")
     return {"job": job.name, "overrides": " ".join(overrides or []), "objective": objective, "value": value,

@@ -118,18 +118,48 @@ REFUSED = [
     "model@model=timm",
     "seed={a:1}",
     "callbacks.model_checkpoint._args_=[1]",
-]
-#: lines that are never taken from a saved run (output locations, launch settings): ignored
-IGNORED = [
+    # round 4: keys outside the recipe (places, loggers, online switches) are refused, not ignored
     "callbacks.last_checkpoint.dirpath=/tmp/elsewhere",
     "callbacks.model_checkpoint.dirpath=/tmp/elsewhere",
+    "callbacks.model_checkpoint.filename=../../../victim/pwn_best",
+    "callbacks.last_checkpoint.filename=/tmp/elsewhere/last",
     "logger.csv.save_dir=/tmp/elsewhere",
+    "logger.csv.name=/tmp/elsewhere/csvlog",
+    "logger.csv.version=../..",
+    "logger.tensorboard.name=../../tb",
+    "logger.mlflow.store_dir=/tmp/elsewhere",
+    "logger.mlflow.tracking_uri=sqlite:////tmp/elsewhere/evil.db",
+    "logger.mlflow.tracking_uri=http://127.0.0.1:9/",
+    "logger.wandb.offline=false",
+    "logger.wandb.project=someone_elses",
     "trainer.default_root_dir=/tmp/elsewhere",
+    "trainer.profiler=simple",
     "data.cache_dir=/tmp/elsewhere",
+    "data.pseudo_csv=/tmp/elsewhere/pseudo.csv",
+    "data.soft_targets=/tmp/elsewhere/teacher_probs.csv",
+    "data.relabel=/tmp/elsewhere/fixes.csv",
+    "data.relabel=fixes.csv",
+    "model.weights=/tmp/elsewhere/w.pth",
+    "model.pretrained=true",
+    "unlabeled=/tmp/elsewhere",
+    "unlabeled=somefolder",
+    "ssl.unlabeled=/tmp/elsewhere",
+    "model.backbone=../../x",
+    "callbacks.model_checkpoint.monitor=val/loss",
+]
+#: lines of this command's own keys (where, which task, which machine, how it shows and logs):
+#: never taken from a saved run, skipped without a word
+IGNORED = [
     "hydra.run.dir=/tmp/elsewhere",
     "paths.output_dir=/tmp/elsewhere",
     "hparams_search=optuna",
     "task=pseudo",
+    "logger=mlflow",
+    "trainer=ddp_sim",
+    "trainer.devices=2",
+    "progress.mode=lines",
+    "data.num_workers=2",
+    "debug=profiler",
 ]
 
 
@@ -230,10 +260,6 @@ def attacked_resume(trained, tmp_path_factory):
         c["logger"]["csv"]["save_dir"] = str(elsewhere / "logs")
 
     edit_yaml(run / ".hydra" / "config.yaml", craft)
-    overrides = run / ".hydra" / "overrides.yaml"
-    overrides.write_text(yaml.safe_dump([*yaml.safe_load(overrides.read_text()),
-                                         f"callbacks.last_checkpoint.dirpath={elsewhere / 'ckpt2'}",
-                                         f"logger.csv.save_dir={elsewhere / 'logs2'}"]))
     out = tmp / "resumed"
     r = run_cli(f"resume={run}", "trainer.max_epochs=2", f"hydra.run.dir={out}", cwd=tmp)
     return r, out, target, before, elsewhere

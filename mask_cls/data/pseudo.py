@@ -19,6 +19,7 @@ import pandas as pd
 from mask_cls import labels as L
 from mask_cls.data.csv_reader import listed_images, read_table
 from mask_cls.errors import ConfigError, DataError
+from mask_cls.runfiles import read_json
 
 log = logging.getLogger(__name__)
 COLUMNS = ("image", "label", "confidence")
@@ -96,7 +97,6 @@ def source_csv(spec: str | Path, fold: int, n_folds: int, split_seed: int, val_p
     (labels from the one model that never saw fold k's validation persons), provided the folds
     are the same: the same n_folds and split_seed, and (where the cv run recorded them) the same
     validation persons (``val_persons``) in fold k; a folder without per-fold files gives ``pseudo.csv``."""
-    import json
 
     path = Path(spec)
     if not path.is_dir():
@@ -106,8 +106,8 @@ def source_csv(spec: str | Path, fold: int, n_folds: int, split_seed: int, val_p
         return path
     meta_file = path / "pseudo.json"
     try:
-        folds = json.loads(meta_file.read_text()).get("folds") if meta_file.is_file() else None
-    except (OSError, ValueError, AttributeError):
+        folds = read_json(meta_file).get("folds") if meta_file.is_file() else None
+    except (ConfigError, AttributeError):
         raise DataError(f"{meta_file}: not a readable pseudo.json") from None
     if not folds:
         log.warning("%s: pseudo-labels of a model ensemble; if those models were trained on these folds, the CV "
@@ -118,6 +118,9 @@ def source_csv(spec: str | Path, fold: int, n_folds: int, split_seed: int, val_p
         raise DataError(f"{meta_file}: per-fold pseudo-labels of n_folds, split_seed = {got}; this run has "
                         f"{(n_folds, split_seed)}: use the same folds, or data.pseudo_csv={path / 'pseudo.csv'}")
     recorded = (folds.get("persons") or {}).get(str(fold))
+    if val_persons is not None and recorded is None:  # no evidence: fail closed
+        raise DataError(f"{meta_file}: records no validation persons for fold {fold}, so nothing shows that its "
+                        f"pseudo-labels come from a model that never saw them; use data.pseudo_csv={path / 'pseudo.csv'}")
     if recorded is not None and val_persons is not None and recorded != persons_digest(val_persons):
         raise DataError(f"{meta_file}: fold {fold}'s validation persons are not this run's (other data, or persons "
                         "added or relabeled): its pseudo-labels could come from a model that saw them")
@@ -150,34 +153,41 @@ def training_rows(pseudo: pd.DataFrame) -> pd.DataFrame:
                          "label": pseudo["label"].to_numpy()})
 
 
-def _digest(path: str) -> bytes:
+def content_key(path: str) -> bytes:
+    """What an image *shows*: a hash of its decoded pixels (a JPEG at 1/8 scale, its cheap
+    DCT-domain decode in which every pixel still counts), so a copy with bytes appended, other
+    metadata or another encoding of the same pixels is the same image; a file that does not
+    decode is keyed by its bytes."""
     import hashlib
 
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).digest()
+    import cv2
+
+    data = Path(path).read_bytes()
+    flag = cv2.IMREAD_REDUCED_COLOR_8 if data.startswith(b"\xff\xd8") else cv2.IMREAD_COLOR
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flag) if data else None
+    if img is None:
+        return b"bytes:" + hashlib.sha256(data).digest()
+    return hashlib.sha256(repr(img.shape).encode() + img.tobytes()).digest()
 
 
 def among(paths: pd.Series, table_images: pd.Series) -> pd.Series:
-    """Per path, whether it is the same file as one of ``table_images``: the same inode (a hard
-    or symbolic link) or the same bytes (a copy). Names prove nothing, so neither ``realpath``
-    nor the file name is compared; bytes are hashed only where the sizes agree."""
+    """Per path, whether it is the same image as one of ``table_images``: the same inode (a hard
+    or symbolic link) or the same pixels (a copy, re-saved or with bytes added). Names prove
+    nothing, so neither ``realpath`` nor the file name is compared."""
     ids: set[tuple[int, int]] = set()
-    by_size: dict[int, list[str]] = {}
     for q in table_images:
         st = os.stat(q)
         ids.add((st.st_dev, st.st_ino))
-        by_size.setdefault(st.st_size, []).append(q)
-    digests: dict[int, set[bytes]] = {}
+    keys: set[bytes] | None = None
 
     def same(p: str) -> bool:
+        nonlocal keys
         st = os.stat(p)
         if (st.st_dev, st.st_ino) in ids:
             return True
-        if st.st_size not in by_size:
-            return False
-        if st.st_size not in digests:
-            digests[st.st_size] = {_digest(q) for q in by_size[st.st_size]}
-        return _digest(p) in digests[st.st_size]
+        if keys is None:  # decoded only once a path is not a link of one of them
+            keys = {content_key(q) for q in table_images}
+        return content_key(p) in keys
 
     return paths.map(same).astype(bool)
 

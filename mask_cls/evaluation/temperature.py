@@ -5,7 +5,6 @@ and makes the confidences mean what they say; ``calibration.json`` keeps it with
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import torch
 from mask_cls.errors import ConfigError
 from mask_cls.io import write_json
 from mask_cls.models.heads.base import Head
+from mask_cls.runfiles import read_json
 
 NAME = "calibration.json"
 CALIBRATED = "predictions_calibrated.csv"  # the validation predictions with the temperatures (task=pseudo's estimate)
@@ -74,7 +74,7 @@ def read(run: Path, outputs: Sequence[str]) -> list[float] | None:
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = read_json(path)
         temps = record["temperatures"]
         found = [float(temps[name]) for name in outputs]
     except (OSError, ValueError, KeyError, TypeError) as e:

@@ -5,13 +5,15 @@ report) and from the training table; what a run does not hold is said to be miss
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from mask_cls import labels as L
+from mask_cls.errors import ConfigError
+from mask_cls.inert import md_code, md_text
+from mask_cls.runfiles import read_json
 
 LIMITS = """\
 ## Intended use and limitations
@@ -40,9 +42,16 @@ def _scores(run: Path) -> tuple[dict | None, str]:
     if not path.is_file():
         return None, f"no report in {run}"
     try:
-        return json.loads(path.read_text()), what
-    except ValueError:
+        found = read_json(path)
+    except ConfigError:
         return None, f"{path} unreadable"
+    return (found, what) if isinstance(found, dict) else (None, f"{path} unreadable")
+
+
+def _number(scores: dict, key: str) -> str:
+    """A score at four decimals; anything that is not a number (a file is data) as "n/a"."""
+    value = scores.get(key)
+    return f"{value:.4f}" if isinstance(value, int | float) and not isinstance(value, bool) else "n/a"
 
 
 def _groups(run: Path, table: pd.DataFrame | None) -> list[str]:
@@ -65,7 +74,7 @@ def _groups(run: Path, table: pd.DataFrame | None) -> list[str]:
             lines.append(f"| {name}: not in the data | | | | |")
             continue
         for value, g in p.groupby(p[col].astype(str)):
-            lines.append(f"| {name} = {value} | {len(g)} | {g.right.mean():.3f} | {g.g_right.mean():.3f} | "
+            lines.append(f"| {name} = {md_text(str(value))} | {len(g)} | {g.right.mean():.3f} | {g.g_right.mean():.3f} | "
                          f"{g.a_right.mean():.3f} |")
     return lines
 
@@ -73,7 +82,7 @@ def _groups(run: Path, table: pd.DataFrame | None) -> list[str]:
 def _data_lines(data: dict, table: pd.DataFrame | None) -> list[str]:
     """The training data: root, layout, persons, images per class, persons by race and gender."""
     lines: list[str] = []
-    lines.append(f"- data root: `{data.get('root')}` (layout `{data.get('layout', 'competition')}`)")
+    lines.append(f"- data root: {md_code(str(data.get('root')))} (layout {md_code(str(data.get('layout', 'competition')))})")
     if table is not None:
         persons = table["person"].nunique()
         counts = table["label"].value_counts().reindex(range(L.NUM_CLASSES), fill_value=0)
@@ -81,7 +90,7 @@ def _data_lines(data: dict, table: pd.DataFrame | None) -> list[str]:
                   + ", ".join(f"{c}: {n}" for c, n in counts.items())]
         if "race" in table and (table["race"].astype(str) != "").any():
             lines.append("- persons by race (as the table writes it): " + ", ".join(
-                f"{k}: {v}" for k, v in table.drop_duplicates("person")["race"].astype(str).value_counts().items()))
+                f"{md_text(str(k))}: {v}" for k, v in table.drop_duplicates("person")["race"].astype(str).value_counts().items()))
         lines.append("- persons by gender: " + ", ".join(
             f"{L.GENDER_NAMES[int(k)]}: {v}" for k, v in table.drop_duplicates("person")["gender"].value_counts().items()))
     else:
@@ -97,7 +106,8 @@ def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Seque
     run = Path(runs[0])
     scores, what = _scores(run)
     lines = ["# Model card", "",
-             f"Exported from {', '.join(str(r) for r in runs)} ({len(models)} model(s) averaged, TTA {list(tta)}), "
+             f"Exported from {', '.join(md_code(str(r)) for r in runs)} ({len(models)} model(s) averaged, "
+             f"TTA {md_text(str(list(tta)))}), "
              f"input uint8 RGB {image_size[0]}x{image_size[1]} (N x 3 x H x W), output the 18 class probabilities.", "",
              "## Task and labels", "",
              "One of 18 classes = mask (wear, incorrect, not_wear) x gender (male, female) x age group "
@@ -108,19 +118,18 @@ def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Seque
     lines += _data_lines(data, table)
     lines += ["", "## Metrics", ""]
     if scores:
-        lines += [f"On {what}, {scores.get('n', '?')} images, TTA {scores.get('tta')}:", "",
+        lines += [f"On {what}, {md_text(str(scores.get('n', '?')))} images, TTA {md_text(str(scores.get('tta')))}:", "",
                   "| macro F1 (18) | mask F1 | gender F1 | age F1 | accuracy | calibration error (ECE) |",
                   "|---:|---:|---:|---:|---:|---:|",
-                  f"| {scores.get('f1', float('nan')):.4f} | {scores.get('f1_mask', float('nan')):.4f} | "
-                  f"{scores.get('f1_gender', float('nan')):.4f} | {scores.get('f1_age', float('nan')):.4f} | "
-                  f"{scores.get('acc', float('nan')):.4f} | {scores.get('ece', float('nan')):.4f} |", ""]
+                  "| " + " | ".join(_number(scores, k) for k in ("f1", "f1_mask", "f1_gender", "f1_age", "acc", "ece"))
+                  + " |", ""]
     else:
         lines += [f"Not available: {what}.", ""]
     lines += ["Per group, on the same predictions:", "", *_groups(run, table), "",
               "## How it was made", "",
-              f"- the run's recorded overrides: `{' '.join(overrides) or '(none)'}`",
-              f"- export command: `{command}`",
-              f"- code commit at export: `{commit or 'not a git checkout'}`",
+              f"- the run's recorded overrides: {md_code(' '.join(overrides) or '(none)')}",
+              f"- export command: {md_code(command)}",
+              f"- code commit at export: {md_code(commit or 'not a git checkout')}",
               f"- ONNX opset {parity['opset']}; onnxruntime against PyTorch, largest probability difference "
               + ", ".join(f"{r['max_abs_diff']:.1e} at batch {r['batch']}" for r in parity["batches"])
               + f" (refused above {parity['tolerance']:g}); classes agree on "

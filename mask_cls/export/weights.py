@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -12,6 +12,7 @@ import torch
 
 from mask_cls.errors import ConfigError, DataError
 from mask_cls.io import atomic_write, write_json
+from mask_cls.runfiles import read_json
 
 MANIFEST = "export.json"
 
@@ -45,13 +46,14 @@ def load(folder: str | Path) -> tuple[list, list[float], list[str]]:
     from safetensors.torch import load_model
 
     from mask_cls.io import inside
+    from mask_cls.models.weights import check_finite, check_regular
     from mask_cls.module import MaskClassifier
     from mask_cls.module_config import ModuleConfig
 
     folder = Path(folder)
     where = folder / MANIFEST
     try:
-        manifest = json.loads(where.read_text(encoding="utf-8"))
+        manifest = read_json(where)
         entries, tta = manifest["models"], manifest["tta"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{where}: not a readable export manifest ({type(e).__name__})") from None
@@ -59,14 +61,20 @@ def load(folder: str | Path) -> tuple[list, list[float], list[str]]:
     for entry in entries:
         try:
             module = MaskClassifier(ModuleConfig.from_checkpoint(entry["config"]))
-            load_model(module, str(inside(folder, str(entry["file"]), str(where))), strict=True)
+            file = inside(folder, str(entry["file"]), str(where))
+            check_regular(file, "weights")  # a FIFO would hang the reader
+            load_model(module, str(file), strict=True)
+            check_finite(module.net.state_dict(), str(file))  # the network (metric states may be -inf)
             if entry.get("temperatures") is not None:  # the calibration the exported graph applies
                 module.net.set_temperatures([float(t) for t in entry["temperatures"]])
         except (ConfigError, DataError, KeyError, TypeError, ValueError, RuntimeError, OSError) as err:
             raise ConfigError(f"{where}: model {entry.get('file') if isinstance(entry, dict) else entry!r} refused "
                               f"({str(err).splitlines()[0][:160]})") from None
         modules.append(module.eval())
-        weights.append(float(entry["weight"]))
+        weight = float(entry["weight"])
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"{where}: model weight {weight} must be a finite number >= 0")
+        weights.append(weight)
     if not (isinstance(tta, list) and all(isinstance(v, str) for v in tta)):
         raise ConfigError(f"{where}: tta is not a list of view names")
     return modules, weights, tta

@@ -13,8 +13,8 @@ def soft_vote(probs: Sequence[np.ndarray], weights: Sequence[float] | None = Non
     if not probs:
         raise ValueError("no model outputs to ensemble")
     w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if len(w) != len(probs) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"{len(w)} weights for {len(probs)} models; weights must be >= 0 and not all 0")
+    if len(w) != len(probs) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"{len(w)} weights for {len(probs)} models; weights must be finite, >= 0 and not all 0")
     w = w / w.sum()
     acc = np.zeros_like(probs[0], dtype=np.float64)
     for wi, p in zip(w, probs):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mask_cls.errors import ConfigError
+from mask_cls.runfiles import read_json
 
 if TYPE_CHECKING:  # run_checkpoints runs in the first second (preflight), before numpy loads
     import numpy as np
@@ -25,7 +25,7 @@ def best_checkpoint(run: Path) -> Path:
 
     where = run / "metrics.json"
     try:
-        metrics = json.loads(where.read_text(encoding="utf-8"))
+        metrics = read_json(where)
     except (OSError, ValueError) as e:
         raise ConfigError(f"{where}: not a readable metrics file ({type(e).__name__})") from None
     best = metrics.get("best_checkpoint") if isinstance(metrics, dict) else None

@@ -22,15 +22,36 @@ from mask_cls.errors import ConfigError
 CLASSIFIER_PREFIXES = ("classifier.", "fc.", "head.fc.", "_fc.", "head.")
 
 
+def check_finite(state: dict, where: str) -> None:
+    """Every floating tensor of a state dict is finite: NaN or Inf weights would give NaN
+    probabilities without a word."""
+    for name, t in state.items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ConfigError(f"{where}: tensor {name} holds NaN or Inf values; refused")
+
+
+def check_regular(path: str | Path, what: str) -> None:
+    """``path`` is a regular file (a FIFO or a device named as weights would hang the reader)."""
+    import stat
+
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        raise ConfigError(f"{what}={path}: file not found") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{what}={path}: not a regular file (a pipe, device or folder); refused")
+
+
 def read_state(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"model.weights={path}: file not found")
+    check_regular(path, "model.weights")
     try:  # a damaged, pickled or crafted file (a safetensors header of any length or shape): one line
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            return dict(load_file(str(path)))
+            loaded = dict(load_file(str(path)))
+            check_finite(loaded, f"model.weights={path}")
+            return loaded
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
         raise ConfigError(f"model.weights={path}: not a readable weights file "
@@ -38,9 +59,11 @@ def read_state(path: str | Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):  # a checkpoint
         state = obj["state_dict"]
         backbone = {k[len("net.backbone."):]: v for k, v in state.items() if k.startswith("net.backbone.")}
+        check_finite(backbone or state, f"model.weights={path}")
         return backbone or dict(state)
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ConfigError(f"model.weights={path}: not a state dict of tensors")
+    check_finite(obj, f"model.weights={path}")
     return dict(obj)
 
 

@@ -35,7 +35,10 @@ def fold_model(run: Path, fold: int, n_folds: int, split_seed: int, val_persons:
                           f"this student has {(n_folds, split_seed)}: use the same folds (fold k learns from fold k's "
                           "teacher), or task.fold_teacher=false (its val/f1 is then optimistic)")
     recorded = (fold_persons(run) or {}).get(fold)
-    if recorded is not None and recorded != pseudo.persons_digest(val_persons):
+    if recorded is None:  # no oof.csv: nothing shows which persons fold k validated on; fail closed
+        raise ConfigError(f"teacher={run}: no record of fold {fold}'s validation persons (oof.csv); nothing shows "
+                          "that its model never saw this student's: use task.fold_teacher=false (val/f1 then optimistic)")
+    if recorded != pseudo.persons_digest(val_persons):
         raise ConfigError(f"teacher={run}: fold {fold}'s validation persons are not this student's (other data, or "
                           "persons added): its model may have seen them")
     return run_checkpoints(run / f"fold_{fold}")[0]

@@ -14,8 +14,10 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig
 
 from mask_cls.errors import ConfigError
+from mask_cls.inert import csv_cell, terminal
 from mask_cls.io import write_csv
 from mask_cls.rundir import log
+from mask_cls.runfiles import read_json
 from mask_cls.tasks import register
 
 #: score files of a run and the keys shown from each
@@ -25,17 +27,13 @@ MAX_BYTES = 5_000_000  # a run's JSON or YAML file larger than this is not a run
 #: keys that differ between any two runs by construction (where each run writes)
 SKIP = ("paths.", "hydra.", "run_dir", "runs")
 MISSING = "(absent)"
+MAX_RUNS = 100  # runs one comparison reads
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    if path.stat().st_size > MAX_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_BYTES} bytes; not a run file")
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise ConfigError(f"{path}: not readable JSON ({type(e).__name__})") from None
+    content = read_json(path, MAX_BYTES)
     return content if isinstance(content, dict) else {}
 
 
@@ -102,6 +100,8 @@ def compare(cfg: DictConfig, out: Path) -> None:
     paths = [str(r) for r in runs] if isinstance(runs, ListConfig | list) else []
     if len(paths) < 2:
         raise ConfigError("task=compare needs runs=[RUN1,RUN2,...] (two or more run directories)")
+    if len(paths) > MAX_RUNS:
+        raise ConfigError(f"runs: {len(paths)} runs; task=compare reads at most {MAX_RUNS}")
     for p in paths:
         if not Path(p).is_dir():
             raise ConfigError(f"runs: {p}: not a folder")
@@ -115,7 +115,7 @@ def compare(cfg: DictConfig, out: Path) -> None:
     import pandas as pd
 
     table = pd.DataFrame(rows, columns=["key", *names])
-    write_csv(table, out / "compare.csv")
+    write_csv(table.map(csv_cell), out / "compare.csv")  # a value that starts like a formula stays text
     _print(table, paths, len(changed))
     log.info("%d config key(s) differ between %d runs -> %s", len(changed), len(paths), out / "compare.csv")
 
@@ -135,7 +135,7 @@ def _print(table: Any, paths: list[str], n_changed: int) -> None:
 
     shown = Table(title=f"{len(paths)} runs: scores, then the {n_changed} config key(s) that differ")
     for column in table.columns:
-        shown.add_column(str(column), overflow="fold")
+        shown.add_column(terminal(str(column)), overflow="fold")
     for row in table.itertuples(index=False):
-        shown.add_row(*[_short(str(v)) for v in row])
+        shown.add_row(*[terminal(_short(str(v))) for v in row])  # a file's escape sequences and markup shown, not run
     Console(width=200).print(shown)

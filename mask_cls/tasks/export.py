@@ -67,9 +67,9 @@ def export(cfg: DictConfig, out: Path) -> None:
     folder = run_files(runs[0])
     overrides = []
     if folder is not None and (folder / "overrides.yaml").is_file():
-        import yaml
+        from mask_cls.runfiles import read_yaml
 
-        loaded = yaml.safe_load((folder / "overrides.yaml").read_text()) or []
+        loaded = read_yaml(folder / "overrides.yaml") or []
         overrides = [str(o) for o in loaded] if isinstance(loaded, list) else []
     card = write_card(out, [str(r) for r in runs], p.models, p.tta, p.image_size, table, plain(cfg.data),
                       " ".join(["python run.py", *typed_overrides()]) if typed_overrides() else " ".join(sys.argv),

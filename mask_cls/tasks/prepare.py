@@ -5,7 +5,6 @@ Any layout of the seam: its training and eval images are cropped to the same pla
 
 from __future__ import annotations
 
-import json
 import os
 from multiprocessing import get_context
 from pathlib import Path
@@ -19,6 +18,7 @@ from mask_cls.evaluation.figures import crops_figure
 from mask_cls.io import inside, write_csv, write_json
 from mask_cls.progress import track
 from mask_cls.rundir import log
+from mask_cls.runfiles import read_json
 from mask_cls.tasks import register
 
 
@@ -67,6 +67,8 @@ def prepare(cfg: DictConfig, out: Path) -> float:
     dest = Path(cfg.task.out)
     if dest.resolve() == src_root.resolve():
         raise ConfigError(f"task.out={dest}: must differ from data.root")
+    if dest.resolve().is_relative_to(src_root.resolve()):  # a copy inside the data would be read as data next time
+        raise ConfigError(f"task.out={dest}: lies inside data.root={src_root}; choose a folder beside it")
     images = list(layout.read_train(check_images=False)["image"])
     info = layout.read_eval(check_images=False)
     images += [] if info is None else list(info["image"])
@@ -94,7 +96,7 @@ def prepare(cfg: DictConfig, out: Path) -> float:
     if not todo and previous.is_file():  # a re-run with nothing left to crop keeps the first figures
         log.info("face crop: every image was already cropped; %s kept as it was", previous)
         try:
-            return float(json.loads(previous.read_text()).get("detection_rate", float("nan")))
-        except (ValueError, AttributeError):
+            return float(read_json(previous).get("detection_rate", float("nan")))
+        except (ValueError, AttributeError, TypeError, ConfigError):
             return float("nan")
     return _report(dest, pairs, hits, real, skipped, detector)
