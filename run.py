@@ -58,8 +58,11 @@ def main(cfg: DictConfig) -> float | None:
             from mask_cls.data.pixel_limit import set_max_pixels
 
             set_max_pixels(cfg.data.max_image_pixels)
-        preflight.check(cfg)  # paths, tables, columns, backbone name: one line within a second, before the claim
+        if not in_multirun():  # a refused single command leaves no folder; a sweep job keeps its failed.txt
+            preflight.check(cfg)  # paths, tables, columns, backbone name: one line within a second
         out = fresh_run_dir(cfg)  # claimed once, before any work: two runs never share a directory
+        if in_multirun():
+            preflight.check(cfg)
         if not is_worker_process():
             manifest.write(out, manifest.build())  # command, code, versions, host: in every run
         return get_task(cfg.task.name)(cfg, out)  # only now torch, Lightning or timm load

@@ -66,7 +66,7 @@ ARMS: dict[str, list[str]] = {
     "seed_cutmix": ["augment=seed_cutmix"],
     "ema": ["callbacks=ema"],
     # SWA from half-way: Lightning averages the weights at the start of each SWA epoch, so in a
-    # 4-epoch regime the default start (0.75) would "average" one snapshot; 0.5 averages two
+    # 4-epoch regime the default start (0.75) averages two snapshots; 0.5 averages three (tests/test_swa.py)
     "swa": ["callbacks=swa", "callbacks.swa.swa_epoch_start=0.5"],
     "uda": ["ssl=uda", "unlabeled=eval"],
     "pseudo": [],    # teacher (default) -> task=pseudo on the eval images (threshold 0.9) -> student with them

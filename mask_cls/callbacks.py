@@ -163,10 +163,26 @@ def swa_checkpoint(trainer: pl.Trainer, module: pl.LightningModule, dm: pl.Light
 
     if not any(isinstance(c, StochasticWeightAveraging) for c in callbacks):
         return None
+    if not averaging_finished(trainer, callbacks):
+        log.warning("SWA: the fit stopped at epoch %d of %s, before its averaging finished (early stopping, "
+                    "max_steps or max_time): the run keeps its best checkpoint, not an average",
+                    trainer.current_epoch, trainer.max_epochs)
+        return None
     path = folder / "swa.ckpt"
     trainer.save_checkpoint(path)  # every process calls it; rank 0 writes
     scores = trainer.validate(module, datamodule=dm, verbose=False)
     return str(path), float(scores[0]["val/f1"]) if scores else float("nan")
+
+
+def averaging_finished(trainer: pl.Trainer, callbacks: list) -> bool:
+    """Whether Lightning's SWA averaged at least one snapshot and put the average into the module:
+    it does so only when the fit reaches its last epoch (after the BatchNorm pass where there is one)."""
+    from lightning.pytorch.callbacks import StochasticWeightAveraging
+
+    swa = next((c for c in callbacks if isinstance(c, StochasticWeightAveraging)), None)
+    if swa is None or swa.n_averaged is None or int(swa.n_averaged) < 1 or swa._max_epochs == -1:
+        return False
+    return trainer.current_epoch - 1 >= swa.swa_end
 
 
 def check_averaging(callbacks: list) -> None:

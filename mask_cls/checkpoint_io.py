@@ -34,7 +34,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self.root = Path(root) if root is not None else None  # every checkpoint written or removed lies inside
 
     def _confined(self, path: Any) -> None:
-        if self.root is not None:
+        import tempfile
+
+        spawn_transfer = Path(path).name == ".temp.ckpt" and Path(path).parent.parent == Path(tempfile.gettempdir())
+        if self.root is not None and not spawn_transfer:  # ddp_spawn hands rank 0's weights back in a temp folder
             from mask_cls.places import check_inside
 
             check_inside(path, self.root, "checkpoint")

@@ -177,9 +177,16 @@ def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -
     if ckpt and ckpt.best_model_score is not None:
         metrics["val/f1_best"] = float(ckpt.best_model_score)
     averaged = swa_checkpoint(trainer, module, dm, callbacks, out / "checkpoints")
-    if averaged is not None:  # the averaged weights are the run's model: reports and predictions use them
+    metrics["kept"] = "best" if ckpt else "last"
+    if averaged is not None:  # the averaged weights are the run's model: reports, predictions and sweeps use them
         best_path, metrics["val/f1_swa"] = averaged
-    metrics |= {"best_checkpoint": best_path, "epochs": trainer.current_epoch, "fold": dm.fold,
+        if "val/f1_best" in metrics:
+            metrics["val/f1_best_epoch"] = metrics["val/f1_best"]  # the best single epoch's, for comparison
+        metrics["val/f1_best"], metrics["kept"] = metrics["val/f1_swa"], "swa"
+    epochs = trainer.current_epoch  # SWA's BatchNorm pass is an extra loop epoch, not a training epoch
+    if trainer.max_epochs is not None and trainer.max_epochs > 0:
+        epochs = min(epochs, trainer.max_epochs)
+    metrics |= {"best_checkpoint": best_path, "epochs": epochs, "fold": dm.fold,
                 "fast_dev_run": bool(getattr(trainer, "fast_dev_run", False))}  # noqa: B009 (not in the stubs)
     if dm.pseudo_summary is not None:
         metrics["pseudo"] = dm.pseudo_summary

@@ -65,6 +65,16 @@ def cv_run(tiny_root, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def trained(tiny_root, tmp_path_factory) -> Path:
+    """One tiny train run of FAST on the tiny set, as a colleague would share it (read-only by
+    convention: a test that changes it works on a copy); shared by the CLI and attack tests."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    r = run_cli("data=mask", f"data.root={tiny_root}", *FAST, f"hydra.run.dir={out}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
 @pytest.fixture
 def tiny_copy(tiny_root, tmp_path) -> Path:
     """A private copy to corrupt."""

@@ -31,15 +31,6 @@ class _Payload:
         return (os.system, (self.command,))
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_root, tmp_path_factory) -> Path:
-    """One tiny train run, as a colleague would share it."""
-    out = tmp_path_factory.mktemp("trained") / "run"
-    r = run_cli("data=mask", f"data.root={tiny_root}", *FAST, f"hydra.run.dir={out}")
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
-
-
 def shared_copy(trained: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "shared" / "run"
     shutil.copytree(trained, dst)

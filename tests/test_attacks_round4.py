@@ -19,37 +19,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mask_cls.errors import ConfigError, DataError
-from tests.conftest import FAST, compose_cfg, module_config, run_cli
+from tests.conftest import compose_cfg, module_config, run_cli
 from tests.test_attacks import digest, one_error, victim
 
 # -- 1. the victim's command on a shared run whose overrides name a server or a victim's folder ----
 
 
-@pytest.fixture(scope="module")
-def shared_run(tiny_root, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("r4") / "run"
-    r = run_cli("data=mask", f"data.root={tiny_root}", *FAST, f"hydra.run.dir={out}")
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
-
-
-def _planted(shared_run: Path, tmp_path: Path, *lines: str) -> Path:
+def _planted(trained: Path, tmp_path: Path, *lines: str) -> Path:
     run = tmp_path / "shared" / "run"
-    shutil.copytree(shared_run, run)
+    shutil.copytree(trained, run)
     overrides = run / ".hydra" / "overrides.yaml"
     overrides.write_text(yaml.safe_dump([*yaml.safe_load(overrides.read_text()), *lines]))
     return run
 
 
 @pytest.mark.slow
-def test_a_shared_run_cannot_send_the_victims_data_to_a_server(shared_run, tmp_path):
+def test_a_shared_run_cannot_send_the_victims_data_to_a_server(trained, tmp_path):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)
     server.setblocking(False)
     port = server.getsockname()[1]
     try:
-        run = _planted(shared_run, tmp_path, "logger=mlflow", f"logger.mlflow.tracking_uri=http://127.0.0.1:{port}")
+        run = _planted(trained, tmp_path, "logger=mlflow", f"logger.mlflow.tracking_uri=http://127.0.0.1:{port}")
         out = tmp_path / "resumed"
         r = run_cli(f"resume={run}", "trainer.max_epochs=2", f"hydra.run.dir={out}", cwd=tmp_path)
         assert r.returncode == 1
@@ -63,10 +55,10 @@ def test_a_shared_run_cannot_send_the_victims_data_to_a_server(shared_run, tmp_p
 
 
 @pytest.mark.slow
-def test_a_shared_run_cannot_write_a_checkpoint_into_the_victims_folder(shared_run, tmp_path):
+def test_a_shared_run_cannot_write_a_checkpoint_into_the_victims_folder(trained, tmp_path):
     target = victim(tmp_path)
     before = digest(target)
-    run = _planted(shared_run, tmp_path, "callbacks.model_checkpoint.filename=../../../victim/pwn_best",
+    run = _planted(trained, tmp_path, "callbacks.model_checkpoint.filename=../../../victim/pwn_best",
                    f"callbacks.last_checkpoint.dirpath={target}")
     r = run_cli(f"resume={run}", "trainer.max_epochs=2", f"hydra.run.dir={tmp_path / 'out' / 'resumed'}", cwd=tmp_path)
     assert r.returncode == 1 and "callbacks.model_checkpoint.filename is refused" in one_error(r.stderr)

@@ -14,14 +14,6 @@ from tests.conftest import FAST, run_cli
 pytestmark = pytest.mark.slow  # every test here starts a command
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "train"
-    r = run_cli("data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}", *FAST)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
-
-
 def best_with_hflip_tta(run, root, images: str, calibrated: bool = True) -> np.ndarray:
     """The run's best checkpoint (safe unpickling) on the ``eval`` or validation (``val``)
     images with hflip TTA, by a loop written here, not the production path (inference/predict.py,
@@ -113,7 +105,7 @@ def test_a_run_never_overwrites_another(trained, tiny_root):
     before = (trained / "submission.csv").read_bytes()
     r = run_cli("data=mask", f"data.root={tiny_root}", f"hydra.run.dir={trained}", *FAST)
     assert r.returncode == 1
-    assert "already holds an earlier run" in r.stderr
+    assert "already holds" in r.stderr
     assert (trained / "submission.csv").read_bytes() == before
 
 

@@ -52,6 +52,39 @@ def test_a_refused_export_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("factor, refused", [(0.5, False), (2.0, True)])
+def test_parity_refuses_one_element_past_the_tolerance(tmp_path, monkeypatch, factor, refused):
+    """One probability of one image off by twice the tolerance is refused; by half, accepted
+    (a check of the mean, or of the first image only, would pass the first)."""
+    import onnxruntime as ort
+
+    from mask_cls.errors import ConfigError
+    from mask_cls.export import onnx_io
+    from mask_cls.export.graph import ExportGraph
+
+    cfg = module_config() | {"image_size": [32, 24]}
+    cfg["model"] = cfg["model"] | {"backbone": "mobilenetv3_small_050"}
+    graph = ExportGraph([MaskClassifier(cfg).eval()], [1.0], ["none"])
+    real = ort.InferenceSession
+
+    class Perturbed(real):  # the ONNX output with one element moved, in the last row of the batch of 7
+        def run(self, names, feeds):
+            out = super().run(names, feeds)
+            if len(out[0]) == 7:
+                out[0][6, 11] += factor * onnx_io.TOLERANCE
+            return out
+
+    monkeypatch.setattr(ort, "InferenceSession", Perturbed)
+    images = np.random.default_rng(0).integers(0, 255, (7, 3, 32, 24), dtype=np.uint8)
+    if refused:
+        with pytest.raises(ConfigError, match="differs from PyTorch"):
+            onnx_io.write_onnx(graph, [32, 24], tmp_path / "model.onnx", images)
+        assert list(tmp_path.iterdir()) == []
+    else:
+        checked = onnx_io.write_onnx(graph, [32, 24], tmp_path / "model.onnx", images)
+        assert max(r["max_abs_diff"] for r in checked["batches"]) >= 0.5 * onnx_io.TOLERANCE
+
+
 def test_an_export_folder_is_data(tmp_path):
     """export.json is read as data: a file name that leads out of the folder, or a config with a
     foreign target, is refused in one line naming the manifest."""
