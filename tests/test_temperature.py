@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from mask_cls.evaluation.calibration import expected_calibration_error
@@ -46,3 +47,29 @@ def test_each_output_of_a_multitask_head_gets_its_own_temperature():
     y18 = [L.encode(int(m), int(g), int(a)) for m, g, a in zip(*truth)]
     temps = fit(head, logits, y18)
     assert np.allclose(temps, sharp, rtol=0.15), temps
+
+
+@pytest.mark.slow
+def test_temperatures_belong_to_the_checkpoint_they_were_fitted_for(trained, tmp_path, caplog):
+    """calibration.json names the checkpoint (file name and SHA-256); another checkpoint of the
+    run (last.ckpt, a copy changed by one byte) is predicted uncalibrated, with one note."""
+    import json
+    import logging
+    import shutil
+
+    from mask_cls.inference.runs import best_checkpoint, load_model
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    record = json.loads((run / "calibration.json").read_text())
+    best = best_checkpoint(run)
+    assert record["checkpoint"]["name"] == best.name and len(record["checkpoint"]["sha256"]) == 64
+    assert load_model(best).net.calibrated  # fitted for it: applied
+    with caplog.at_level(logging.INFO, logger="mask_cls"):
+        assert not load_model(run / "checkpoints" / "last.ckpt").net.calibrated
+    assert "predicted uncalibrated" in caplog.text
+    other = {**record, "checkpoint": {**record["checkpoint"], "sha256": "0" * 64}}  # same name, other bytes
+    (run / "calibration.json").write_text(json.dumps(other))
+    assert not load_model(best).net.calibrated
+    assert record["temperatures"] and pytest.approx(1.0) != list(record["temperatures"].values())[0]
+

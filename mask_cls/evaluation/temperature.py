@@ -55,12 +55,25 @@ def nll(p: np.ndarray, y: Sequence[int]) -> float:
     return float(-np.log(np.clip(p[np.arange(len(p)), np.asarray(y)], 1e-12, None)).mean())
 
 
+def checkpoint_id(path: str | Path) -> dict[str, str]:
+    """Which checkpoint temperatures belong to: its file name and the SHA-256 of its bytes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"name": Path(path).name, "sha256": digest.hexdigest()}
+
+
 def write(out: Path, temperatures: list[float], outputs: Sequence[str], before: np.ndarray, after: np.ndarray,
-          y: Sequence[int], fitted_on: str) -> dict[str, Any]:
-    """``calibration.json``: the temperatures and what they did on the persons they were fitted on."""
+          y: Sequence[int], fitted_on: str, checkpoint: str | Path | None = None) -> dict[str, Any]:
+    """``calibration.json``: the temperatures, the checkpoint they were fitted for, and what they
+    did on the persons they were fitted on."""
     from mask_cls.evaluation.calibration import expected_calibration_error
 
     record = {"temperatures": dict(zip(outputs, temperatures)), "fitted_on": fitted_on, "images": len(y),
+              "checkpoint": checkpoint_id(checkpoint) if checkpoint else None,
               "ece_before": expected_calibration_error(np.asarray(y), before),
               "ece_after": expected_calibration_error(np.asarray(y), after),
               "nll_before": nll(before, y), "nll_after": nll(after, y)}
@@ -68,8 +81,11 @@ def write(out: Path, temperatures: list[float], outputs: Sequence[str], before: 
     return record
 
 
-def read(run: Path, outputs: Sequence[str]) -> list[float] | None:
-    """The run's temperatures in output order, or None where the run has no calibration."""
+def read(run: Path, outputs: Sequence[str], checkpoint: str | Path | None = None) -> list[float] | None:
+    """The run's temperatures in output order, or None where the run has no calibration, or where
+    they were fitted for another checkpoint than ``checkpoint`` (a note says so)."""
+    import logging
+
     path = run / NAME
     if not path.is_file():
         return None
@@ -77,8 +93,13 @@ def read(run: Path, outputs: Sequence[str]) -> list[float] | None:
         record = read_json(path)
         temps = record["temperatures"]
         found = [float(temps[name]) for name in outputs]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        fitted_for = record.get("checkpoint")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ConfigError(f"{path}: not a readable calibration ({type(e).__name__})") from None
+    if checkpoint is not None and isinstance(fitted_for, dict) and fitted_for != checkpoint_id(checkpoint):
+        logging.getLogger("mask_cls").info("%s: fitted for %s, not %s: predicted uncalibrated", path,
+                                           fitted_for.get("name"), Path(checkpoint).name)
+        return None
     if not all(LIMITS[0] <= t <= LIMITS[1] for t in found):
         raise ConfigError(f"{path}: temperatures {found} outside {LIMITS[0]}..{LIMITS[1]}")
     return found
@@ -100,7 +121,7 @@ def validation_pass(module: Any, paths: Sequence[str], tta: Sequence[str],
 
 
 def calibrate_run(module: Any, val: Any, logits: list[torch.Tensor], rows: np.ndarray, out: Path,
-                  fitted_on: str) -> dict[str, Any]:
+                  fitted_on: str, checkpoint: str | Path | None = None) -> dict[str, Any]:
     """Fit the temperatures of ``module`` on the validation rows ``val`` (their ``logits`` and
     readable ``rows`` from :func:`validation_pass`), set them on it, write ``calibration.json``,
     ``report/predictions_calibrated.csv`` and ``report/reliability_calibrated.png``."""
@@ -115,7 +136,7 @@ def calibrate_run(module: Any, val: Any, logits: list[torch.Tensor], rows: np.nd
     temps = fit(head, logits, y)
     with torch.no_grad():
         before, after = probs(head, logits, ones).numpy(), probs(head, logits, temps).numpy()
-    record = write(out, temps, head.outputs, before, after, y, fitted_on)
+    record = write(out, temps, head.outputs, before, after, y, fitted_on, checkpoint)
     module.net.set_temperatures(temps)
     (out / "report").mkdir(exist_ok=True)
     write_predictions(list(val["image"]), y, after, out / "report" / CALIBRATED)

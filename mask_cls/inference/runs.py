@@ -60,7 +60,7 @@ def load_model(ckpt: Path, allow_unsafe: bool = False, calibrate: bool = True) -
     from mask_cls.evaluation.temperature import read
 
     module = load_checkpoint(str(ckpt), allow_unsafe=allow_unsafe)
-    temps = read(Path(ckpt).parent.parent, module.net.head.outputs) if calibrate else None
+    temps = read(Path(ckpt).parent.parent, module.net.head.outputs, ckpt) if calibrate else None
     if temps is not None:
         module.net.set_temperatures(temps)
         log.info("calibrated: temperatures %s (%s)", temps, Path(ckpt).parent.parent / "calibration.json")

@@ -54,7 +54,8 @@ def train_fold(cfg: DictConfig, out: Path, k: int, layout: layouts.Layout, info)
     scores = score(val["label"], probs.argmax(1)) | {"fold": k, **{
         m: res.metrics[m] for m in ("val/f1", "val/f1_best") if m in res.metrics}}
     if cfg.task.get("calibrate", False):  # each fold on its own validation persons: its out-of-fold rows
-        calibrate_run(res.module, val, logits, rows, fold_dir, f"validation persons (fold {k})")
+        calibrate_run(res.module, val, logits, rows, fold_dir, f"validation persons (fold {k})",
+                      res.metrics.get("best_checkpoint") or None)
     eval_probs = None
     if info is not None:
         eval_probs = predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg))
