@@ -61,29 +61,33 @@ def test_objective_mixes_kl_on_all_rows_and_the_loss_on_labeled_rows():
 
 @pytest.fixture(scope="module")
 def distilled(cv_run, tiny_root, tmp_path_factory):
-    """A 2-fold cv teacher (the shared cv run), then a student of another backbone distilled from it."""
+    """A 2-fold cv teacher (the shared cv run), then fold 1's student, of another backbone, distilled from it."""
     student = tmp_path_factory.mktemp("distill") / "student"
     r = run_cli("task=distill", f"teacher={cv_run}", "data=mask", f"data.root={tiny_root}", *TWO_FOLDS,
-                "model.backbone=resnet10t", f"hydra.run.dir={student}")
+                "data.fold=1", "model.backbone=resnet10t", f"hydra.run.dir={student}")
     assert r.returncode == 0, r.stderr[-3000:]
     return cv_run, student
 
 
 @pytest.mark.slow
-def test_the_teacher_file_is_fold_0s_model_with_tta(distilled, tiny_root):
-    """Fold 0's student learns from fold 0's teacher alone (it never saw fold 0's validation
-    persons): its rows for the eval images are that model's hflip-TTA probabilities, computed
-    here by an independent loop; the labeled rows are the student's training images."""
+def test_the_teacher_file_is_fold_1s_model_with_tta_uncalibrated(distilled, tiny_root):
+    """Fold 1's student learns from fold 1's teacher alone (it never saw fold 1's validation
+    persons): its rows for the eval images are that model's hflip-TTA probabilities *as trained*
+    (its temperature was fitted on fold 1's validation persons, the student's), computed here by
+    an independent loop; not fold 0's; the labeled rows are the student's training images."""
     teacher, student = distilled
     info = json.loads((student / "teacher.json").read_text())
     assert info["honest_validation"] and info["models"] == [
-        str(p) for p in (teacher / "fold_0" / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
+        str(p) for p in (teacher / "fold_1" / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
+    assert info["calibrated"] is False and (teacher / "fold_1" / "calibration.json").is_file()
     table = pd.read_csv(student / "teacher_probs.csv")
     eval_images = pd.read_csv(tiny_root / "eval" / "info.csv")["ImageID"]
     rows = table.set_index(table["image"].map(lambda p: p.rsplit("/", 1)[1]))
     ours = rows.loc[eval_images, PROB_COLUMNS].to_numpy()
-    ref = best_with_hflip_tta(teacher / "fold_0", tiny_root, "eval")
+    ref = best_with_hflip_tta(teacher / "fold_1", tiny_root, "eval", calibrated=False)
     assert np.abs(ours - ref).max() < 2e-5
+    assert np.abs(ours - best_with_hflip_tta(teacher / "fold_1", tiny_root, "eval")).max() > 1e-4  # T differs
+    assert np.abs(ours - best_with_hflip_tta(teacher / "fold_0", tiny_root, "eval", calibrated=False)).max() > 1e-4
     assert info["unlabeled"] == len(eval_images) and info["labeled"] == len(table) - len(eval_images)
     metrics = json.loads((student / "metrics.json").read_text())
     assert metrics["soft_targets"] == {"labeled": info["labeled"], "unlabeled": info["unlabeled"]}
@@ -98,7 +102,7 @@ def test_the_student_trains_on_the_cached_probabilities(distilled, tiny_root):
 
     _, student = distilled
     file = pd.read_csv(student / "teacher_probs.csv").set_index("image")
-    dm = MaskDataModule.from_flat(str(tiny_root), image_size=[64, 48], batch_size=8, num_workers=0, n_folds=2,
+    dm = MaskDataModule.from_flat(str(tiny_root), image_size=[64, 48], batch_size=8, num_workers=0, n_folds=2, fold=1,
                                   soft_targets=str(student / "teacher_probs.csv"), ssl={"name": "distill"})
     dm.setup("fit")
     ds = dm.train_dataloader().dataset

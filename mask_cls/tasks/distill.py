@@ -84,7 +84,8 @@ def distill(cfg: DictConfig, out: Path) -> float | None:
     kw = predict_kwargs(cfg)
     probs, val_probs = [], []
     for ckpt in models:
-        module = load_model(ckpt, cfg.get("allow_unsafe_checkpoint", False), bool(cfg.task.calibrate))
+        # as trained: distillation has its own temperature, and a cv teacher's was fitted on this fold's validation persons
+        module = load_model(ckpt, cfg.get("allow_unsafe_checkpoint", False), calibrate=False)
         probs.append(predict_paths(module, paths, cfg.tta, progress=True, **kw))
         val_probs.append(predict_paths(module, val["image"], cfg.tta, **kw))
     teacher = soft_vote(probs)
@@ -96,7 +97,7 @@ def distill(cfg: DictConfig, out: Path) -> float | None:
     write_csv(table, out / TEACHER_PROBS)
     teacher_val = score(val["label"], soft_vote(val_probs).argmax(1))
     write_json({"models": [str(m) for m in models], "fold": dm.fold, "honest_validation": honest,
-                "tta": list(cfg.tta), "calibrated": bool(cfg.task.calibrate), "labeled": len(train_rows),
+                "tta": list(cfg.tta), "calibrated": False, "labeled": len(train_rows),
                 "unlabeled": len(paths) - len(train_rows), "unlabeled_left_out": left_out,
                 "temperature": float(cfg.ssl.temperature), "alpha": float(cfg.ssl.alpha),
                 "teacher_val": teacher_val}, out / "teacher.json")
