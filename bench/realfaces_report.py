@@ -48,6 +48,10 @@ REGIME_TEXT = {
 REGIME_ROOT = {"canvas": ("python bench/canvas.py REALFACES CANVAS && ", "CANVAS", " --root-name CANVAS")}
 
 
+#: a standard deviation of the differences below this is float rounding, not spread
+NO_SPREAD = 1e-12
+
+
 @dataclass(frozen=True)
 class Paired:
     """A paired difference over seeds: its mean, 95% t interval and two-sided p-value."""
@@ -65,9 +69,11 @@ class Paired:
         n = len(d)
         if n < 2:
             return cls(n, float(d.mean()) if n else math.nan, math.nan, math.nan, math.nan)
-        se = float(d.std(ddof=1)) / math.sqrt(n)
+        spread = float(d.std(ddof=1))
+        se = spread / math.sqrt(n)
         half = float(stats.t.ppf(0.975, n - 1)) * se
-        p = float(2 * stats.t.sf(abs(float(d.mean())) / se, n - 1)) if se > 0 else (0.0 if d.mean() != 0 else 1.0)
+        # equal differences (no spread beyond float rounding): no test, never p = 0
+        p = float(2 * stats.t.sf(abs(float(d.mean())) / se, n - 1)) if spread > NO_SPREAD else math.nan
         return cls(n, float(d.mean()), float(d.mean()) - half, float(d.mean()) + half, p)
 
 

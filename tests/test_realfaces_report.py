@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import ROOT
 
@@ -33,6 +35,32 @@ def test_paired_difference_against_a_hand_computation():
     # pairing is by seed: a seed one side lacks is left out, not matched to another seed
     d = rep.Paired.of(pd.Series([0.6, 0.7], index=[0, 5]), pd.Series([0.5, 0.5], index=[0, 1]))
     assert d.n == 1 and d.diff == pytest.approx(0.1) and np.isnan(d.p)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pairs=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=2, max_size=12))
+def test_paired_difference_is_scipys_paired_t(pairs):
+    """Against scipy on any scores: the mean difference, the 95% t interval and ttest_rel's
+    two-sided p-value; equal differences (no spread) give no p-value and no claim, never p = 0."""
+    from scipy import stats
+
+    a, b = pd.Series([x for x, _ in pairs]), pd.Series([y for _, y in pairs])
+    d = rep.Paired.of(a, b)
+    diffs = (a - b).to_numpy()
+    assert d.n == len(pairs) and d.diff == pytest.approx(diffs.mean(), abs=1e-12)
+    if np.std(diffs, ddof=1) <= rep.NO_SPREAD:
+        assert np.isnan(d.p) and rep.verdict(d, d).startswith("not shown")
+        return
+    ref = stats.ttest_rel(a, b)
+    lo, hi = stats.t.interval(0.95, len(diffs) - 1, loc=diffs.mean(), scale=stats.sem(diffs))
+    assert d.p == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-12)
+    assert (d.lo, d.hi) == (pytest.approx(lo, abs=1e-9), pytest.approx(hi, abs=1e-9))
+
+
+def test_equal_differences_are_no_test():
+    d = rep.Paired.of(pd.Series([0.6, 0.7, 0.8]), pd.Series([0.5, 0.6, 0.7]))
+    assert d.n == 3 and d.diff == pytest.approx(0.1) and np.isnan(d.p)
+    assert rep.verdict(d, d) == "not shown"
 
 
 def test_a_gain_is_shown_only_when_picked_on_selection_and_confirmed():

@@ -33,5 +33,6 @@ def test_tune_finds_a_learning_rate_and_a_batch_size(tiny_root, tmp_path):
     assert (out / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
     # the batch-size finder on a CPU: doubling from 8, memory never runs out, so it stops at the cap
     assert found["batch_size"] == {"batch_size": 32, "at_cap": True, "override": "data.batch_size=32"}
+    assert found["lr_find"]["batch_size"] == 32  # the rate is searched at the batch size found, not the typed 8
     assert "use: data.batch_size=32 optim.lr=" in r.stdout
     assert not list(out.glob(".*.ckpt"))  # the finders' temporary checkpoints are gone

@@ -89,8 +89,12 @@ def tune(cfg: DictConfig, out: Path) -> float | None:
     results: dict[str, Any] = {}
     if cfg.task.batch_size:  # first: the learning rate depends on the batch size
         results["batch_size"] = _batch_size(cfg, build(cfg, out, with_loggers=False))
+        size = results["batch_size"].get("batch_size")
+        if size:  # the learning rate is searched at the batch size found, the one the user will train with
+            cfg = cfg.copy()
+            cfg.data.batch_size = int(size)
     if cfg.task.lr_find:
-        results["lr_find"] = _lr(cfg, build(cfg, out, with_loggers=False), out)
+        results["lr_find"] = _lr(cfg, build(cfg, out, with_loggers=False), out) | {"batch_size": int(cfg.data.batch_size)}
     write_json(results, out / "tune.json")
     overrides = [r["override"] for r in results.values() if r.get("override")]
     if overrides:
