@@ -108,12 +108,13 @@ class Predictor:
         modules, weights, views = load(folder)
         return cls(modules, weights, tta if tta is not None else views, models=[str(folder)], **kwargs)
 
-    def predict_probs(self, images: Sequence[str | Path | np.ndarray]) -> np.ndarray:
-        """(N, 18) probabilities, in the order given."""
+    def predict_probs(self, images: Sequence[Any]) -> np.ndarray:
+        """(N, 18) probabilities, in the order given: image paths, RGB ``uint8`` arrays (H, W, 3;
+        an array from ``cv2.imread`` is BGR: convert it first) or PIL images."""
         from mask_cls.inference.ensemble import soft_vote
         from mask_cls.inference.predict import predict_paths
 
-        items = list(images)
+        items = [_as_input(a, i) for i, a in enumerate(images)]
         arrays = {f"<array {i}>": a for i, a in enumerate(items) if isinstance(a, np.ndarray)}
         for key, a in arrays.items():
             if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
@@ -131,6 +132,18 @@ class Predictor:
                                read=read if arrays else None) for m in self.modules]
         return soft_vote(probs, self.weights).astype(np.float32)
 
-    def predict(self, images: Sequence[str | Path | np.ndarray]) -> list[Prediction]:
+    def predict(self, images: Sequence[Any]) -> list[Prediction]:
         """Per image: the class, its mask / gender / age names and the 18 probabilities."""
         return [Prediction.of(p) for p in self.predict_probs(images)]
+
+
+def _as_input(image: Any, i: int) -> str | Path | np.ndarray:
+    """A path or an array as the reader takes it; a PIL image as its RGB array; else one line."""
+    if isinstance(image, str | Path | np.ndarray):
+        return image
+    from PIL import Image  # a dependency of torchvision and albumentations
+
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    raise TypeError(f"image {i}: a Predictor takes image paths, RGB uint8 arrays (H, W, 3) or PIL images, "
+                    f"not {type(image).__name__}")

@@ -59,6 +59,12 @@ def test_arrays_and_files_give_the_same_numbers(cv_run, tiny_root):
     np.testing.assert_allclose(both[0], both[1], atol=1e-6)
     with pytest.raises(ValueError, match="RGB uint8"):
         p.predict_probs([rgb.astype(np.float32)])
+    from PIL import Image
+
+    with Image.open(path) as im:  # a PIL image gives the numbers of its file
+        np.testing.assert_allclose(p.predict_probs([im])[0], both[1], atol=1e-6)
+    with pytest.raises(TypeError, match="image 1: a Predictor takes image paths, RGB uint8 arrays .* not bytes"):
+        p.predict_probs([str(path), path.read_bytes()])
 
 
 def test_the_readme_python_example_as_written(cv_run, tiny_root, capsys):
