@@ -112,7 +112,13 @@ def test_export_of_a_cv_run_as_typed(cv_run, tiny_root, tmp_path):
     for section in ("## Task and labels", "## Training data", "## Metrics", "## How it was made",
                     "## Intended use and limitations", "must not be used to make decisions about people"):
         assert section in card
-    assert "out-of-fold" in card and "persons by race" in card and "| race = " in card
+    assert "every fold's held-out persons" in card and "persons by race" in card and "| race = " in card
+    # the figures are the exported model's: each fold's calibrated held-out predictions, pooled
+    from sklearn.metrics import f1_score
+
+    pooled = pd.concat([pd.read_csv(run / f"fold_{k}" / "report" / "predictions_calibrated.csv") for k in (0, 1)])
+    f1 = f1_score(pooled.label, pooled[L.PROB_COLUMNS].to_numpy().argmax(1), average="macro")
+    assert f"| {f1:.4f} |" in card and "with the temperatures the export applies" in card
     assert "max" not in r.stderr.lower() or "parity at batch 32" in r.stdout + r.stderr
     assert not list(out.glob("*.pkl")) and not list(out.glob("*.ckpt"))  # no pickle in an export
 
@@ -149,3 +155,29 @@ def test_predict_a_folder_of_ordinary_photos_with_face_crops(cv_run, tmp_path):
     crop = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)
     want = Predictor.from_run(run).predict_probs([np.ascontiguousarray(crop)])[0]
     np.testing.assert_allclose(row[L.PROB_COLUMNS].to_numpy(dtype=float), want, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_model_card_of_a_train_run_counts_its_training_side_and_an_ensemble_has_no_figure(trained, tiny_root,
+                                                                                              tmp_path):
+    from sklearn.metrics import f1_score
+
+    from mask_cls.data import layouts
+    from mask_cls.evaluation.calibration import expected_calibration_error
+    from mask_cls.export.card import write_card
+
+    table = layouts.open({"layout": "competition", "root": str(tiny_root)}).read_train(check_images=False)
+    parity = {"opset": 17, "batches": [], "tolerance": 1e-4}
+    args = (["m"], ["none"], [64, 48], table, {"root": str(tiny_root)}, "python run.py task=export", [], "abc", parity)
+    card = write_card(tmp_path, [str(trained)], *args, calibrated=True).read_text()
+    val = pd.read_csv(trained / "report" / "predictions_calibrated.csv")
+    probs = val[L.PROB_COLUMNS].to_numpy()
+    f1 = f1_score(val.label, probs.argmax(1), average="macro")
+    assert f"| {f1:.4f} |" in card and f"| {expected_calibration_error(val.label.to_numpy(), probs):.4f} |" in card
+    held = table[table.image.astype(str).isin(set(val.image))].person.nunique()
+    trained_on = table.person.nunique() - held
+    assert held > 0 and f"the {trained_on} persons the model trained on (its {held} validation persons left out)" in card
+    assert f"- {trained_on} persons," in card
+    (tmp_path / "two").mkdir()
+    card = write_card(tmp_path / "two", [str(trained), str(trained)], *args, calibrated=True).read_text()
+    assert "no held-out figure exists for an ensemble of several runs" in card and "| macro F1" not in card

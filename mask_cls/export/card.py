@@ -11,9 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from mask_cls import labels as L
-from mask_cls.errors import ConfigError
 from mask_cls.inert import md_code, md_text
-from mask_cls.runfiles import read_json
 
 LIMITS = """\
 ## Intended use and limitations
@@ -34,18 +32,78 @@ LIMITS = """\
 """
 
 
-def _scores(run: Path) -> tuple[dict | None, str]:
-    """The run's report on persons it never saw: (scores, what they are)."""
-    path = run / "report" / "scores.json"
-    what = ("every fold's held-out persons (out-of-fold predictions of the cv run)" if (run / "cv.json").is_file()
-            else "the run's validation persons (its held-out fold)")
-    if not path.is_file():
-        return None, f"no report in {run}"
+def _prediction_files(run: Path, calibrated: bool) -> list[Path]:
+    """The run's held-out predictions as the exported model makes them: a train run's report, a cv
+    run's folds (each on its own validation persons); the calibrated ones where the export applies
+    temperatures (``predictions_calibrated.csv``)."""
+    from mask_cls.evaluation.temperature import CALIBRATED
+
+    folders = sorted((p for p in run.glob("fold_*") if p.is_dir()), key=lambda p: int(p.name.split("_")[1])) or [run]
+    files = []
+    for folder in folders:
+        report = folder / "report"
+        f = report / CALIBRATED if calibrated and (report / CALIBRATED).is_file() else report / "predictions.csv"
+        if not f.is_file():
+            return []
+        files.append(f)
+    return files
+
+
+def _scores(runs: Sequence[str], calibrated: bool) -> tuple[dict | None, str]:
+    """The exported model's scores on persons it never saw, and what they are, or None and why
+    there is no such figure (an ensemble of several runs: no persons none of them saw)."""
+    from mask_cls.evaluation.calibration import expected_calibration_error
+    from mask_cls.evaluation.metrics import score
+
+    if len(runs) > 1:
+        return None, ("no held-out figure exists for an ensemble of several runs: no persons are held out from all "
+                      "of them; see each run's own report")
+    run = Path(runs[0])
+    files = _prediction_files(run, calibrated)
+    if not files:
+        return None, f"no held-out predictions in {run}"
     try:
-        found = read_json(path)
+        p = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+        probs = p[L.PROB_COLUMNS].to_numpy(dtype=float)
+        y = p["label"].to_numpy(dtype=int)
+        found = score(y, probs.argmax(1)) | {"ece": expected_calibration_error(y, probs),
+                                              "tta": _report_tta(files[0].parent)}
+    except (OSError, ValueError, KeyError) as e:
+        return None, f"{files[0]} unreadable ({type(e).__name__})"
+    what = ("every fold's held-out persons (each fold's model on the persons it never saw)" if len(files) > 1
+            else "the run's validation persons (its held-out fold)")
+    return found, what + (", with the temperatures the export applies" if calibrated else ", as trained (no temperatures)")
+
+
+def _report_tta(report: Path) -> object:
+    """The TTA views the run's report was predicted with (``scores.json``), or "?"."""
+    from mask_cls.errors import ConfigError
+    from mask_cls.runfiles import read_json
+
+    try:
+        found = read_json(report / "scores.json") if (report / "scores.json").is_file() else {}
     except ConfigError:
-        return None, f"{path} unreadable"
-    return (found, what) if isinstance(found, dict) else (None, f"{path} unreadable")
+        return "?"
+    return found.get("tta", "?") if isinstance(found, dict) else "?"
+
+
+def _trained_rows(runs: Sequence[str], table: pd.DataFrame | None) -> tuple[pd.DataFrame | None, str]:
+    """The rows the exported model trained on, and a sentence saying so: a train run's training
+    side only (its validation images, in its report, left out); a cv run's folds together saw
+    every person."""
+    if table is None or len(runs) != 1:
+        return table, "Counts below: the whole training table (the models of several runs trained on parts of it)."
+    run = Path(runs[0])
+    val = run / "report" / "predictions.csv"
+    if any(run.glob("fold_*")) or not val.is_file():
+        return table, "Counts below: the whole training table (each fold's model trained on the other folds' persons)."
+    try:
+        held = set(pd.read_csv(val, usecols=["image"])["image"].astype(str))
+    except (OSError, ValueError, KeyError):
+        return table, "Counts below: the whole training table (the run's validation images could not be read)."
+    kept = table[~table["image"].astype(str).isin(held)]
+    return kept, (f"Counts below: the {kept['person'].nunique()} persons the model trained on (its "
+                  f"{table['person'].nunique() - kept['person'].nunique()} validation persons left out).")
 
 
 def _number(scores: dict, key: str) -> str:
@@ -80,7 +138,8 @@ def _groups(run: Path, table: pd.DataFrame | None) -> list[str]:
 
 
 def _data_lines(data: dict, table: pd.DataFrame | None) -> list[str]:
-    """The training data: root, layout, persons, images per class, persons by race and gender."""
+    """The training data: root, layout, persons, images per class, persons by race and gender
+    (``table``: the rows the exported model trained on)."""
     lines: list[str] = []
     lines.append(f"- data root: {md_code(str(data.get('root')))} (layout {md_code(str(data.get('layout', 'competition')))})")
     if table is not None:
@@ -100,11 +159,13 @@ def _data_lines(data: dict, table: pd.DataFrame | None) -> list[str]:
 
 def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Sequence[str], image_size: Sequence[int],
                table: pd.DataFrame | None, data: dict, command: str, overrides: list[str], commit: str | None,
-               parity: dict) -> Path:
+               parity: dict, calibrated: bool = False) -> Path:
     from mask_cls.io import atomic_write
 
     run = Path(runs[0])
-    scores, what = _scores(run)
+    scores, what = _scores(runs, calibrated)
+    full = table
+    table, trained_on = _trained_rows(runs, table)
     lines = ["# Model card", "",
              f"Exported from {', '.join(md_code(str(r)) for r in runs)} ({len(models)} model(s) averaged, "
              f"TTA {md_text(str(list(tta)))}), "
@@ -114,7 +175,7 @@ def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Seque
              "(<30, 30-59, >=60): class = 6 * mask + 3 * gender + age group.", "",
              "| class | mask / gender / age |", "|---:|---|",
              *[f"| {c} | {L.class_name(c)} |" for c in range(L.NUM_CLASSES)], "",
-             "## Training data", ""]
+             "## Training data", "", trained_on, ""]
     lines += _data_lines(data, table)
     lines += ["", "## Metrics", ""]
     if scores:
@@ -125,7 +186,8 @@ def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Seque
                   + " |", ""]
     else:
         lines += [f"Not available: {what}.", ""]
-    lines += ["Per group, on the same predictions:", "", *_groups(run, table), "",
+    lines += ["Per group, on the held-out predictions:", "", *(_groups(run, full) if len(runs) == 1 else
+                                                                  ["(none: see above)"]), "",
               "## How it was made", "",
               f"- the run's recorded overrides: {md_code(' '.join(overrides) or '(none)')}",
               f"- export command: {md_code(command)}",

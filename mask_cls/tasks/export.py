@@ -73,6 +73,6 @@ def export(cfg: DictConfig, out: Path) -> None:
         overrides = [str(o) for o in loaded] if isinstance(loaded, list) else []
     card = write_card(out, [str(r) for r in runs], p.models, p.tta, p.image_size, table, plain(cfg.data),
                       " ".join(["python run.py", *typed_overrides()]) if typed_overrides() else " ".join(sys.argv),
-                      overrides, _commit(), parity)
+                      overrides, _commit(), parity, any(bool(m.net.calibrated) for m in p.modules))
     log.info("exported %d model(s), tta=%s: %s, %s, %s -> %s", len(p.modules), p.tta, out / "model.onnx",
              ", ".join(files), card.name, out)
