@@ -9,7 +9,8 @@ Each masked image joins the normal photo whose upper face is nearest among those
 two persons made from the same source photo (identical normal images) become one group, so a
 photo never sits on both sides. Where the key's folder has ``eval_persons.csv`` (ImageID,person:
 the synthetic set writes one), those persons are used instead. The halves are drawn by group with a fixed seed, stratified by
-the gender x age class.
+the gender x age class. A group with an eval image that shows a training photo (the same decoded pixels:
+a copy, re-saved or with bytes added) is in neither half (``dropped``): a score on it is not held out.
 
     python bench/eval_split.py ROOT --answers KEY --out FILE.csv     # ImageID,person,half
 """
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 HALVES = ("selection", "confirmation")
+DROPPED = "dropped"  # a group with an eval image that shows a training photo: in neither half
 SEED = 20261130  # fixed once: the split never moves with a benchmark's seeds
 
 
@@ -78,6 +80,15 @@ def digest(split: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def training_copies(root: Path, image_ids: pd.Series) -> pd.Series:
+    """Per eval ImageID, whether it shows a training photo (``mask_cls.data.pseudo.content_key``)."""
+    from mask_cls.data.pseudo import content_key
+
+    train = [p for p in (root / "train" / "images").rglob("*") if p.is_file() and not p.name.startswith(".")]
+    keys = {content_key(str(p)) for p in train}
+    return pd.Series([content_key(str(root / "eval" / "images" / i)) in keys for i in image_ids], index=image_ids)
+
+
 def make(root: Path, answers: Path) -> pd.DataFrame:
     key = pd.read_csv(answers)
     known = answers.parent / "eval_persons.csv"
@@ -86,6 +97,10 @@ def make(root: Path, answers: Path) -> pd.DataFrame:
     else:
         persons = eval_persons(root / "eval" / "images", key)
     half = halves(persons, key.set_index("ImageID")["ans"] % 6)
+    leaked = set(persons[training_copies(root, key["ImageID"]).to_numpy()])
+    half = half.where(~persons.isin(leaked).to_numpy(), DROPPED)
+    if leaked:
+        print(f"{len(leaked)} eval person group(s) show training photos: dropped from both halves")
     return pd.DataFrame({"ImageID": key["ImageID"], "person": persons.to_numpy(), "half": half.to_numpy()})
 
 
@@ -109,7 +124,7 @@ def main() -> None:
     split = load_or_make(args.out, args.root, args.answers)
     groups = split.groupby("half")["person"].nunique()
     print(f"{args.out}: {len(split)} images, {split.person.nunique()} person groups; "
-          + ", ".join(f"{h} {groups[h]} groups / {(split.half == h).sum()} images" for h in HALVES)
+          + ", ".join(f"{h} {groups.get(h, 0)} groups / {(split.half == h).sum()} images" for h in (*HALVES, DROPPED))
           + f"; digest {digest(split)}")
 
 

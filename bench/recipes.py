@@ -146,6 +146,7 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
         subprocess.run(cmd, check=True, cwd=REPO)
         scores = halves_scores(pd.read_csv(out / "submission.csv"), answers, split)
         scores["val_f1_best"] = json.loads((out / "scores.json").read_text()).get("val_f1_best")
+        scores |= {"kept": "best", "calibrated": False}  # the plain loop keeps its best-validation epoch
     else:
         cv = ["task=cv"] if arm in CV_ARMS else []
 
@@ -192,9 +193,24 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
             result = finished_run(out, PREDICT_ONLY[arm], seed) / "metrics.json"
         scores["val_f1_best"] = json.loads(result.read_text()).get("cv/f1" if cv else "val/f1_best") \
             if result.is_file() else None  # (an ensemble's prediction: no validation of its own)
+        scores |= submission_kind(final, result)
     return {"regime": regime, "arm": arm, "seed": seed, **scores,
             "seconds": round(time.perf_counter() - t0, 1), "run": str(out), "commit": commit(),
             "split": digest(split), "date": time.strftime("%Y-%m-%d"), "command": " && ".join(commands)}
+
+
+def submission_kind(final: Path, result: Path) -> dict:
+    """Which model made the submission (``kept``: best, last or swa, from metrics.json) and whether
+    it was calibrated (the run's temperatures applied): a row compares like with like only where
+    both agree."""
+    metrics = result.parent / "metrics.json" if result.name == "cv.json" else result
+    folds = sorted(final.glob("fold_*/metrics.json"))
+    metrics = metrics if metrics.is_file() else (folds[0] if folds else metrics)
+    kept = json.loads(metrics.read_text()).get("kept", "best") if metrics.is_file() else "?"
+    log = final / "run.log"  # task=predict says so when it applies a run's temperatures
+    calibrated = (final / "calibration.json").is_file() or any(final.glob("fold_*/calibration.json")) or \
+        (log.is_file() and "calibrated: temperatures" in log.read_text(errors="replace"))
+    return {"kept": kept, "calibrated": bool(calibrated)}
 
 
 def finished_run(out: Path, arm: str, seed: int) -> Path | None:

@@ -67,6 +67,10 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     results = pd.read_csv(out / "results.csv")
     assert sorted(results.arm) == ["default", "no_tta", "plain", "pseudo", "pseudo_t0.98"] and "machine:" in r.stdout
+    # each row says which model made the submission and whether it was calibrated: like is paired with like
+    kinds = results.set_index("arm")[["kept", "calibrated"]]
+    assert kinds.loc["plain"].tolist() == ["best", False] and kinds.loc["default"].tolist() == ["best", True]
+    assert bool(kinds.loc["no_tta", "calibrated"])  # task=predict applied the default run's temperatures
     assert "pseudo-labels of each round" in r.stdout
     assert (out / "recipes_scratch.png").read_bytes()[:4] == b"\x89PNG"  # the differences at a glance
     key = pd.read_csv(tiny_root / "eval_answers.csv").set_index("ImageID")["ans"]

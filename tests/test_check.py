@@ -213,3 +213,22 @@ def test_cli_exit_codes_and_report(tiny_copy, tmp_path):
     assert len(errors) == 2  # every problem, not just the first
     report = json.loads((tmp_path / "b" / "check.json").read_text())
     assert report["usable"] is False and len([p for p in report["problems"] if p["severity"] == "error"]) == 2
+
+
+def test_an_eval_image_that_is_a_training_photo_is_flagged(tiny_copy, tmp_path):
+    """task=check across train and eval: an eval image showing a training photo (a copy with bytes
+    added) is a warning naming both; the data stays usable."""
+    from mask_cls.tasks import get_task
+    from tests.conftest import compose_cfg
+
+    train_image = sorted((tiny_copy / "train" / "images").glob("*/mask1.*"))[0]
+    target = sorted((tiny_copy / "eval" / "images").iterdir())[0]
+    target.write_bytes(train_image.read_bytes() + b"\0padding")
+    out = tmp_path / "check"
+    out.mkdir()
+    cfg = compose_cfg("task=check", "data=mask", f"data.root={tiny_copy}", out=out)
+    assert get_task("check")(cfg, out) == 0
+    report = json.loads((out / "check.json").read_text())
+    assert report["counts"]["eval images that are training images"] == 1
+    flagged = [p for p in report["problems"] if "the same picture as training image" in p["message"]]
+    assert len(flagged) == 1 and flagged[0]["file"] == str(target) and str(train_image) in flagged[0]["message"]

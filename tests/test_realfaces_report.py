@@ -143,3 +143,19 @@ def test_eval_persons_found_from_the_upper_face(tmp_path):
     assert group.nunique() == 5
     half = eval_split.halves(group, key.set_index("ImageID")["ans"] % 6)
     assert (pd.DataFrame({"g": group.to_numpy(), "h": half.to_numpy()}).groupby("g").h.nunique() == 1).all()
+
+
+def test_a_group_whose_eval_image_is_a_training_photo_is_in_neither_half(tiny_copy):
+    """The split drops (from both halves) an eval person whose image shows a training photo."""
+    info = pd.read_csv(tiny_copy / "eval" / "info.csv")
+    key = info.assign(ans=[(6 * (i % 3) + i % 6) for i in range(len(info))])
+    key.to_csv(tiny_copy / "key.csv", index=False)
+    pd.DataFrame({"ImageID": key.ImageID, "person": [i // 2 for i in range(len(key))]}).to_csv(
+        tiny_copy / "eval_persons.csv", index=False)
+    clean = eval_split.make(tiny_copy, tiny_copy / "key.csv")
+    assert set(clean.half) <= set(eval_split.HALVES)
+    train_image = sorted((tiny_copy / "train" / "images").glob("*/normal.*"))[0]
+    (tiny_copy / "eval" / "images" / key.ImageID[0]).write_bytes(train_image.read_bytes() + b"\0")
+    split = eval_split.make(tiny_copy, tiny_copy / "key.csv")
+    assert list(split.half[split.person == 0].unique()) == [eval_split.DROPPED]
+    assert (split.half[split.person != 0] == clean.half[clean.person != 0]).all()  # the others keep their half

@@ -7,6 +7,7 @@ accepted (and counted) but worth knowing. Images are fully decoded, so truncated
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -54,3 +55,29 @@ def csv_or_finding(path: Path, columns: tuple[str, ...], report: Report) -> pd.D
     return df
 
 
+
+
+def check_copies_across(train_images: list[str], eval_images: list[str], report: Report,
+                        progress: Callable[[Iterable, int], Iterable]) -> None:
+    """Eval images that show the same picture as a training image (a copy, re-saved or with bytes
+    added: compared by decoded pixels): a score on them is not a score on unseen photos."""
+    from mask_cls.data.pseudo import content_key
+
+    if not train_images or not eval_images:
+        return
+    keys: dict[bytes, str] = {}
+    for path in progress(train_images, len(train_images)):
+        try:
+            keys.setdefault(content_key(path), path)
+        except OSError:
+            continue  # an unreadable file is its own finding
+    copies = 0
+    for path in progress(eval_images, len(eval_images)):
+        try:
+            twin = keys.get(content_key(path))
+        except OSError:
+            continue
+        if twin is not None:
+            copies += 1
+            report.warn(path, f"the same picture as training image {twin}: a score on it is not held out")
+    report.counts["eval images that are training images"] = copies

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mask_cls.data import layouts
+from mask_cls.data.doctor import check_copies_across
 from mask_cls.data.report import Report
 from mask_cls.io import write_json
 from mask_cls.progress import track
@@ -36,6 +37,13 @@ def show_findings(report: Report) -> None:
         print(f"  ... and {len(kinds) - PRINTED} more kind(s)")
 
 
+def _images(layout: layouts.Layout) -> tuple[list[str], list[str]]:
+    """The training and eval images of a usable layout (the readers' own paths)."""
+    train = layout.read_train(check_images=False)
+    info = layout.read_eval(check_images=False)
+    return [str(p) for p in train["image"]], [] if info is None else [str(p) for p in info["image"]]
+
+
 @register("check")
 def check(cfg: DictConfig, out: Path) -> int:
     layout = layouts.open(cfg.data)
@@ -46,6 +54,8 @@ def check(cfg: DictConfig, out: Path) -> int:
 
     report = Report()
     layout.check(report, progress)  # a missing root or file is a finding
+    if report.usable:  # across train and eval: copies of training photos among the eval images
+        check_copies_across(*_images(layout), report, progress)
     write_json(report.as_dict(), out / "check.json")
     console = Console(stderr=False)
     table = Table(title=f"{root}: {'usable' if report.usable else 'NOT usable'}")
