@@ -80,8 +80,8 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
 
     info = pd.read_csv(tiny_root / "eval" / "info.csv")
     paths = [str(tiny_root / "eval" / "images" / n) for n in info["ImageID"]]
-    per_model = [predict_paths(load_model(c), paths, ["none", "hflip"], num_workers=0)
-                 for c in run_checkpoints(cv_run)]
+    per_model = [predict_paths(load_model(c, calibrate=False), paths, ["none", "hflip"], num_workers=0)
+                 for c in run_checkpoints(cv_run)]  # a cv run's folds predict uncalibrated (see below)
     assert len(per_model) == 2
     ref = (per_model[0] + per_model[1]) / 2
     conf = ref.max(1)
@@ -101,14 +101,14 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
     assert sum(meta["kept_per_class"]) == meta["kept"] and (out / "pseudo_classes.png").stat().st_size > 0
     assert "class histogram" in (out / "run.log").read_text()
     # the precision estimate: the same threshold on each fold model's own validation images
-    # (fold_k/report/predictions.csv, the rows of oof.csv of that fold), with the fold's temperature
-    # (predictions_calibrated.csv: the same rows, the logits divided by it), pooled
+    # (fold_k/report/predictions.csv, the rows of oof.csv of that fold), pooled; uncalibrated, since
+    # fold k's temperature was fitted on the persons fold k's own pseudo-labels must not know
+    assert meta["calibrated"] is False and (cv_run / "fold_1" / "calibration.json").is_file()
     oof = pd.read_csv(cv_run / "oof.csv")
     preds = [pd.read_csv(cv_run / f"fold_{k}" / "report" / "predictions.csv") for k in (0, 1)]
     for k, p in enumerate(preds):
         fold = oof[oof.fold == k].set_index("image").loc[p.image]
         np.testing.assert_allclose(p[PROB_COLUMNS].to_numpy(), fold[PROB_COLUMNS].to_numpy(), atol=1e-6)
-    preds = [pd.read_csv(cv_run / f"fold_{k}" / "report" / "predictions_calibrated.csv") for k in (0, 1)]
     pooled = pd.concat(preds)
     top = pooled[PROB_COLUMNS].to_numpy().max(1) >= threshold
     right = (pooled[PROB_COLUMNS].to_numpy().argmax(1) == pooled.label.to_numpy())[top]
@@ -157,11 +157,11 @@ def test_pseudo_round_trip_from_every_fold_with_tta(cv_run, tiny_root, tmp_path)
 
 def test_pseudo_threshold_chosen_for_a_precision_on_validation(cv_run, tiny_root, tmp_path):
     """task.min_precision: the threshold comes from the folds' own validation predictions (the
-    out-of-fold rows, calibrated with each fold's temperature as the eval images are), and the eval
-    images are kept at that threshold."""
+    out-of-fold rows, uncalibrated as a cv run's eval images are), and the eval images are kept at
+    that threshold."""
     from mask_cls.data import pseudo
 
-    oof = pd.concat([pd.read_csv(cv_run / f"fold_{k}" / "report" / "predictions_calibrated.csv").assign(fold=k)
+    oof = pd.concat([pd.read_csv(cv_run / f"fold_{k}" / "report" / "predictions.csv").assign(fold=k)
                      for k in (0, 1)])
     assert sorted(oof.image) == sorted(pd.read_csv(cv_run / "oof.csv").image)  # every out-of-fold row once
     probs, y = oof[PROB_COLUMNS].to_numpy(), oof.label.to_numpy()

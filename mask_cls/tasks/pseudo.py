@@ -53,7 +53,13 @@ def pseudo_labels(cfg: DictConfig, out: Path) -> None:
         raise ConfigError(f"task.min_precision={min_precision}: must be in (0, 1], or null")
     paths = unlabeled_images(cfg.unlabeled, layouts.open(cfg.data))
     paths, duplicates = pseudo.one_row_per_file(paths)
-    parts = validation_parts([str(c) for run in runs for c in run_checkpoints(run)], bool(cfg.task.calibrate))
+    calibrate = bool(cfg.task.calibrate)
+    if calibrate and len(runs) == 1 and any(Path(runs[0]).glob("fold_*/metrics.json")):
+        # fold k's temperature was fitted on fold k's validation persons, those its per-fold labels must not know
+        log.info("a cv run: its models predict uncalibrated (each fold's temperature was fitted on the validation "
+                 "persons its own pseudo-labels must not know)")
+        calibrate = False
+    parts = validation_parts([str(c) for run in runs for c in run_checkpoints(run)], calibrate)
     found = validation_predictions(parts)
     # the trade-off on validation, every threshold: drawn, and where min_precision chooses
     curve = None if found is None else pseudo.selection_curve(found[0], found[1], top_share)
@@ -61,7 +67,7 @@ def pseudo_labels(cfg: DictConfig, out: Path) -> None:
         threshold = threshold_from_validation(curve, float(min_precision))
     log.info("pseudo-labelling %d image(s) of unlabeled=%s", len(paths), cfg.unlabeled)
     probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta, cfg.get("allow_unsafe_checkpoint", False),
-                                            bool(cfg.task.calibrate), **predict_kwargs(cfg))
+                                            calibrate, **predict_kwargs(cfg))
     combined = soft_vote(probs, weights)
     keep = pseudo.select(combined, threshold, top_share)
     table = pseudo.pseudo_table(paths, combined, keep)
@@ -78,7 +84,8 @@ def pseudo_labels(cfg: DictConfig, out: Path) -> None:
     kept = np.bincount(table["label"].to_numpy(dtype=int), minlength=L.NUM_CLASSES)
     class_histogram_figure(predicted, kept, out / "pseudo_classes.png",
                            f"pseudo-labels: {len(table)} of {len(paths)} kept (threshold {threshold})")
-    write_json({"models": models, "weights": weights, "tta": list(cfg.tta), "unlabeled": str(cfg.unlabeled),
+    write_json({"models": models, "weights": weights, "tta": list(cfg.tta), "calibrated": calibrate,
+                "unlabeled": str(cfg.unlabeled),
                 "threshold": threshold, "top_share": top_share, "images": len(paths), "duplicates": duplicates, "kept": len(table),
                 "mean_confidence_kept": float(table["confidence"].mean()) if len(table) else None,
                 "predicted_per_class": predicted.tolist(), "kept_per_class": kept.tolist(), "folds": folds,
