@@ -158,3 +158,49 @@ def test_a_recomposed_run_takes_the_recipe_and_refuses_the_rest(tmp_path):
             with_run_config(compose("config", overrides=typed), typed=typed)
         typed = [f"resume={run}", "logger=csv"]  # the user typed the logger: the saved logger lines are skipped
         assert with_run_config(compose("config", overrides=typed), typed=typed).model.backbone == "resnet10t"
+
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(["seed", "optim.lr", "data.root", "data.csv", "model.backbone", "tta", "data.image_size"]),
+       before=_text, after=_text, form=st.sampled_from(["plain", "quoted", "list"]))
+def test_an_interpolation_anywhere_in_a_saved_line_is_refused(key, before, after, form):
+    """``${`` anywhere in a saved value (the saved data.root and data.csv included) never reaches a resolver."""
+    from mask_cls.errors import ConfigError
+    from mask_cls.run_config import _parse, _read_paths
+
+    value = {"plain": f"{before}${{oc.env:HOME}}{after}", "quoted": f"'{before}${{x}}{after}'",
+             "list": f"[1,'{before}${{oc.decode:x}}']"}[form]
+    with pytest.raises(ConfigError, match="refused"):
+        _parse(f"{key}={value}", "overrides.yaml")
+    if key in ("data.root", "data.csv"):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "config.yaml"
+            path.write_text(yaml_dump({"data": {key.split(".")[1]: f"{before}${{oc.env:HOME}}{after}"}}))
+            with pytest.raises(ConfigError, match="must be a plain path"):
+                _read_paths(path, [])
+
+
+def yaml_dump(node) -> str:
+    import yaml
+
+    return yaml.safe_dump(node)
+
+
+@settings(max_examples=300, deadline=None)
+@given(saved=st.lists(st.sampled_from(["data", "model", "logger", "trainer"]), min_size=1, max_size=3),
+       rest=st.lists(st.sampled_from(["a", "b", "c"]), max_size=2), typed=st.lists(
+           st.sampled_from(["data", "data.a", "model", "model.b", "trainer.c", "x"]), max_size=3))
+def test_a_retyped_key_or_group_covers_every_saved_key_under_it(saved, rest, typed):
+    from mask_cls.run_config import _covered
+
+    key = ".".join([saved[0], *rest])
+    covered = _covered(key, typed)
+    assert covered == any(key == t or key.startswith(t + ".") for t in typed)
+    if saved[0] in typed:  # retyping a group replaces its subtree: nothing under it is taken from the run
+        assert covered
+    assert not _covered(key + "x", [key]) or key + "x" == key  # a longer name is not under it

@@ -43,6 +43,16 @@ from mask_cls.tasks import register
 from mask_cls.tasks.predict import runs_and_weights
 
 
+def calibrated_labels(runs: list, calibrate: bool) -> bool:
+    """Whether the teacher predicts with its temperatures: not a cv run's folds, whose temperature
+    was fitted on the validation persons that fold's own pseudo-labels must not know."""
+    if calibrate and len(runs) == 1 and any(Path(runs[0]).glob("fold_*/metrics.json")):
+        log.info("a cv run: its models predict uncalibrated (each fold's temperature was fitted on the validation "
+                 "persons its own pseudo-labels must not know)")
+        return False
+    return calibrate
+
+
 @register("pseudo")
 def pseudo_labels(cfg: DictConfig, out: Path) -> None:
     runs, run_weights = runs_and_weights(cfg)
@@ -53,12 +63,7 @@ def pseudo_labels(cfg: DictConfig, out: Path) -> None:
         raise ConfigError(f"task.min_precision={min_precision}: must be in (0, 1], or null")
     paths = unlabeled_images(cfg.unlabeled, layouts.open(cfg.data))
     paths, duplicates = pseudo.one_row_per_file(paths)
-    calibrate = bool(cfg.task.calibrate)
-    if calibrate and len(runs) == 1 and any(Path(runs[0]).glob("fold_*/metrics.json")):
-        # fold k's temperature was fitted on fold k's validation persons, those its per-fold labels must not know
-        log.info("a cv run: its models predict uncalibrated (each fold's temperature was fitted on the validation "
-                 "persons its own pseudo-labels must not know)")
-        calibrate = False
+    calibrate = calibrated_labels(runs, bool(cfg.task.calibrate))
     parts = validation_parts([str(c) for run in runs for c in run_checkpoints(run)], calibrate)
     found = validation_predictions(parts)
     # the trade-off on validation, every threshold: drawn, and where min_precision chooses
