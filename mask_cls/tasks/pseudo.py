@@ -63,8 +63,8 @@ def pseudo_labels(cfg: DictConfig, out: Path) -> None:
         raise ConfigError(f"task.min_precision={min_precision}: must be in (0, 1], or null")
     paths = unlabeled_images(cfg.unlabeled, layouts.open(cfg.data))
     paths, duplicates = pseudo.one_row_per_file(paths)
-    calibrate = calibrated_labels(runs, bool(cfg.task.calibrate))
-    parts = validation_parts([str(c) for run in runs for c in run_checkpoints(run)], calibrate)
+    parts = validation_parts([str(c) for run in runs for c in run_checkpoints(run)],
+                             calibrate := calibrated_labels(runs, bool(cfg.task.calibrate)))
     found = validation_predictions(parts)
     # the trade-off on validation, every threshold: drawn, and where min_precision chooses
     curve = None if found is None else pseudo.selection_curve(found[0], found[1], top_share)
@@ -89,13 +89,11 @@ def pseudo_labels(cfg: DictConfig, out: Path) -> None:
     kept = np.bincount(table["label"].to_numpy(dtype=int), minlength=L.NUM_CLASSES)
     class_histogram_figure(predicted, kept, out / "pseudo_classes.png",
                            f"pseudo-labels: {len(table)} of {len(paths)} kept (threshold {threshold})")
-    write_json({"models": models, "weights": weights, "tta": list(cfg.tta), "calibrated": calibrate,
-                "unlabeled": str(cfg.unlabeled),
+    write_json({"models": models, "weights": weights, "tta": list(cfg.tta), "calibrated": calibrate, "unlabeled": str(cfg.unlabeled),
                 "threshold": threshold, "top_share": top_share, "images": len(paths), "duplicates": duplicates, "kept": len(table),
                 "mean_confidence_kept": float(table["confidence"].mean()) if len(table) else None,
                 "predicted_per_class": predicted.tolist(), "kept_per_class": kept.tolist(), "folds": folds,
-                "validation": teacher},
-               out / "pseudo.json")
+                "validation": teacher}, out / "pseudo.json")
     log.info("class histogram of the pseudo-labels:\n%s", histogram_text(predicted, kept))
     log_teacher(teacher, threshold)
     log.info("%d of %d image(s) kept from %d model(s), tta=%s -> %s", len(table), len(paths), len(models),
