@@ -121,12 +121,12 @@ class Predictor:
                 raise ValueError(f"image {key}: expected an RGB uint8 array (H, W, 3), got {a.dtype} {a.shape}")
         keys = [f"<array {i}>" if isinstance(a, np.ndarray) else str(a) for i, a in enumerate(items)]
 
-        def read(key: str) -> np.ndarray:
-            if key in arrays:
-                return arrays[key]
-            from mask_cls.data.images import read_rgb
+        target = (int(self.image_size[0]), int(self.image_size[1]))
 
-            return read_rgb(key, target=(int(self.image_size[0]), int(self.image_size[1])))
+        def read(key: str) -> np.ndarray:
+            from mask_cls.data.images import read_rgb, reduce_array
+
+            return reduce_array(arrays[key], target) if key in arrays else read_rgb(key, target=target)
 
         probs = [predict_paths(m, keys, self.tta, self.image_size, self.batch_size, self.num_workers, self.device,
                                read=read if arrays else None) for m in self.modules]

@@ -119,6 +119,12 @@ def test_export_of_a_cv_run_as_typed(cv_run, tiny_root, tmp_path):
     pooled = pd.concat([pd.read_csv(run / f"fold_{k}" / "report" / "predictions_calibrated.csv") for k in (0, 1)])
     f1 = f1_score(pooled.label, pooled[L.PROB_COLUMNS].to_numpy().argmax(1), average="macro")
     assert f"| {f1:.4f} |" in card and "with the temperatures the export applies" in card
+    import json
+
+    from mask_cls.data.images import INPUT_CONTRACT
+
+    assert json.loads((out / "export.json").read_text())["input"] == INPUT_CONTRACT  # the contract travels
+    assert INPUT_CONTRACT["resize"] in card
     assert "max" not in r.stderr.lower() or "parity at batch 32" in r.stdout + r.stderr
     assert not list(out.glob("*.pkl")) and not list(out.glob("*.ckpt"))  # no pickle in an export
 
@@ -181,3 +187,36 @@ def test_the_model_card_of_a_train_run_counts_its_training_side_and_an_ensemble_
     (tmp_path / "two").mkdir()
     card = write_card(tmp_path / "two", [str(trained), str(trained)], *args, calibrated=True).read_text()
     assert "no held-out figure exists for an ensemble of several runs" in card and "| macro F1" not in card
+
+
+@pytest.mark.slow
+def test_the_input_contract_gives_the_tools_numbers(cv_run, tiny_root, tmp_path):
+    """A large JPEG prepared as export.json's ``input`` says (reduced decode, BGR to RGB, linear
+    resize) gives exactly the Predictor's numbers for the file; the whole photo given as an RGB
+    array is shrunk by the same factor first, and lands closer than the array taken as it is."""
+    import cv2
+
+    from mask_cls import Predictor
+    from mask_cls.data.images import INPUT_CONTRACT, read_rgb, reduce_array
+
+    run, probs = cv_run
+    p = Predictor.from_run(run, tta=["none"])
+    h, w = p.image_size
+    small = cv2.imread(str(tiny_root / "eval" / "images" / probs.ImageID[0]))
+    big = tmp_path / "big.jpg"
+    size = (w * 8 + 20, h * 8 + 28)  # shrunk by 8 to 50 x 67: the linear resize to 48 x 64 still has work to do
+    cv2.imwrite(str(big), cv2.resize(small, size, interpolation=cv2.INTER_CUBIC), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    prepared = cv2.resize(cv2.cvtColor(cv2.imread(str(big), cv2.IMREAD_REDUCED_COLOR_8), cv2.COLOR_BGR2RGB), (w, h),
+                          interpolation=cv2.INTER_LINEAR)
+    full = cv2.cvtColor(cv2.imread(str(big)), cv2.COLOR_BGR2RGB)
+    from_file, from_recipe, from_array = p.predict_probs([str(big), prepared, full])
+    np.testing.assert_allclose(from_recipe, from_file, atol=1e-6)
+    shrunk = reduce_array(full, (h, w))  # by 8, as the file's decode: 50 x 67
+    assert shrunk.shape[:2] == (-(-size[1] // 8), -(-size[0] // 8))
+    np.testing.assert_allclose(from_array, p.predict_probs([shrunk])[0], atol=1e-6)  # the Predictor shrinks arrays
+    # what the model sees: the shrunk array is near the file's own decode, the array taken as it is further
+    seen = {name: cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR).astype(float)
+            for name, img in (("file", read_rgb(big, (h, w))), ("shrunk", shrunk), ("as_is", full))}
+    near, far = (np.abs(seen[k] - seen["file"]).mean() for k in ("shrunk", "as_is"))
+    assert near < 0.9 * far, (near, far)  # mean pixel difference 1.9 against 2.5 here
+    assert "IMREAD_REDUCED_COLOR_k" in INPUT_CONTRACT["decode"] and "INTER_LINEAR" in INPUT_CONTRACT["resize"]

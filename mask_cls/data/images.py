@@ -85,6 +85,29 @@ def reduction(size: tuple[int, int], target: tuple[int, int] | None) -> int:
     return k
 
 
+#: how every reader turns a photo into the model's input, written into ``export.json`` for those
+#: who feed ``model.onnx`` themselves (the same calls give the same numbers)
+INPUT_CONTRACT = {
+    "decode": "8-bit RGB (grayscale, RGBA and 16-bit converted); a JPEG is decoded by OpenCV at the largest of "
+              "1/2, 1/4, 1/8 scale whose sides are still >= (H, W) (cv2.imread(path, cv2.IMREAD_REDUCED_COLOR_k)), "
+              "else at full size; other formats at full size",
+    "resize": "cv2.resize(rgb, (W, H), interpolation=cv2.INTER_LINEAR): the whole photo, aspect not kept",
+    "arrays": "an RGB uint8 array (H0, W0, 3) given to the Predictor is first shrunk by the same k (cv2.INTER_AREA), "
+              "as its JPEG would have been decoded",
+    "layout": "uint8 N x 3 x H x W, RGB; normalisation is inside the model",
+}
+
+
+def reduce_array(rgb: np.ndarray, target: tuple[int, int]) -> np.ndarray:
+    """An RGB array shrunk by the factor its JPEG would have been decoded at (``reduction``), with
+    area interpolation: a photo passed as an array meets the model as its file does."""
+    h, w = rgb.shape[:2]
+    k = reduction((w, h), target)
+    if k == 1:
+        return rgb
+    return cv2.resize(rgb, (-(-w // k), -(-h // k)), interpolation=cv2.INTER_AREA)
+
+
 def read_rgb(path: str | Path, target: tuple[int, int] | None = None) -> np.ndarray:
     """8-bit RGB (H, W, 3) of any jpg/jpeg/png (grayscale, RGBA, 16-bit converted); with
     ``target`` (H, W), a JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale still at least

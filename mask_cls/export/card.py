@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from mask_cls import labels as L
+from mask_cls.data.images import INPUT_CONTRACT
 from mask_cls.inert import md_code, md_text
 
 LIMITS = """\
@@ -169,7 +170,9 @@ def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Seque
     lines = ["# Model card", "",
              f"Exported from {', '.join(md_code(str(r)) for r in runs)} ({len(models)} model(s) averaged, "
              f"TTA {md_text(str(list(tta)))}), "
-             f"input uint8 RGB {image_size[0]}x{image_size[1]} (N x 3 x H x W), output the 18 class probabilities.", "",
+             f"input uint8 RGB {image_size[0]}x{image_size[1]} (N x 3 x H x W), output the 18 class probabilities.",
+             "", "To get the tool's numbers from `model.onnx`, prepare each photo as the tool does (`input` in "
+             "`export.json`): " + INPUT_CONTRACT["decode"] + "; then " + INPUT_CONTRACT["resize"] + ".", "",
              "## Task and labels", "",
              "One of 18 classes = mask (wear, incorrect, not_wear) x gender (male, female) x age group "
              "(<30, 30-59, >=60): class = 6 * mask + 3 * gender + age group.", "",
