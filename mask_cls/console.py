@@ -18,6 +18,16 @@ CHATTER = ("litlogger", "to estimate number of stepping batches", "`anonymous` s
            "not found. Creating it")  # (the last: MLflow's experiment, made in a new store)
 
 
+#: Lightning's INFO lines a user cannot act on: kept in run.log, not shown on the screen
+SCREEN_ONLY_QUIET = ("Seed set to", "GPU available:", "TPU available:", "HPU available:", "weights_only")
+
+
+class _ScreenQuiet(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(str(record.msg).startswith(c) or c == "weights_only" and c in str(record.msg)
+                       for c in SCREEN_ONLY_QUIET)
+
+
 class _DropChatter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not any(c in str(record.msg) for c in CHATTER)
@@ -27,8 +37,12 @@ _installed = False
 
 
 def quiet() -> None:
-    """Install the filters once per process (every job of a multirun calls it)."""
+    """Install the filters once per process (every job of a multirun calls it); the screen's own
+    filter on the console handlers Hydra made for this job (its log file keeps every line)."""
     global _installed
+    for handler in logging.getLogger().handlers:
+        if not isinstance(handler, logging.FileHandler) and not any(isinstance(f, _ScreenQuiet) for f in handler.filters):
+            handler.addFilter(_ScreenQuiet())
     if _installed:
         return
     _installed = True

@@ -73,14 +73,18 @@ def show_config(cfg: DictConfig) -> None:
     config tree lightning-hydra-template prints first; ``extras.print_config=false`` turns it off."""
     from hydra.core.hydra_config import HydraConfig
 
+    from mask_cls.run_config import RECOMPOSED
     from mask_cls.rundir import typed_overrides
     from mask_cls.secrets import mask_text
 
     if not (cfg.get("extras") or {}).get("print_config", True) or not HydraConfig.initialized():
         return
-    choices = {k: v for k, v in reversed(HydraConfig.get().runtime.choices.items())  # Hydra lists them last first
+    made = RECOMPOSED.get("choices") if RECOMPOSED.get("run") else None  # a command that reads a run: its groups
+    choices = {k: v for k, v in reversed((made or HydraConfig.get().runtime.choices).items())  # Hydra: last first
                if "/" not in k and k not in ("hydra", "paths") and v is not None}
     log.info("config: %s", " ".join(f"{k}={v}" for k, v in choices.items()))
+    if made is not None:
+        log.info("recipe of %s: %s", RECOMPOSED["run"], " ".join(RECOMPOSED["recipe"]) or "(the defaults)")
     typed = [mask_text(o) for o in typed_overrides()]
     log.info("changed: %s", " ".join(typed) if typed else "nothing (the defaults)")
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from mask_cls import recipe as recipe_rules
 from mask_cls.errors import ConfigError
 from mask_cls.runfiles import read_yaml
-from mask_cls.secrets import MASK, is_secret_key
+from mask_cls.secrets import MASK, is_secret_key, mask_text
 
 log = logging.getLogger("mask_cls")
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -34,6 +34,8 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 LAUNCH_KEYS = ("hydra", "hparams_search")
 #: input locations that the run saved as absolute paths (readable from any working directory)
 READ_PATHS = ("data.root", "data.csv")
+#: what this command was re-composed from (the config line shows it): run, recipe lines, group choices
+RECOMPOSED: dict[str, Any] = {}
 #: a run records at most this many overrides, each at most this long
 MAX_LINES, MAX_LINE = 500, 4096
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
@@ -48,13 +50,6 @@ def run_files(run: str | Path) -> Path | None:
     if run.suffix == ".ckpt":
         candidates = [run.parent.parent / ".hydra", run.parent / ".hydra"]
     return next((c for c in candidates if (c / "config.yaml").is_file()), None)
-
-
-def _unused_load_yaml(path: Path):
-    try:  # plain YAML: no tags, no interpolation, nothing evaluated
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: not a readable run file ({type(e).__name__})") from None
 
 
 def saved_config(run: str | Path) -> tuple[Path, dict] | None:
@@ -230,9 +225,13 @@ def compose_project(overrides: list[str]) -> DictConfig:
     from hydra.errors import HydraException
 
     try:
-        return compose("config", overrides=overrides)
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
     except HydraException as e:
         raise ConfigError(f"the run's recorded overrides do not compose: {str(e).splitlines()[0][:200]}") from None
+    RECOMPOSED["choices"] = dict(cfg.hydra.runtime.choices)  # the groups this config was made of (the config line)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 def with_run_config(cfg: DictConfig, compose=compose_project, typed: list[str] | None = None) -> DictConfig:
@@ -255,7 +254,7 @@ def with_run_config(cfg: DictConfig, compose=compose_project, typed: list[str] |
     root = OmegaConf.select(merged, "data.root", default=None, throw_on_missing=False)
     if "data.root" in values and not Path(root).exists():
         raise ConfigError(f"data.root={root} (from {folder / 'config.yaml'}) no longer exists; pass data.root=...")
-    log.info("recipe of %s, with what you typed on top: %s", folder.parent, " ".join(typed) or "(nothing)")
+    RECOMPOSED.update(run=str(folder.parent), recipe=[mask_text(a) for a in accepted])
     return merged
 
 

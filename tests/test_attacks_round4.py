@@ -493,3 +493,17 @@ def test_a_url_password_is_masked():
 
     line = "logger.mlflow.tracking_uri=postgresql://bob:hunter2@db.example:5432/mlflow"
     assert mask_text(line) == "logger.mlflow.tracking_uri=postgresql://bob:***@db.example:5432/mlflow"
+
+
+@pytest.mark.slow
+def test_the_config_line_of_a_command_that_reads_a_run_shows_the_run_it_was_made_of(trained, tmp_path):
+    """task=predict run_dir=RUN: the config line names the groups the run was re-composed with
+    (data=mask, not the default data=synthetic), then the recipe taken from it, then what was typed."""
+    r = run_cli("task=predict", f"run_dir={trained}", f"hydra.run.dir={tmp_path / 'pred'}", "data.num_workers=0")
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = (r.stdout + r.stderr).splitlines()
+    config = next(line for line in lines if "config: " in line)
+    assert "task=predict" in config and "data=mask" in config and "data=synthetic" not in config
+    recipe = next(line for line in lines if f"recipe of {trained}: " in line)
+    assert "model.backbone=mobilenetv3_small_050" in recipe and "data.image_size=[64,48]" in recipe
+    assert any("changed: task=predict" in line for line in lines)

@@ -42,6 +42,12 @@ def _mistakes(tiny_root, tmp_path):
         "cv, wrong root": (["task=cv", "data=mask", f"data.root={tmp_path / 'nowhere'}"], "data.root not found"),
         "preview, wrong root": (["task=preview", "data=mask", f"data.root={tmp_path / 'no'}"], "data.root not found"),
         "no root": (["data=mask"], "data=mask needs data.root="),
+        "a typo in the root": (["data=mask", f"data.root={tiny_root.parent / 'tinny'}"],
+                               f"data.root not found (did you mean data.root={tiny_root}?)"),
+        "the train folder as root": (["data=mask", f"data.root={tiny_root / 'train'}"],
+                                     f"this is the train folder of the data; data.root is its parent: data.root={tiny_root}"),
+        "a look-alike in the backbone": (["data=mask", f"data.root={tiny_root}", "model.backbone=efficientnet_bo"],
+                                         "is not a timm model (did you mean: efficientnet_b0,"),
         "a missing column": (["data=mask", f"data.root={broken}"], "train.csv: missing column(s) gender"),
         "a misspelt backbone": (["data=mask", f"data.root={tiny_root}", "model.backbone=resnet10"],
                                 "is not a timm model (did you mean: resnet10t,"),
@@ -263,3 +269,16 @@ def test_progress_counts_the_images_a_training_step_receives():
     assert _batch_size(Labeled(x, torch.zeros(16, dtype=torch.long))) == 16
     assert _batch_size({"labeled": Labeled(x[:7], torch.zeros(7, dtype=torch.long)), "unlabeled": (x, x)}) == 7
     assert _batch_size((x[:5], torch.zeros(5))) == 5
+
+
+@pytest.mark.slow
+def test_lightnings_seed_and_accelerator_lines_stay_in_the_log_file(tiny_root, tmp_path):
+    """Lightning's INFO lines a user cannot act on (seed set, GPU/TPU available) are not on the
+    screen, and stay in run.log."""
+    out = tmp_path / "run"
+    r = run_cli("data=mask", f"data.root={tiny_root}", *FAST, "task.predict=false", f"hydra.run.dir={out}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    shown = r.stdout + r.stderr
+    assert "Seed set to" not in shown and "GPU available" not in shown and "TPU available" not in shown
+    logged = (out / "run.log").read_text()
+    assert "Seed set to" in logged and "GPU available" in logged and "fold 0: val/f1=" in shown

@@ -36,6 +36,22 @@ def timm_names() -> frozenset[str]:
     return frozenset(names)
 
 
+#: characters typed for one another (a letter for a digit): a substitution among them costs little
+LOOK_ALIKE = {frozenset(p) for p in ("o0", "l1", "i1", "s5", "z2", "b8")}
+
+
+def distance(a: str, b: str) -> float:
+    """Edit distance where swapping look-alike characters (``bo`` for ``b0``) costs 0.2."""
+    prev = [float(j) for j in range(len(b) + 1)]
+    for i, ca in enumerate(a, 1):
+        cur = [float(i)]
+        for j, cb in enumerate(b, 1):
+            swap = 0.0 if ca == cb else 0.2 if frozenset((ca, cb)) in LOOK_ALIKE else 1.0
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + swap))
+        prev = cur
+    return prev[-1]
+
+
 def suggestion(name: str, known: Collection[str], n: int = 5) -> str:
     """`` (did you mean: a, b, c)``, or an empty string."""
     def rank(k: str) -> tuple:  # resnet10 -> resnet10t (a variant) before resnet101 (another number)
@@ -43,6 +59,7 @@ def suggestion(name: str, known: Collection[str], n: int = 5) -> str:
         return grows_number, len(k), k
 
     prefix = sorted((k for k in known if k.startswith(name)), key=rank)
-    close = [k for k in difflib.get_close_matches(name, list(known), n=n, cutoff=0.6) if k not in prefix]
+    close = [k for k in difflib.get_close_matches(name.lower(), list(known), n=4 * n, cutoff=0.6) if k not in prefix]
+    close.sort(key=lambda k: (distance(name.lower(), k), len(k), k))  # a look-alike typo first
     picks = (prefix + close)[:n]
     return f" (did you mean: {', '.join(picks)})" if picks else ""

@@ -66,9 +66,11 @@ def preflight(root: str | Path | None, needs: Iterable[str]) -> None:
     """Before anything heavy loads: the root exists and holds class folders."""
     if "train" not in needs:
         return
+    from mask_cls.data.root_hint import missing_root
+
     root = Path(str(root))
     if not root.is_dir():
-        raise DataError(f"{root}: data.root not found")
+        raise DataError(missing_root(root))
     found, other = _class_folders(root)
     if not found:
         raise DataError(f"{root}: no class folders (0..17 or names like wear_male_under30; found: "

@@ -26,10 +26,13 @@ def preflight(root: str | Path | None, needs: Iterable[str]) -> None:
     """Before anything heavy loads: the root, the tables that ``needs`` (``train``, ``eval``)
     reads with their columns, and the image folders (one line each, as the readers say it)."""
     from mask_cls.data.csv_header import require
+    from mask_cls.data.root_hint import missing_root
 
     root = Path(str(root))
     if not root.is_dir():
-        raise DataError(f"{root}: data.root not found")
+        raise DataError(missing_root(root))
+    if root.name == "train" and (root / "train.csv").is_file():  # the competition's train folder itself
+        raise DataError(f"{root}: this is the train folder of the data; data.root is its parent: data.root={root.parent}")
     for need, table, columns in (("train", "train/train.csv", TRAIN_COLUMNS), ("eval", "eval/info.csv", EVAL_COLUMNS)):
         if need in needs:
             require(root / table, columns)
