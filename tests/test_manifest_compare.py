@@ -65,11 +65,13 @@ def test_compare_lists_exactly_the_changed_keys(two_runs, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     table = pd.read_csv(out / "compare.csv", dtype=str)
     assert list(table.columns) == ["key", "a", "b"]
-    scores = table.iloc[:3]
-    assert list(scores.key) == ["val/f1_best", "val/f1", "commit"]
+    scores = table.iloc[:4]
+    assert list(scores.key) == ["val/f1_best", "val/f1", "report f1 (tta)", "commit"]
     best_a = json.loads((a / "metrics.json").read_text())["val/f1_best"]
     assert float(scores.iloc[0]["a"]) == pytest.approx(best_a)
-    changed = table.iloc[3:]
+    # the figure the run printed and its submission follows: the report's F1 (TTA, every validation image)
+    assert float(scores.iloc[2]["b"]) == pytest.approx(json.loads((b / "report" / "scores.json").read_text())["f1"])
+    changed = table.iloc[4:]
     assert sorted(changed.key) == ["data.age_threshold", "optim.lr"]
     assert changed.set_index("key").loc["optim.lr", "b"] == "0.003"
     assert "optim.lr" in r.stdout and "data.age_threshold" in r.stdout
@@ -99,3 +101,23 @@ def test_compare_survives_a_malformed_manifest(two_runs, tmp_path):
     table = pd.read_csv(out / "compare.csv", dtype=str).set_index("key")
     assert table.loc["commit", "odd"] == "(unknown: no commit in manifest.json)"
     assert table.loc["commit", "a"] == _git("rev-parse", "HEAD").strip()[:10] + ("+dirty" if _git("diff", "HEAD", "--", ".") else "")
+
+
+def test_compare_names_sweep_jobs_by_what_they_changed(tmp_path, capsys):
+    """Jobs 0 and 1 of a sweep are columns named by the overrides that set them apart."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    from mask_cls.tasks.compare import compare
+
+    sweep = tmp_path / "sweep"
+    for job, lr in (("0", "0.001"), ("1", "0.003")):
+        (sweep / job / ".hydra").mkdir(parents=True)
+        (sweep / job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"optim": {"lr": float(lr)}}))
+        (sweep / job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"optim.lr={lr}", "data=mask"]))
+        (sweep / job / "metrics.json").write_text(json.dumps({"val/f1_best": 0.5}))
+    out = tmp_path / "out"
+    out.mkdir()
+    compare(OmegaConf.create({"runs": [str(sweep / "0"), str(sweep / "1")]}), out)
+    table = pd.read_csv(out / "compare.csv", dtype=str)
+    assert list(table.columns) == ["key", "0: optim.lr=0.001", "1: optim.lr=0.003"]

@@ -22,7 +22,10 @@ from mask_cls.tasks import register
 
 #: score files of a run and the keys shown from each
 SCORES = {"metrics.json": ("val/f1_best", "val/f1"), "cv.json": ("cv/f1", "cv/f1_mean", "cv/f1_std"),
-          "scores.json": ("f1",)}
+          "scores.json": ("f1",), "report/scores.json": ("f1",)}
+#: how a score is shown where its file's key alone would mislead (the report's F1 is with TTA, all
+#: validation images: the figure the run printed and its submission follows; val/f1 is without TTA)
+SHOWN = {("report/scores.json", "f1"): "report f1 (tta)"}
 MAX_BYTES = 5_000_000  # a run's JSON or YAML file larger than this is not a run file
 #: keys that differ between any two runs by construction (where each run writes)
 SKIP = ("paths.", "hydra.", "run_dir", "runs")
@@ -62,7 +65,7 @@ def describe(run: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     head: dict[str, Any] = {}
     for name, keys in SCORES.items():
         content = _read_json(run / name)
-        head |= {k: content[k] for k in keys if isinstance(content.get(k), int | float)}
+        head |= {SHOWN.get((name, k), k): content[k] for k in keys if isinstance(content.get(k), int | float)}
     code = _read_json(run / NAME).get("code")
     code = code if isinstance(code, dict) else {}
     head["commit"] = (str(code["commit"])[:10] + ("+dirty" if code.get("dirty") else "")) if code.get("commit") \
@@ -79,8 +82,13 @@ def differing(configs: list[dict[str, Any]]) -> list[str]:
 
 
 def _names(paths: list[str]) -> list[str]:
-    """Column names: the folder names, or the paths below their common folder where those repeat."""
+    """Column names: the folder names (a sweep job's number with the overrides that set it apart),
+    or the paths below their common folder where those repeat."""
     names = [Path(p).name for p in paths]
+    if all(n.isdigit() for n in names):  # sweep jobs 0, 1, ...: named by what they changed
+        lines = [_overrides(Path(p)) for p in paths]
+        shared = set.intersection(*(set(x) for x in lines)) if lines else set()
+        names = [" ".join([n + ":", *[o for o in x if o not in shared]]) for n, x in zip(names, lines)]
     if len(set(names)) == len(names) and all(names):
         return names
     import os
@@ -88,6 +96,18 @@ def _names(paths: list[str]) -> list[str]:
     common = os.path.commonpath([str(Path(p).resolve()) for p in paths])
     rel = [os.path.relpath(Path(p).resolve(), common) for p in paths]
     return rel if len(set(rel)) == len(rel) else [f"{i}:{p}" for i, p in enumerate(paths)]
+
+
+def _overrides(run: Path) -> list[str]:
+    """A run's recorded overrides (``.hydra/overrides.yaml``), read as data; none where unreadable."""
+    from mask_cls.runfiles import read_yaml
+
+    path = run / ".hydra" / "overrides.yaml"
+    try:
+        found = read_yaml(path) if path.is_file() else []
+    except ConfigError:
+        return []
+    return [str(o) for o in found] if isinstance(found, list) else []
 
 
 def _show(value: Any) -> str:
