@@ -47,6 +47,12 @@ class MLFlowLogger(_LightningMLFlowLogger):
             logging.getLogger(name).setLevel(logging.WARNING)
         super().__init__(tracking_uri=tracking_uri, **kwargs)
 
+    def log_hyperparams(self, params: Any) -> None:
+        """Params under the dotted keys users type (``optim.lr``, not Lightning's ``optim/lr``)."""
+        from lightning.fabric.utilities.logger import _convert_params
+
+        super().log_hyperparams(_dotted(_convert_params(params)))
+
     @property
     def experiment(self) -> Any:
         """The client, after checking that a store we named keeps its artifacts inside it: an
@@ -72,3 +78,14 @@ def group_dir() -> Path:
         return Path.cwd()
     hc = HydraConfig.get()
     return Path(hc.sweep.dir) if in_multirun() else Path(hc.runtime.output_dir)
+
+
+def _dotted(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as one level of ``a.b.c`` keys (lists and values kept as they are)."""
+    if not isinstance(node, dict):
+        return {prefix: node}
+    out: dict[str, Any] = {}
+    for k, v in node.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        out |= _dotted(v, key) if isinstance(v, dict) and v else {key: v}
+    return out

@@ -38,7 +38,7 @@ def test_cv_run_is_one_store_with_a_run_per_fold_and_the_summary(tiny_root, tmp_
         assert run.info.status == "FINISHED"
         assert run.data.tags["group"] == "cvrun"  # one group: the cv run, as wandb's
         assert run.data.tags["job_type"] == ("cv" if name == "cv" else "train")
-        assert run.data.params["data/n_folds"] == "3" and run.data.params["optim/lr"] == "0.001"
+        assert run.data.params["data.n_folds"] == "3" and run.data.params["optim.lr"] == "0.001"  # keys as typed
     manifest = json.loads((out / "manifest.json").read_text())
     for k in range(3):
         fold = runs[f"fold_{k}"]
@@ -46,7 +46,7 @@ def test_cv_run_is_one_store_with_a_run_per_fold_and_the_summary(tiny_root, tmp_
         assert len(history) == 2  # per epoch
         metrics = json.loads((out / f"fold_{k}" / "metrics.json").read_text())
         assert history[-1].value == pytest.approx(metrics["val/f1"])
-        assert fold.data.params["data/fold"] == str(k)
+        assert fold.data.params["data.fold"] == str(k)
         assert fold.data.params["manifest/code/commit"] == manifest["code"]["commit"]
     summary = runs["cv"]
     cv = json.loads((out / "cv.json").read_text())
@@ -66,14 +66,17 @@ def test_a_sweep_shares_one_store_grouped_by_the_sweep(tiny_root, tmp_path):
     (sweep,) = [p for p in (tmp_path / "outputs" / "train" / "multiruns").iterdir() if p.is_dir()]
     client, exp, runs = _store(sweep)
     assert not any((sweep / str(j) / "mlflow.db").exists() for j in (0, 1))
-    assert sorted(run.data.params["optim/lr"] for run in runs.values()) == ["0.001", "0.003"]
+    assert sorted(run.data.params["optim.lr"] for run in runs.values()) == ["0.001", "0.003"]
     for run in runs.values():
         assert run.data.tags["group"] == sweep.name and run.info.run_name.startswith("optim.lr=")  # swept key first
-        job = sweep / ("0" if run.data.params["optim/lr"] == "0.001" else "1")
+        job = sweep / ("0" if run.data.params["optim.lr"] == "0.001" else "1")
         assert run.data.metrics["val/f1"] == pytest.approx(json.loads((job / "metrics.json").read_text())["val/f1"])
+        report_scores = json.loads((job / "report" / "scores.json").read_text())  # the report's F1 (TTA) too
+        assert run.data.metrics["report/f1"] == pytest.approx(report_scores["f1"])
+        assert run.data.metrics["report/acc"] == pytest.approx(report_scores["acc"])
         report = [a.path for a in client.list_artifacts(run.info.run_id, "report")]
-        pngs = [a.path for a in client.list_artifacts(run.info.run_id, report[0])]
-        assert "confusion.png" in {p.rsplit("/", 1)[1] for p in pngs}
+        pngs = [a.path for folder in report for a in client.list_artifacts(run.info.run_id, folder)]
+        assert {"confusion.png", "reliability.png", "reliability_calibrated.png"} <= {p.rsplit("/", 1)[1] for p in pngs}
         for p in pngs:
             assert _artifact_bytes(client, run, p, tmp_path / run.info.run_id) == \
                 (job / "report" / p.rsplit("/", 1)[1]).read_bytes()

@@ -91,6 +91,10 @@ def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str, ima
     if show:
         _print(table, scores, title)
     log_figures(loggers, title, paths, step)
+    for lg in loggers:  # the report's figures as MLflow metrics, beside the per-epoch val/f1 (no TTA)
+        if type(lg).__name__ == "MLFlowLogger":
+            lg.log_metrics({f"report/{k}": float(scores[k]) for k in ("f1", "acc", "f1_mask", "f1_gender", "f1_age", "ece")},
+                           step=step)
     return scores
 
 

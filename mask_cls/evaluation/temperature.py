@@ -121,13 +121,14 @@ def validation_pass(module: Any, paths: Sequence[str], tta: Sequence[str],
 
 
 def calibrate_run(module: Any, val: Any, logits: list[torch.Tensor], rows: np.ndarray, out: Path,
-                  fitted_on: str, checkpoint: str | Path | None = None) -> dict[str, Any]:
+                  fitted_on: str, checkpoint: str | Path | None = None, loggers: Sequence = (),
+                  step: int = 0) -> dict[str, Any]:
     """Fit the temperatures of ``module`` on the validation rows ``val`` (their ``logits`` and
     readable ``rows`` from :func:`validation_pass`), set them on it, write ``calibration.json``,
     ``report/predictions_calibrated.csv`` and ``report/reliability_calibrated.png``."""
     from mask_cls.evaluation.calibration import reliability
     from mask_cls.evaluation.figures import reliability_figure
-    from mask_cls.evaluation.report import write_predictions
+    from mask_cls.evaluation.report import log_figures, write_predictions
 
     head = module.net.head
     val = val.iloc[rows]  # the readable ones (on_bad_image=skip)
@@ -140,6 +141,8 @@ def calibrate_run(module: Any, val: Any, logits: list[torch.Tensor], rows: np.nd
     module.net.set_temperatures(temps)
     (out / "report").mkdir(exist_ok=True)
     write_predictions(list(val["image"]), y, after, out / "report" / CALIBRATED)
-    reliability_figure(reliability(np.asarray(y), after), record["ece_after"], out / "report" / "reliability_calibrated.png",
-                       f"calibrated (T = {', '.join(f'{t:.2f}' for t in temps)})")
+    figure = reliability_figure(reliability(np.asarray(y), after), record["ece_after"],
+                                out / "report" / "reliability_calibrated.png",
+                                f"calibrated (T = {', '.join(f'{t:.2f}' for t in temps)})")
+    log_figures(loggers, "calibrated", [figure], step)  # every report figure reaches the loggers that take images
     return record

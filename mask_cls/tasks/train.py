@@ -35,7 +35,7 @@ def train(cfg: DictConfig, out: Path) -> float | None:
                      tta=cfg.tta, loggers=res.loggers, step=res.step)
         if cfg.task.get("calibrate", False):  # the same pass's logits: the validation persons predicted once
             calibrate_run(res.module, val, logits, rows, out, f"validation persons (fold {res.dm.fold})",
-                          res.metrics.get("best_checkpoint") or None)
+                          res.metrics.get("best_checkpoint") or None, res.loggers, res.step)
         if info is not None:
             probs = predict_paths(res.module, info["image"], cfg.tta, progress=True, **predict_kwargs(cfg))
             path = write_submission(info, fill_unreadable(probs, "eval images").argmax(1), out / "submission.csv")
