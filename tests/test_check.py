@@ -205,6 +205,7 @@ def test_cli_exit_codes_and_report(tiny_copy, tmp_path):
     ok = run_cli("task=check", "data=mask", f"data.root={tiny_copy}", f"hydra.run.dir={tmp_path / 'a'}")
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert json.loads((tmp_path / "a" / "check.json").read_text())["usable"] is True
+    assert "images decoded (train and eval)" in ok.stdout and "images of 64 x 48 (H x W" in ok.stdout
     c_zero_byte(tiny_copy)
     c_unknown_gender(tiny_copy)
     bad = run_cli("task=check", "data=mask", f"data.root={tiny_copy}", f"hydra.run.dir={tmp_path / 'b'}")

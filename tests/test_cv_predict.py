@@ -195,3 +195,9 @@ def test_pseudo_threshold_chosen_for_a_precision_on_validation(cv_run, tiny_root
                 f"hydra.run.dir={tmp_path / 'bad'}")
     assert r.returncode == 1 and "task.min_precision=1.5: must be in (0, 1]" in r.stderr
     assert not (tmp_path / "bad" / "pseudo.csv").exists()
+
+
+def test_suspects_of_a_weak_model_come_with_a_warning(cv_run):
+    """The tiny cv run's models are near chance: its suspects.csv is said to be their own mistakes."""
+    cv = json.loads((cv_run / "cv.json").read_text())
+    assert cv["cv/f1"] < 0.5 and "suspects.csv comes from models of CV macro F1" in (cv_run / "run.log").read_text()

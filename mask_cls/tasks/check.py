@@ -21,6 +21,8 @@ from mask_cls.tasks import register
 
 #: findings printed one by one; past this, their kinds with a count and an example
 PRINTED = 30
+#: counts whose key alone would mislead on screen
+SHOWN = {"images": "images decoded (train and eval)"}
 
 
 def show_findings(report: Report) -> None:
@@ -62,9 +64,9 @@ def check(cfg: DictConfig, out: Path) -> int:
     table.add_column("what")
     table.add_column("count", justify="right")
     for k, v in sorted(report.counts.items()):
-        table.add_row(k, str(v))
+        table.add_row(SHOWN.get(k, k), str(v))
     for (w, h), n in report.sizes.most_common(5):
-        table.add_row(f"images {w}x{h}", str(n))
+        table.add_row(f"images of {h} x {w} (H x W, as data.image_size)", str(n))
     table.add_row("errors", str(report.totals["error"]))
     table.add_row("warnings", str(report.totals["warning"]))
     console.print(table)

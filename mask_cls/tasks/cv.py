@@ -31,6 +31,9 @@ from mask_cls.labels import PROB_COLUMNS
 from mask_cls.rundir import finish_loggers, log, loggable_config, save_run_config
 from mask_cls.tasks import register
 
+#: below this CV macro F1 the suspect list says more about the model than about the labels
+WEAK_F1 = 0.5
+
 
 def train_fold(cfg: DictConfig, out: Path, k: int, layout: layouts.Layout, info) -> tuple | None:
     """Fold k in ``out/fold_k`` as one train run (config, report, submission): its out-of-fold
@@ -98,6 +101,9 @@ def cv(cfg: DictConfig, out: Path) -> float | None:
     write_csv(suspects, out / "suspects.csv")
     log.info("CV macro F1 %.4f (folds %.4f +- %.4f); %d suspect label(s) -> %s", summary["cv/f1"],
              summary["cv/f1_mean"], summary["cv/f1_std"], len(suspects), out / "suspects.csv")
+    if float(summary["cv/f1"]) < WEAK_F1:  # type: ignore[arg-type]
+        log.warning("suspects.csv comes from models of CV macro F1 %.2f: its 'suspect labels' (or their absence) are the models' "
+                    "own mistakes; train a stronger model before relabelling from it", summary["cv/f1"])
     if eval_probs:
         path = write_submission(info, fill_unreadable(soft_vote(eval_probs), "eval images").argmax(1),
                                 out / "submission.csv")

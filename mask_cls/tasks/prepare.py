@@ -45,11 +45,12 @@ def _report(dest: Path, pairs: list, hits: dict, real: Path, skipped: int, detec
     """boxes.csv, prepare.png (found faces first, then centre crops) and prepare.json; the rate."""
     found, cropped = sum(h is not None for h in hits.values()), len(hits)
     rate = found / cropped if cropped else float("nan")
+    shown = f"{100 * found // cropped}%" if cropped else "n/a"  # floored: 279 of 280 is 99%, not 100%
     dst = {str(s): str(d) for s, d in pairs}
     write_csv(boxes_table(hits, real), dest / "boxes.csv")
     examples = [s for s in hits if hits[s]][:6] + [s for s in hits if not hits[s]][:6]  # faces found, then not
     crops_figure([(s, dst[s], hits[s]) for s in examples], dest / "prepare.png",
-                 f"face crops ({detector}): {found} of {cropped} found a face ({100 * rate:.0f}%); the rest centre-cropped")
+                 f"face crops ({detector}): {found} of {cropped} found a face ({shown}); the rest centre-cropped")
     write_json({"images": len(pairs), "cropped": cropped, "skipped": skipped, "faces_found": found,
                 "detection_rate": rate, "detector": detector}, dest / "prepare.json")
     log.info("face crop: faces found in %d of %d cropped images (%.1f%%); the rest centre-cropped",
