@@ -282,3 +282,18 @@ def test_lightnings_seed_and_accelerator_lines_stay_in_the_log_file(tiny_root, t
     assert "Seed set to" not in shown and "GPU available" not in shown and "TPU available" not in shown
     logged = (out / "run.log").read_text()
     assert "Seed set to" in logged and "GPU available" in logged and "fold 0: val/f1=" in shown
+
+
+@pytest.mark.slow
+def test_the_validation_pass_after_a_fit_says_it_is_working(tiny_root, tmp_path):
+    """After training, the report's prediction of the validation persons (TTA, the temperature's
+    logits) prints progress lines in a log file, as training does: no silent minutes."""
+    out = tmp_path / "run"
+    r = run_cli("data=mask", f"data.root={tiny_root}", *FAST, "task.predict=false", "progress.mode=lines",
+                "progress.every_s=0", f"hydra.run.dir={out}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = (out / "run.log").read_text().splitlines()
+    fitted = next(i for i, line in enumerate(lines) if "fold 0: val/f1=" in line)
+    after = [line for line in lines[fitted:] if "predicting" in line and "left" in line]
+    assert after, lines[fitted:]
+    assert re.search(r"predicting \d+ images: (\d+)/\1 batches \(100%\)", "\n".join(after))

@@ -113,7 +113,7 @@ def validation_pass(module: Any, paths: Sequence[str], tta: Sequence[str],
     from mask_cls.inference.predict import predict_logits
     from mask_cls.labels import NUM_CLASSES
 
-    logits, rows = predict_logits(module, list(paths), tta, **predict_kw)
+    logits, rows = predict_logits(module, list(paths), tta, progress=True, **predict_kw)  # minutes on a CPU: said
     out = np.full((len(paths), NUM_CLASSES), np.nan, np.float32)
     with torch.no_grad():
         out[rows] = probs(module.net.head, logits, [1.0] * len(logits)).numpy()

@@ -66,13 +66,14 @@ def predict_paths(module: MaskClassifier, paths: Sequence[str], tta: Sequence[st
 @torch.inference_mode()
 def predict_logits(module: MaskClassifier, paths: Sequence[str], tta: Sequence[str] = ("none",),
                    image_size: Sequence[int] | None = None, batch_size: int = 64, num_workers: int = 0,
-                   device: torch.device | None = None, on_bad_image: str = "error") -> tuple[list[torch.Tensor], np.ndarray]:
+                   device: torch.device | None = None, on_bad_image: str = "error",
+                   progress: bool = False) -> tuple[list[torch.Tensor], np.ndarray]:
     """Per head output, the (views, N', classes) logits of ``paths`` (what a temperature divides),
     and the rows they belong to (N' < N where ``on_bad_image=skip`` skipped unreadable images)."""
     views = check_views(tta)
     parts: list[list[torch.Tensor]] = []
     rows = []
-    for r, x in _batches(module, paths, image_size, batch_size, num_workers, device, False, on_bad_image, None):
+    for r, x in _batches(module, paths, image_size, batch_size, num_workers, device, progress, on_bad_image, None):
         per_view = [module.net(VIEWS[v](x)) for v in views]  # (outputs) per view
         parts.append([torch.stack([o[k].float().cpu() for o in per_view]) for k in range(len(per_view[0]))])
         rows.append(r)
