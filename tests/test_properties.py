@@ -221,3 +221,31 @@ def test_ece_and_nll_against_a_reference(seed, n, sharp):
     assert expected_calibration_error(y, p) == pytest.approx(ref, abs=1e-9)
     torch_nll = torch.nn.functional.nll_loss(torch.log(torch.tensor(p).clamp_min(1e-12)), torch.tensor(y)).item()
     assert nll(p, y) == pytest.approx(torch_nll, rel=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), true_t=st.floats(0.3, 5.0), views=st.integers(1, 2))
+def test_the_fitted_temperature_is_the_nll_minimum_a_reference_finds(seed, true_t, views):
+    """On random logits (one or two TTA views), the temperature ``fit`` finds is where a bounded
+    scalar search of the same negative log-likelihood finds its minimum."""
+    import torch
+    from scipy.optimize import minimize_scalar
+
+    from mask_cls.evaluation.temperature import fit, nll, probs
+    from mask_cls.models.heads.linear import LinearHead
+
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 2, (300, L.NUM_CLASSES))
+    p = np.exp(z - z.max(1, keepdims=True))
+    y = np.array([rng.choice(L.NUM_CLASSES, p=row / row.sum()) for row in p])
+    logits = torch.tensor(np.stack([true_t * z + rng.normal(0, 0.1, z.shape) for _ in range(views)]), dtype=torch.float32)
+    head = LinearHead(in_features=8)
+
+    def loss(log_t: float) -> float:
+        return nll(probs(head, [logits], [float(np.exp(log_t))]).numpy(), y)
+
+    ref = float(np.exp(minimize_scalar(loss, bounds=(np.log(0.05), np.log(50)), method="bounded",
+                                       options={"xatol": 1e-6}).x))
+    (found,) = fit(head, [logits], y)
+    assert found == pytest.approx(ref, rel=2e-2)
+    assert loss(np.log(found)) <= loss(np.log(ref)) + 1e-4
