@@ -48,6 +48,8 @@ def check_writes(out: Path, group_dir: Path, loggers: Iterable[Any], callbacks: 
         if store is not None:  # an MLflow store this project creates
             check_inside(store, group_dir, "logger.mlflow.store_dir")
             continue
+        if type(lg).__name__ == "MLFlowLogger":  # a store the user typed (tracking_uri): theirs, checked as typed
+            continue
         for attr in ("log_dir", "save_dir"):
             try:
                 where = getattr(lg, attr, None)
