@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mask_cls.data.images import read_rgb
+from mask_cls.data.images import read_rgb, reduce_array
 from mask_cls.io import atomic_write
 
 YUNET = Path(__file__).parent / "models" / "face_detection_yunet_2023mar.onnx"
@@ -120,13 +120,16 @@ def detect_all(paths: list[str], min_face: float = 0.15, detector: str = "yunet"
 
 class CropReader:
     """Reads an image as ``task=prepare`` would have cropped it (its face box grown by ``margin``
-    at ``aspect``, or a centre crop): a picklable reader for the prediction workers."""
+    at ``aspect``, or a centre crop), shrunk for ``target`` (H, W) as an array is (the input
+    contract, ``images.reduce_array``): a picklable reader for the prediction workers."""
 
-    def __init__(self, faces: dict[str, Face | None], margin: float = 0.3, aspect: float = 0.75):
-        self.faces, self.margin, self.aspect = faces, margin, aspect
+    def __init__(self, faces: dict[str, Face | None], margin: float = 0.3, aspect: float = 0.75,
+                 target: tuple[int, int] | None = None):
+        self.faces, self.margin, self.aspect, self.target = faces, margin, aspect, target
 
     def __call__(self, path: str) -> np.ndarray:
         rgb = read_rgb(path)
         face = self.faces.get(path)
         x0, y0, x1, y1 = crop_box(rgb.shape[:2], face[0] if face else None, self.margin, self.aspect)
-        return np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        return reduce_array(crop, self.target) if self.target else crop

@@ -73,7 +73,9 @@ def predict_folder(cfg: DictConfig, out: Path, runs: list[str], run_weights: lis
         from mask_cls.data.facecrop import CropReader, detect_all
 
         faces = detect_all(paths, cfg.task.min_face, cfg.task.detector)
-        kwargs["read"] = CropReader(faces, cfg.task.margin, cfg.task.aspect)
+        size = cfg.data.get("image_size")
+        kwargs["read"] = CropReader(faces, cfg.task.margin, cfg.task.aspect,
+                                    (int(size[0]), int(size[1])) if size is not None else None)
         log.info("faces found in %d of %d image(s) (%s); the rest centre-cropped", sum(f is not None for f in faces.values()),
                  len(paths), cfg.task.detector)
     elif cfg.task.get("crop", "none") != "none":
