@@ -25,8 +25,10 @@ def discard_unclaimed(path: str | Path) -> None:
     out = Path(os.path.abspath(str(path)))
     if out not in created or out.is_symlink() or not out.is_dir():
         return
+    from mask_cls.rundir import JOB_LOG
+
     held = os.listdir(out)
-    if any(n != "run.log" or not (out / n).is_file() or (out / n).is_symlink() for n in held):
+    if any(n != JOB_LOG or not (out / n).is_file() or (out / n).is_symlink() for n in held):
         return
     for n in held:
         (out / n).unlink()

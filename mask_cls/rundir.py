@@ -49,7 +49,7 @@ def fresh_run_dir(cfg: DictConfig) -> Path:
     taken = [n for n in RESULT_FILES if (out / n).exists()]
     if out.is_dir() and not taken:  # anything but Hydra's log of this run is another's (a link to write through)
         taken = sorted(n for n in os.listdir(out) if n != JOB_LOG or (out / n).is_symlink())[:5]
-    if out.is_symlink() or os.path.islink(run_dir(cfg)):
+    if os.path.islink(run_dir(cfg)):  # ``out`` is resolved: the link is the unresolved path
         raise ConfigError(f"{run_dir(cfg)}: is a link; a run directory must be a real folder")
     if taken:
         raise ConfigError(f"{out}: already holds an earlier run ({', '.join(taken)}); "
