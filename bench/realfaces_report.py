@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from scipy import stats
+
+from mask_cls.evaluation.difference import Difference, paired
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "realfaces.csv"
@@ -48,36 +48,13 @@ REGIME_TEXT = {
 REGIME_ROOT = {"canvas": ("python bench/canvas.py REALFACES CANVAS && ", "CANVAS", " --root-name CANVAS")}
 
 
-#: a standard deviation of the differences below this is float rounding, not spread
-NO_SPREAD = 1e-12
+def paired_of(a: pd.Series, b: pd.Series) -> Difference:
+    """``a - b`` over the seeds both have (both indexed by seed): mask_cls's paired test, the one
+    ``task=compare`` gives users (mean, 95% t interval, two-sided p; no test without spread)."""
+    return paired(a.to_dict(), b.to_dict())
 
 
-@dataclass(frozen=True)
-class Paired:
-    """A paired difference over seeds: its mean, 95% t interval and two-sided p-value."""
-
-    n: int
-    diff: float
-    lo: float
-    hi: float
-    p: float
-
-    @classmethod
-    def of(cls, a: pd.Series, b: pd.Series) -> Paired:
-        """``a - b`` over the seeds both have (both indexed by seed)."""
-        d = (a - b).dropna()
-        n = len(d)
-        if n < 2:
-            return cls(n, float(d.mean()) if n else math.nan, math.nan, math.nan, math.nan)
-        spread = float(d.std(ddof=1))
-        se = spread / math.sqrt(n)
-        half = float(stats.t.ppf(0.975, n - 1)) * se
-        # equal differences (no spread beyond float rounding): no test, never p = 0
-        p = float(2 * stats.t.sf(abs(float(d.mean())) / se, n - 1)) if spread > NO_SPREAD else math.nan
-        return cls(n, float(d.mean()), float(d.mean()) - half, float(d.mean()) + half, p)
-
-
-def verdict(selection: Paired, confirmation: Paired) -> str:
+def verdict(selection: Difference, confirmation: Difference) -> str:
     """The claim the two halves allow (see the module docstring)."""
     if confirmation.n < 2:
         return f"not shown ({confirmation.n} seed)"
@@ -98,8 +75,8 @@ def comparisons(results: pd.DataFrame, regime: str) -> pd.DataFrame:
         refs = [ref for ref in dict.fromkeys([REFERENCE.get(arm, "default"), "default"]) if ref != arm]
         for ref in refs if arm != "default" else [None]:
             base = by_arm.get(ref) if ref else None
-            sel = Paired.of(g.f1_sel, base.f1_sel) if base is not None else None
-            conf = Paired.of(g.f1_conf, base.f1_conf) if base is not None else None
+            sel = paired_of(g.f1_sel, base.f1_sel) if base is not None else None
+            conf = paired_of(g.f1_conf, base.f1_conf) if base is not None else None
             rows.append({"arm": arm, "vs": ref, "seeds": " ".join(str(s) for s in sorted(g.index)),
                          "f1_conf": g.f1_conf.mean(), "per_seed": " ".join(f"{v:.4f}" for v in g.sort_index().f1_conf),
                          "age_conf": g.age_f1_conf.mean(), "gender_conf": g.gender_f1_conf.mean(),

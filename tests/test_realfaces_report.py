@@ -17,6 +17,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import eval_split  # noqa: E402
 import realfaces_report as rep  # noqa: E402
 
+from mask_cls.evaluation.difference import NO_SPREAD  # noqa: E402
+
 
 def rows(arm: str, sel: list[float], conf: list[float], regime: str = "pretrained") -> list[dict]:
     return [{"regime": regime, "arm": arm, "seed": s, "f1": (a + b) / 2, "f1_sel": a, "f1_conf": b,
@@ -27,13 +29,13 @@ def rows(arm: str, sel: list[float], conf: list[float], regime: str = "pretraine
 def test_paired_difference_against_a_hand_computation():
     """diffs 0.01, 0.02, 0.03: mean 0.02, se 0.01/sqrt(3), t = 3.464 with 2 dof -> p = 0.0742
     (t tables), 95% interval 0.02 +- 4.303 * se."""
-    d = rep.Paired.of(pd.Series([0.51, 0.52, 0.53]), pd.Series([0.50, 0.50, 0.50]))
+    d = rep.paired_of(pd.Series([0.51, 0.52, 0.53]), pd.Series([0.50, 0.50, 0.50]))
     se = 0.01 / np.sqrt(3)
     assert d.n == 3 and d.diff == pytest.approx(0.02)
     assert d.p == pytest.approx(0.0742, abs=5e-4)
     assert (d.lo, d.hi) == (pytest.approx(0.02 - 4.3027 * se, abs=1e-4), pytest.approx(0.02 + 4.3027 * se, abs=1e-4))
     # pairing is by seed: a seed one side lacks is left out, not matched to another seed
-    d = rep.Paired.of(pd.Series([0.6, 0.7], index=[0, 5]), pd.Series([0.5, 0.5], index=[0, 1]))
+    d = rep.paired_of(pd.Series([0.6, 0.7], index=[0, 5]), pd.Series([0.5, 0.5], index=[0, 1]))
     assert d.n == 1 and d.diff == pytest.approx(0.1) and np.isnan(d.p)
 
 
@@ -45,10 +47,10 @@ def test_paired_difference_is_scipys_paired_t(pairs):
     from scipy import stats
 
     a, b = pd.Series([x for x, _ in pairs]), pd.Series([y for _, y in pairs])
-    d = rep.Paired.of(a, b)
+    d = rep.paired_of(a, b)
     diffs = (a - b).to_numpy()
     assert d.n == len(pairs) and d.diff == pytest.approx(diffs.mean(), abs=1e-12)
-    if np.std(diffs, ddof=1) <= rep.NO_SPREAD:
+    if np.std(diffs, ddof=1) <= NO_SPREAD:
         assert np.isnan(d.p) and rep.verdict(d, d).startswith("not shown")
         return
     ref = stats.ttest_rel(a, b)
@@ -58,7 +60,7 @@ def test_paired_difference_is_scipys_paired_t(pairs):
 
 
 def test_equal_differences_are_no_test():
-    d = rep.Paired.of(pd.Series([0.6, 0.7, 0.8]), pd.Series([0.5, 0.6, 0.7]))
+    d = rep.paired_of(pd.Series([0.6, 0.7, 0.8]), pd.Series([0.5, 0.6, 0.7]))
     assert d.n == 3 and d.diff == pytest.approx(0.1) and np.isnan(d.p)
     assert rep.verdict(d, d) == "not shown"
 

@@ -30,7 +30,8 @@ MAX_BYTES = 5_000_000  # a run's JSON or YAML file larger than this is not a run
 #: keys that differ between any two runs by construction (where each run writes)
 SKIP = ("paths.", "hydra.", "run_dir", "runs")
 MISSING = "(absent)"
-MAX_RUNS = 100  # runs one comparison reads
+MAX_RUNS = 100  # runs one comparison reads (a sweep's jobs counted)
+MAX_SHOWN = 8  # runs whose key table is printed (more: compare.csv only)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -114,17 +115,32 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def _run_paths(cfg: DictConfig) -> list[str]:
+    runs = cfg.get("runs")
+    paths = [str(r) for r in runs] if isinstance(runs, ListConfig | list) else [str(runs)] if runs else []
+    if not paths:
+        raise ConfigError("task=compare needs runs=[RUN1,RUN2,...] (run directories, or sweep directories)")
+    return paths
+
+
 @register("compare")
 def compare(cfg: DictConfig, out: Path) -> None:
-    runs = cfg.get("runs")
-    paths = [str(r) for r in runs] if isinstance(runs, ListConfig | list) else []
-    if len(paths) < 2:
-        raise ConfigError("task=compare needs runs=[RUN1,RUN2,...] (two or more run directories)")
-    if len(paths) > MAX_RUNS:
-        raise ConfigError(f"runs: {len(paths)} runs; task=compare reads at most {MAX_RUNS}")
-    for p in paths:
-        if not Path(p).is_dir():
-            raise ConfigError(f"runs: {p}: not a folder")
+    from mask_cls.evaluation.arms import job_folders
+
+    folders = job_folders(_run_paths(cfg))
+    if len(folders) < 2:
+        raise ConfigError(f"runs: {len(folders)} run; task=compare needs two or more (runs, or a sweep's jobs)")
+    if len(folders) > MAX_RUNS:
+        raise ConfigError(f"runs: {len(folders)} runs; task=compare reads at most {MAX_RUNS}")
+    finished = [str(f) for f in folders if (f / ".hydra" / "config.yaml").is_file()]
+    if len(finished) >= 2:
+        _key_table(finished, out)
+    from mask_cls.evaluation.arms_report import compare_arms
+
+    compare_arms(folders, cfg.task, out)
+
+
+def _key_table(paths: list[str], out: Path) -> None:
     described = [describe(Path(p)) for p in paths]
     heads, configs = [d[0] for d in described], [d[1] for d in described]
     changed = differing(configs)
@@ -136,7 +152,8 @@ def compare(cfg: DictConfig, out: Path) -> None:
 
     table = pd.DataFrame(rows, columns=["key", *names])
     write_csv(table.map(csv_cell), out / "compare.csv")  # a value that starts like a formula stays text
-    _print(table, paths, len(changed))
+    if len(paths) <= MAX_SHOWN:
+        _print(table, paths, len(changed))
     log.info("%d config key(s) differ between %d runs -> %s", len(changed), len(paths), out / "compare.csv")
 
 
