@@ -50,7 +50,8 @@ def sweep_table(sweep_dir: Path) -> pd.DataFrame:
     # the overrides column keeps what differs between jobs (the swept values); all of them stay
     # in all_overrides
     every = [r["overrides"].split() for r in rows]
-    common = set.intersection(*map(set, every)) if every else set()
+    started = [set(ov) for ov, r in zip(every, rows) if r["objective"]]  # a job with no .hydra records nothing
+    common = set.intersection(*started) if started else set()
     for r, ov in zip(rows, every):
         r["all_overrides"] = r["overrides"]
         r["overrides"] = " ".join(o for o in ov if o not in common)
@@ -88,6 +89,30 @@ class SweepResults(Callback):
         df = sweep_table(sweep_dir)
         path = write_csv(df, sweep_dir / "sweep_results.csv")
         show(df, path)
+        import logging
+
+        for line in next_steps(df, sweep_dir):
+            logging.getLogger("mask_cls").info("%s", line)
+
+
+def next_steps(df: pd.DataFrame, sweep_dir: Path) -> list[str]:
+    """What to run next: the best job is the maximum of noisy scores (the winner's curse), so
+    compare the arms over seeds, and confirm the best job on fresh seeds against the recipe
+    without what the sweep changed."""
+    from mask_cls.evaluation.arms import key_of
+
+    ok = df[df.status == "ok"]
+    if ok.empty:
+        return []
+    best = ok.iloc[0]
+    swept = sorted({key_of(o) for o in " ".join(df.overrides).split()} - {"seed"})
+    lines = [f"best job: {best.job} ({best.overrides or 'no override of its own'}) {best.objective}={best.value:.4f}: "
+             "the maximum of noisy scores; is it more than seed noise?",
+             f"  python run.py task=compare runs={sweep_dir}   # arms over seeds (add seed=0,1,2 to the sweep)"]
+    if swept:
+        lines.append(f"  python run.py task=confirm runs=[{sweep_dir / str(best.job)}] task.without=[{','.join(swept)}] "
+                     "task.seeds=5   # on new seeds, against the recipe without what the sweep changed")
+    return lines
 
 
 

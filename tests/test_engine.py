@@ -57,6 +57,13 @@ def test_optuna_sweep_three_trials_survives_a_failed_one(tiny_root, tmp_path):
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     values = [json.loads((d / "metrics.json").read_text())["val/f1_best"] for d in done]
     assert best["best_value"] == pytest.approx(max(values))
+    # the winner's curse named, with the commands that test it (the searched keys as the reference's defaults)
+    (hint,) = [line for line in r.stdout.splitlines() if "task=confirm runs=[" in line]
+    best_jobs = [d.relative_to(tmp_path) for d in done
+                 if json.loads((d / "metrics.json").read_text())["val/f1_best"] == max(values)]
+    assert any(f"runs=[{job}]" in hint for job in best_jobs), hint
+    searched = hint.split("task.without=[")[1].split("]")[0].split(",")
+    assert {"model.backbone", "optim.lr", "optim.weight_decay"} <= set(searched) and "seed" not in searched
 
 
 def test_nan_metric_raises_instead_of_being_returned():

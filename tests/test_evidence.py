@@ -180,6 +180,17 @@ def test_a_failed_job_and_a_job_without_score_are_listed_not_dropped(tmp_path):
     assert len(runs) == 5
 
 
+
+def test_a_failed_jobs_message_is_one_printable_line_and_a_huge_one_is_not_read(tmp_path):
+    sweep = _sweep(tmp_path / "s", {"loss=ce": [(0, 0.5), (1, None)], "loss=focal": [(0, 0.55), (1, None)]})
+    (sweep / "1" / "failed.txt").write_text("boom \x1b[31mred\x1b[0m\nsecond line\n")
+    (sweep / "3" / "failed.txt").write_text("x" * 100_000)
+    _, out = _compare(tmp_path, str(sweep))
+    runs = {os.path.basename(r["path"]): r for r in json.loads((out / "compare.json").read_text())["runs"]}
+    assert runs["1"]["status"] == "failed: boom \\x1b[31mred\\x1b[0m"
+    assert runs["3"]["status"].startswith("failed (") and "100000 bytes" in runs["3"]["status"]
+
+
 def test_runs_that_optimise_different_scores_need_task_metric(tmp_path):
     _job(tmp_path / "t", [], 0, 0.5)
     _job(tmp_path / "c", ["task=cv"], 0, 0.6, metric="cv/f1", task="cv")

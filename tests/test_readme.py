@@ -107,6 +107,24 @@ def test_every_readme_command_as_typed(tmp_path):
     assert (pseudo / "pseudo.json").is_file()
     distill = json.loads((tmp_path / latest(tmp_path, "distill") / "teacher.json").read_text())
     assert distill["honest_validation"] and len(distill["models"]) == 1  # fold 0's model of the cv run alone
+    _check_evidence(tmp_path)
+
+
+def _check_evidence(cwd: Path) -> None:
+    """"Is my change real?": the loss sweep is two arms of three seeds, paired; confirm trained
+    both recipes on three seeds none of the sweep used, job 3's recipe against job 0's."""
+    arms = json.loads((cwd / latest(cwd, "compare") / "compare.json").read_text())
+    assert len(arms["runs"]) == 6 and all(r["path"].startswith("outputs/loss_sweep/") for r in arms["runs"])
+    by = {a["arm"]: a for a in arms["arms"]}
+    assert set(by) == {"loss=ce", "loss=focal"} and by["loss=ce"]["verdict"] == "reference"
+    assert by["loss=focal"]["n"] == 3 and by["loss=focal"]["test"] in ("paired", "")
+    confirm = cwd / latest(cwd, "confirm")
+    result = json.loads((confirm / "compare.json").read_text())
+    assert result["reference"] == "loss=ce" and len(result["runs"]) == 6
+    assert sorted({r["seed"] for r in result["runs"]}) == [3, 4, 5]  # the sweep used 0, 1, 2
+    assert all(r["status"] == "ok" for r in result["runs"]) and (confirm / "compare.png").is_file()
+    job = (confirm / "jobs" / "0" / ".hydra" / "overrides.yaml").read_text()
+    assert "loss=focal" in job and "seed=3" in job and "hydra" not in job
 
 
 @pytest.mark.slow

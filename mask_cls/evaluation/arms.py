@@ -112,10 +112,14 @@ def read_job(folder: Path, metric: str | None) -> Job:
 def _failure(folder: Path, default: str) -> str:
     failed = folder / "failed.txt"
     if failed.is_file() and not failed.is_symlink():
+        from mask_cls.inert import printable
         from mask_cls.runfiles import read_bytes
 
-        text = read_bytes(failed, 2000).decode("utf-8", "replace").strip().splitlines()
-        return f"failed: {text[0] if text else ''}"
+        try:
+            text = read_bytes(failed, 65536).decode("utf-8", "replace").strip().splitlines()
+        except ConfigError as e:
+            return f"failed ({e})"
+        return f"failed: {printable(text[0][:300]) if text else ''}"
     return default
 
 

@@ -58,8 +58,9 @@ def _per_seed(arms: list[A.Arm], ref: A.Arm) -> dict[str, list[float]]:
     return out
 
 
-def compare_arms(folders: list[Path], task: Any, out: Path) -> list[dict[str, Any]]:
-    """Read every job, group by recipe, test each arm against the reference; write and show."""
+def compare_arms(folders: list[Path], task: Any, out: Path, reference_job: Path | None = None) -> list[dict[str, Any]]:
+    """Read every job, group by recipe, test each arm against the reference (``task.reference``,
+    or the arm of ``reference_job``); write and show."""
     given = task.get("metric")
     jobs = [A.read_job(f, given) for f in folders]
     metric = _metric(jobs, given)
@@ -68,13 +69,16 @@ def compare_arms(folders: list[Path], task: Any, out: Path) -> list[dict[str, An
     if not readable:
         raise ConfigError("runs: no run with a readable .hydra/config.yaml")
     arms = A.group(readable)
-    ref = A.reference(arms, task.get("reference"))
+    ref = next((a for a in arms if any(j.path == reference_job for j in a.jobs)), None) if reference_job else None
+    ref = ref or A.reference(arms, task.get("reference"))
     rows = table(arms, ref, alpha)
     write_csv(_csv(rows), out / "arms.csv")
     write_json(_json(rows, jobs, arms, metric, alpha, ref), out / "compare.json")
     if len(arms) > 1:
         figure(rows, _per_seed(arms, ref), out / "compare.png", f"{metric}: {len(jobs)} runs in {len(arms)} arms")
-    _print(rows, metric, alpha, ref, task.get("reference"))
+    how = ("the reference run named" if reference_job else "task.reference" if task.get("reference")
+           else "fewest overrides; choose with task.reference=")
+    _print(rows, metric, alpha, how)
     log.info("%s", _split_line(readable))
     for j in jobs:
         if j.status != "ok":
@@ -106,11 +110,10 @@ def _num(v: float, fmt: str = ".4f") -> str:
     return "" if math.isnan(v) else format(v, fmt)
 
 
-def _print(rows: list[dict[str, Any]], metric: str, alpha: float, ref: A.Arm, given: Any) -> None:
+def _print(rows: list[dict[str, Any]], metric: str, alpha: float, how: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    how = "task.reference" if given else "fewest overrides; choose with task.reference="
     shown = Table(title=f"{metric} by arm against the reference ({how}); Holm-corrected, alpha {alpha}")
     for col in ("arm", "verdict", "n", "mean ± sd", "difference [95% interval]", "p (Holm)", "test"):
         shown.add_column(col, overflow="fold")
