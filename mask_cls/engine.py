@@ -178,6 +178,8 @@ def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -
         metrics["val/f1_best"] = float(ckpt.best_model_score)
     averaged = swa_checkpoint(trainer, module, dm, callbacks, out / "checkpoints")
     metrics["kept"] = "best" if ckpt else "last"
+    if ckpt and averaged is None and cfg.task.get("keep", "best") == "last":
+        best_path = keep_last(metrics, out / "checkpoints")
     if averaged is not None:  # the averaged weights are the run's model: reports, predictions and sweeps use them
         best_path, metrics["val/f1_swa"] = averaged
         if "val/f1_best" in metrics:
@@ -202,6 +204,21 @@ def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -
              metrics.get("val/f1_best", math.nan), out / "metrics.json")
     best = load_checkpoint(best_path) if best_path else module
     return FoldResult(out, metrics, best, dm, loggers, trainer.is_global_zero, last_step)
+
+
+def keep_last(metrics: dict[str, Any], folder: Path) -> str:
+    """``task.keep=last``: the schedule's final model (``last.ckpt``) is the run's model. Its
+    ``val/f1_best`` is then that model's score (not chosen on validation, so not optimistic);
+    the maximum over epochs stays as ``val/f1_max``."""
+    last = folder / "last.ckpt"
+    if not last.is_file():
+        raise ConfigError(f"task.keep=last: {last} was not written (callbacks.last_checkpoint writes it after every epoch; keep it in the callbacks)")
+    if "val/f1_best" in metrics:
+        metrics["val/f1_max"] = metrics["val/f1_best"]
+    if "val/f1" in metrics:
+        metrics["val/f1_best"] = metrics["val/f1"]
+    metrics["kept"] = "last"
+    return str(last)
 
 
 def class_counts(train: pd.DataFrame) -> list[int]:

@@ -24,6 +24,10 @@ from mask_cls.errors import ConfigError, DataError
 log = logging.getLogger("mask_cls")
 
 
+#: which model a fit keeps (``task.keep``): the epoch of the highest val/f1, or the schedule's last
+KEEP = ("best", "last")
+
+
 def needs(cfg: DictConfig) -> set[str]:
     found = set(cfg.task.get("needs") or ())
     if cfg.task.name == "predict" and cfg.get("images"):
@@ -100,6 +104,9 @@ def check(cfg: DictConfig) -> None:
                               "(the dataset's folder)")
         layouts.open(cfg.data).preflight(want)
     if "model" in want:
+        keep = cfg.task.get("keep")
+        if keep is not None and keep not in KEEP:
+            raise ConfigError(f"task.keep={keep}: one of {', '.join(KEEP)} (the model a fit keeps)")
         check_backbone(str(cfg.model.backbone))
         weights = cfg.model.get("weights")
         if weights and not Path(str(weights)).is_file():

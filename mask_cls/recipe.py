@@ -31,6 +31,7 @@ RECIPE_KEYS = (
     "trainer.limit_val_batches", "trainer.limit_predict_batches", "trainer.overfit_batches",
     "trainer.sync_batchnorm", "trainer.num_sanity_val_steps", "trainer.fast_dev_run",
     "callbacks.swa", "callbacks.ema", "callbacks.early_stopping",
+    "task.keep",  # which model a fit keeps: part of how it is trained, though under the command's task
 )
 #: keys every run records because its user typed them to launch or watch it (which task and
 #: inputs, where, on which machine, how it shows and logs): always this command's, never the file's,
@@ -57,7 +58,7 @@ def under(key: str, roots: tuple[str, ...] | frozenset[str]) -> bool:
 
 def is_command_key(key: str, group: bool) -> bool:
     """A key this command always sets itself (or a choice of a group that is this command's)."""
-    return (group and key in COMMAND_GROUPS) or under(key, COMMAND_KEYS)
+    return (group and key in COMMAND_GROUPS) or (under(key, COMMAND_KEYS) and not under(key, RECIPE_KEYS))
 
 
 def is_recipe_key(key: str, group: bool) -> bool:
