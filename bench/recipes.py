@@ -65,6 +65,7 @@ ARMS: dict[str, list[str]] = {
     "seed_cutmix_only": ["augment=seed_cutmix", "augment.batch.grid_shuffle.p=0"],
     "seed_cutmix": ["augment=seed_cutmix"],
     "ema": ["callbacks=ema"],
+    "keep_last": [],  # task.keep=last, scored on the default run's last.ckpt (PREDICT_CHECKPOINT)
     # SWA from half-way: Lightning averages the weights at the start of each SWA epoch, so in a
     # 4-epoch regime the default start (0.75) averages two snapshots; 0.5 averages three (tests/test_swa.py)
     "swa": ["callbacks=swa", "callbacks.swa.swa_epoch_start=0.5"],
@@ -97,7 +98,10 @@ PSEUDO_OPTIONS = {"pseudo_t0.98": ["task.threshold=0.98"], "pseudo_t0.7": ["task
                   "real_best_t0.7": ["task.threshold=0.7"]}
 #: arms that differ from another arm only at prediction: its finished run of the same seed
 #: predicts again with the arm's options (the same trained model, so the difference is exact)
-PREDICT_ONLY = {"no_tta": "default"}
+PREDICT_ONLY = {"no_tta": "default", "keep_last": "default"}
+#: of those, the ones that predict with another checkpoint of that run: keep_last is task.keep=last
+#: (the schedule's final model) on the very run whose best-validation checkpoint the default keeps
+PREDICT_CHECKPOINT = {"keep_last": "checkpoints/last.ckpt"}
 #: arms built on other arms' finished runs of the same seed (same split, so their models never saw
 #: the student's validation persons): their ensemble (task=predict) and a student distilled from it
 TEACHERS = {"teachers": ["default", "age58", "swa"], "distill": ["default", "age58", "swa"]}
@@ -183,7 +187,7 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
                               ["task=predict", f"run_dir={listed}"]))
         elif arm in PREDICT_ONLY and (trained := finished_run(out, PREDICT_ONLY[arm], seed)) is not None:
             final = out
-            mask_cls(final, "task=predict", f"run_dir={trained}")
+            mask_cls(final, "task=predict", f"run_dir={trained / PREDICT_CHECKPOINT.get(arm, '')}".rstrip("/"))
         else:
             final = out
             mask_cls(final, *cv)
@@ -194,6 +198,8 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
         scores["val_f1_best"] = json.loads(result.read_text()).get("cv/f1" if cv else "val/f1_best") \
             if result.is_file() else None  # (an ensemble's prediction: no validation of its own)
         scores |= submission_kind(final, result)
+        if arm in PREDICT_CHECKPOINT:  # the model kept is the last epoch's, its validation figure its own val/f1
+            scores |= {"kept": "last", "val_f1_best": json.loads(result.read_text()).get("val/f1")}
     return {"regime": regime, "arm": arm, "seed": seed, **scores,
             "seconds": round(time.perf_counter() - t0, 1), "run": str(out), "commit": commit(),
             "split": digest(split), "date": time.strftime("%Y-%m-%d"), "command": " && ".join(commands)}
