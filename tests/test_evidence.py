@@ -191,11 +191,17 @@ def test_a_failed_jobs_message_is_one_printable_line_and_a_huge_one_is_not_read(
     assert runs["3"]["status"].startswith("failed (") and "100000 bytes" in runs["3"]["status"]
 
 
-def test_runs_that_optimise_different_scores_need_task_metric(tmp_path):
+def test_runs_that_optimise_different_scores_are_compared_on_the_score_named(tmp_path):
+    """A cv run beside a train run: the key table, no arms (cv/f1 against val/f1_best is no
+    comparison) until task.metric names one score; a run without it has no score."""
     _job(tmp_path / "t", [], 0, 0.5)
     _job(tmp_path / "c", ["task=cv"], 0, 0.6, metric="cv/f1", task="cv")
-    with pytest.raises(ConfigError, match="task.metric"):
-        _compare(tmp_path, [str(tmp_path / "t"), str(tmp_path / "c")])
+    out = tmp_path / "out"
+    out.mkdir()
+    compare(OmegaConf.create({"runs": [str(tmp_path / "t"), str(tmp_path / "c")], "task": {}}), out)
+    assert (out / "compare.csv").is_file() and not (out / "arms.csv").exists()
+    arms, _ = _compare(tmp_path, [str(tmp_path / "t"), str(tmp_path / "c")], metric="cv/f1")
+    assert arms["task=cv"]["mean"] == 0.6 and arms["default"]["n"] == 0 and arms["default"]["failed"] == 1
 
 
 @pytest.mark.parametrize("alpha, ok", [(0.05, True), (0.999, True), (0.0, False), (1.0, False), (-0.1, False)])

@@ -35,14 +35,22 @@ PRETRAINED = {"experiment=real_best", "model=lite0_pretrained"}
 SKIP_MARK = re.compile(r"\(not run by the tests: ([^)]*)\)")
 
 
-def readme_commands() -> list[tuple[str, str | None]]:
-    """(command, reason it is not run) for every ``python run.py`` line of README code blocks."""
-    out, block = [], False
+#: a README section whose commands need no earlier command's runs: its own test, beside the long one
+SELF_CONTAINED = "### Is my change real?"
+
+
+def readme_commands(section: str | None = None) -> list[tuple[str, str | None]]:
+    """(command, reason it is not run) for every ``python run.py`` line of README code blocks;
+    ``section``: only those under that heading (a prefix), else all but ``SELF_CONTAINED``'s."""
+    out, block, heading = [], False, ""
     for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("#") and not block:
+            heading = line
         if line.startswith("```"):
             block = not block
             continue
-        if block and line.startswith("python run.py"):
+        inside = heading.startswith(SELF_CONTAINED)
+        if block and line.startswith("python run.py") and (inside if section else not inside):
             cmd, _, comment = line.partition("#")
             skip = SKIP_MARK.search(comment)
             out.append((cmd.strip(), skip.group(1) if skip else None))
@@ -73,24 +81,30 @@ def test_readme_has_commands_and_skips_say_why():
         assert reason is None or len(reason) > 5, cmd
 
 
-@pytest.mark.slow
-def test_every_readme_command_as_typed(tmp_path):
-    """In README order, so that later commands find the runs of earlier ones."""
+def run_as_typed(commands: list[tuple[str, str | None]], cwd: Path) -> list[str]:
+    """Each command in order, with only ``SHRINK``'s overrides the user did not type added."""
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
     env.pop("HYDRA_FULL_ERROR", None)
     ran = []
-    for cmd, reason in readme_commands():
+    for cmd, reason in commands:
         if reason:
             continue
-        args = fill(cmd, tmp_path)
+        args = fill(cmd, cwd)
         typed = {a.split("=", 1)[0] for a in args}
         extra = [s for s in SHRINK if s.split("=", 1)[0] not in typed]  # what the user typed wins
         if any(a in PRETRAINED for a in args):  # its weights fit its own network: only sizes shrink
             extra = [s for s in extra if not s.startswith("model.backbone=")]
-        r = subprocess.run([sys.executable, str(ROOT / "run.py"), *args, *extra], cwd=tmp_path, env=env,
+        r = subprocess.run([sys.executable, str(ROOT / "run.py"), *args, *extra], cwd=cwd, env=env,
                            capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, f"{cmd}\n{r.stderr[-3000:]}"
         ran.append(cmd)
+    return ran
+
+
+@pytest.mark.slow
+def test_every_readme_command_as_typed(tmp_path):
+    """In README order, so that later commands find the runs of earlier ones."""
+    ran = run_as_typed(readme_commands(), tmp_path)
     assert len(ran) >= 12
     # what the commands were for, checked on their outputs
     multiruns = tmp_path / "outputs" / "train" / "multiruns"
@@ -107,12 +121,14 @@ def test_every_readme_command_as_typed(tmp_path):
     assert (pseudo / "pseudo.json").is_file()
     distill = json.loads((tmp_path / latest(tmp_path, "distill") / "teacher.json").read_text())
     assert distill["honest_validation"] and len(distill["models"]) == 1  # fold 0's model of the cv run alone
-    _check_evidence(tmp_path)
 
 
-def _check_evidence(cwd: Path) -> None:
+@pytest.mark.slow
+def test_readme_is_my_change_real_commands_as_typed(tmp_path):
     """"Is my change real?": the loss sweep is two arms of three seeds, paired; confirm trained
     both recipes on three seeds none of the sweep used, job 3's recipe against job 0's."""
+    assert len(run_as_typed(readme_commands(SELF_CONTAINED), tmp_path)) == 3
+    cwd = tmp_path
     arms = json.loads((cwd / latest(cwd, "compare") / "compare.json").read_text())
     assert len(arms["runs"]) == 6 and all(r["path"].startswith("outputs/loss_sweep/") for r in arms["runs"])
     by = {a["arm"]: a for a in arms["arms"]}

@@ -13,11 +13,19 @@ import torch.nn.functional as F
 
 from mask_cls.errors import ConfigError
 from mask_cls.models.backbone import create_backbone
-from mask_cls.models.weights import lite0_file, read_state
+from mask_cls.models.weights import lite0_file, lite_file, read_state
 
 # EfficientNet-Lite0: (expand ratio, kernel, stride, repeats) per stage; no squeeze-excitation,
 # ReLU6, BatchNorm eps 1e-3, TensorFlow "same" padding (the original's)
 LITE0 = [(1, 3, 1, 1), (6, 3, 2, 2), (6, 5, 2, 2), (6, 3, 2, 3), (6, 5, 1, 3), (6, 5, 2, 4), (6, 3, 1, 1)]
+#: Lite1 and Lite2 (depth x1.1 and x1.2): every stage but the first and last repeats ceil(depth x its
+#: Lite0 repeats) times (the original builder's fix_head_stem); their widths are read from the file
+DEPTH = {0: 1.0, 1: 1.1, 2: 1.2}
+
+
+def stages(size: int) -> list[tuple[int, int, int, int]]:
+    last = len(LITE0) - 1
+    return [(e, k, s, r if i in (0, last) else math.ceil(DEPTH[size] * r - 1e-9)) for i, (e, k, s, r) in enumerate(LITE0)]
 
 
 def same_pad(x: torch.Tensor, k: int, s: int) -> torch.Tensor:
@@ -27,7 +35,7 @@ def same_pad(x: torch.Tensor, k: int, s: int) -> torch.Tensor:
     return F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
 
 
-def reference_features(sd: dict, x: torch.Tensor) -> torch.Tensor:
+def reference_features(sd: dict, x: torch.Tensor, size: int = 0) -> torch.Tensor:
     """The original network, written from its paper and the file's names: pooled 1280-d features."""
     def bn(t, name):
         return F.batch_norm(t, sd[f"{name}.running_mean"], sd[f"{name}.running_var"], sd[f"{name}.weight"],
@@ -38,7 +46,7 @@ def reference_features(sd: dict, x: torch.Tensor) -> torch.Tensor:
 
     t = F.relu6(bn(conv(x, "_conv_stem", 3, 2), "_bn0"))
     i = 0
-    for expand, k, stride, repeats in LITE0:
+    for expand, k, stride, repeats in stages(size):
         for r in range(repeats):
             p = f"_blocks.{i}"
             s = stride if r == 0 else 1
@@ -54,21 +62,32 @@ def reference_features(sd: dict, x: torch.Tensor) -> torch.Tensor:
     return t.mean((2, 3))
 
 
-def test_lite0_package_weights_match_the_original_network():
-    path = lite0_file()
+@pytest.mark.parametrize("size, tensors, blocks", [(0, 296, 16), (1, 386, 21), (2, 386, 21)])
+def test_lite_package_weights_match_the_original_network(size, tensors, blocks):
+    path = lite_file(size)
     sd = read_state(path)
-    assert len(sd) == 296 and "_blocks.15._project_conv.weight" in sd
+    found = {int(k.split(".")[1]) for k in sd if k.startswith("_blocks.")}
+    assert len(sd) == tensors and found == set(range(blocks)) == set(range(sum(r for *_, r in stages(size))))
     torch.manual_seed(0)
     x = torch.randn(2, 3, 97, 75)  # odd sizes: padding differences would show
     with torch.no_grad():
-        ref = reference_features(sd, x)
-        ours = create_backbone("tf_efficientnet_lite0", weights=path).eval()(x)
-        other = create_backbone("efficientnet_lite0", weights=path).eval()(x)
+        ref = reference_features(sd, x, size)
+        ours = create_backbone(f"tf_efficientnet_lite{size}", weights=path).eval()(x)
+        other = create_backbone(f"efficientnet_lite{size}", weights=path).eval()(x)
     assert torch.allclose(ours, ref, atol=1e-4, rtol=1e-4), (ours - ref).abs().max()
     assert not torch.allclose(other, ref, atol=1e-2)  # symmetric padding / eps 1e-5: not the original
     # and the classifier the file carries reads ImageNet logits from those features
     logits = ref @ sd["_fc.weight"].T + sd["_fc.bias"]
     assert logits.shape == (2, 1000)
+
+
+def test_each_lite_file_fits_only_its_own_network():
+    with pytest.raises(ConfigError, match="does not fit|tensors in efficientnet_pytorch naming"):
+        create_backbone("tf_efficientnet_lite0", weights=lite_file(2))
+    with pytest.raises(ConfigError, match="does not fit|tensors in efficientnet_pytorch naming"):
+        create_backbone("tf_efficientnet_lite2", weights=lite_file(1))  # same tensor count, other widths
+    with pytest.raises(ConfigError, match="offline weights exist for Lite0, Lite1, Lite2"):
+        lite_file(3)
 
 
 def test_timm_state_dict_and_checkpoint_backbones_load(tmp_path):
@@ -88,7 +107,8 @@ def test_timm_state_dict_and_checkpoint_backbones_load(tmp_path):
         create_backbone("resnet10t", weights=lite0_file())
 
 
-def test_lite0_preset_composes_with_its_normalisation():
+@pytest.mark.parametrize("size", [0, 1, 2])
+def test_lite_presets_compose_with_their_weights_and_normalisation(size):
     from hydra import compose, initialize_config_dir
 
     from mask_cls.resolvers import register
@@ -96,8 +116,9 @@ def test_lite0_preset_composes_with_its_normalisation():
 
     register()
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=["model=lite0_pretrained"])
-    assert cfg.model.backbone == "tf_efficientnet_lite0" and cfg.model.weights == lite0_file()
+        cfg = compose("config", overrides=[f"model=lite{size}_pretrained"])
+    assert cfg.model.backbone == f"tf_efficientnet_lite{size}" and cfg.model.weights == lite_file(size)
+    assert f"lite{size}" in cfg.model.weights.rsplit("/", 1)[-1]
     assert list(cfg.model.normalize.mean) == [0.5, 0.5, 0.5]
 
 

@@ -15,12 +15,12 @@ from mask_cls.io import write_csv, write_json
 from mask_cls.rundir import log
 
 
-def _metric(jobs: list[A.Job], given: str | None) -> str:
+def _metric(jobs: list[A.Job], given: str | None) -> str | None:
+    """The score compared: ``task.metric``, else the one every run optimises (None where they differ)."""
     found = sorted({j.metric for j in jobs if j.metric})
-    if given is None and len(found) > 1:
-        raise ConfigError(f"runs: the runs optimise different scores ({', '.join(found)}); "
-                          f"name the one to compare with task.metric=")
-    return str(given) if given else (found[0] if found else "val/f1_best")
+    if given:
+        return str(given)
+    return None if len(found) > 1 else (found[0] if found else "val/f1_best")
 
 
 def _alpha(value: Any) -> float:
@@ -65,6 +65,10 @@ def compare_arms(folders: list[Path], task: Any, out: Path, reference_job: Path 
     jobs = [A.read_job(f, given) for f in folders]
     metric = _metric(jobs, given)
     alpha = _alpha(task.get("alpha", 0.05))
+    if metric is None:
+        log.info("the runs optimise different scores (%s): no arms compared; name one with task.metric=",
+                 ", ".join(sorted({j.metric for j in jobs if j.metric})))
+        return []
     readable = [j for j in jobs if (j.path / ".hydra" / "config.yaml").is_file()]  # the others: listed below
     if not readable:
         raise ConfigError("runs: no run with a readable .hydra/config.yaml")

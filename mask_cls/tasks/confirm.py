@@ -115,6 +115,9 @@ def confirm(cfg: DictConfig, out: Path) -> None:
     typed = [t for t in typed_overrides() if key_of_typed(t) not in OWN and not key_of_typed(t).startswith("task.")]
     keys = [key_of_typed(t) for t in typed]
     recipes = [_recipe(r, keys, []) for r in runs] + ([_recipe(runs[0], keys, without)] if len(runs) == 1 else [])
+    if recipes[0][0] != recipes[1][0]:
+        raise ConfigError(f"runs: a {recipes[0][0]} run and a {recipes[1][0]} run score different things; "
+                          "confirm two runs of one task")
     if recipes[0] == recipes[1]:
         raise ConfigError(f"runs: {' and '.join(runs)} train the same recipe" + (f" without {without}" if without else "")
                           + "; nothing to confirm")
