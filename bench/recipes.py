@@ -214,7 +214,8 @@ def submission_kind(final: Path, result: Path) -> dict:
     metrics = metrics if metrics.is_file() else (folds[0] if folds else metrics)
     kept = json.loads(metrics.read_text()).get("kept", "best") if metrics.is_file() else "?"
     log = final / "run.log"  # task=predict says so when it applies a run's temperatures
-    calibrated = (final / "calibration.json").is_file() or any(final.glob("fold_*/calibration.json")) or \
+    own = [final / "calibration.json", *final.glob("fold_*/calibration.json")]  # applied unless it says not
+    calibrated = any(f.is_file() and json.loads(f.read_text()).get("applied", True) for f in own) or \
         (log.is_file() and "calibrated: temperatures" in log.read_text(errors="replace"))
     return {"kept": kept, "calibrated": bool(calibrated)}
 

@@ -23,9 +23,9 @@ def best_with_hflip_tta(run, root, images: str, calibrated: bool = True) -> np.n
 
     best = json.loads((run / "metrics.json").read_text())["best_checkpoint"]
     module = load_checkpoint(best).eval()
-    calibration = run / "calibration.json"  # the run's temperatures divide each output's logits
-    temps = list(json.loads(calibration.read_text())["temperatures"].values()) if calibrated and calibration.is_file() \
-        else [1.0]
+    calibration = run / "calibration.json"  # the run's temperatures divide each output's logits, where applied
+    record = json.loads(calibration.read_text()) if calibrated and calibration.is_file() else {}
+    temps = list(record["temperatures"].values()) if record.get("applied", True) and record else [1.0]
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (module.preprocess.mean, module.preprocess.std))
     views = []
     for val_augs in ([], [{"_target_": "albumentations.HorizontalFlip", "p": 1.0}]):

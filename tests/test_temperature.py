@@ -61,7 +61,8 @@ def test_temperatures_belong_to_the_checkpoint_they_were_fitted_for(trained, tmp
 
     run = tmp_path / "run"
     shutil.copytree(trained, run)
-    record = json.loads((run / "calibration.json").read_text())
+    record = json.loads((run / "calibration.json").read_text()) | {"applied": True}  # whatever the held-out check said
+    (run / "calibration.json").write_text(json.dumps(record))
     best = best_checkpoint(run)
     assert record["checkpoint"]["name"] == best.name and len(record["checkpoint"]["sha256"]) == 64
     assert load_model(best).net.calibrated  # fitted for it: applied
@@ -73,3 +74,69 @@ def test_temperatures_belong_to_the_checkpoint_they_were_fitted_for(trained, tmp
     assert not load_model(best).net.calibrated
     assert record["temperatures"] and pytest.approx(1.0) != list(record["temperatures"].values())[0]
 
+
+
+def _persons(n_persons: int, per: int = 7) -> list[str]:
+    return [f"{i:04d}_p" for i in range(n_persons) for _ in range(per)]
+
+
+class _Net:
+    """What calibrate_run touches of a module: its head and where temperatures are set."""
+
+    def __init__(self):
+        self.head, self.set_to = LinearHead(in_features=8), None
+
+    def set_temperatures(self, temps):
+        self.set_to = list(temps)
+
+
+def _calibrate(tmp_path, logits, y, persons):
+    import pandas as pd
+
+    from mask_cls.evaluation.temperature import calibrate_run
+
+    module = type("M", (), {})()
+    module.net = _Net()
+    val = pd.DataFrame({"image": [f"{i}.jpg" for i in range(len(y))], "label": y, "person": persons})
+    record = calibrate_run(module, val, [torch.tensor(logits, dtype=torch.float32)[None]], np.arange(len(y)),
+                           tmp_path, "validation persons (fold 0)")
+    return record, module.net.set_to
+
+
+def test_temperatures_that_help_held_out_persons_are_applied(tmp_path):
+    rng = np.random.default_rng(1)
+    z, y = _calibrated_logits(60 * 7, 18, rng)
+    record, applied = _calibrate(tmp_path, 4.0 * z, y, _persons(60))  # 4x too sharp: any half shows it
+    check = record["cross_fitted"]
+    assert record["applied"] and check["nll_after"] < check["nll_before"]
+    assert applied == [pytest.approx(list(record["temperatures"].values())[0])] and abs(applied[0] - 4.0) < 0.6
+    assert (tmp_path / "report" / "predictions_calibrated.csv").is_file()
+
+
+def test_temperatures_that_fit_one_half_of_the_persons_only_are_not_applied(tmp_path):
+    """Half the persons labelled by the model's own argmax (a sharpening temperature fits them),
+    the other half at random (a flattening one): fitted on one half, each hurts the other."""
+    from mask_cls.evaluation.temperature import NAME, read
+
+    rng = np.random.default_rng(2)
+    persons = _persons(60)
+    z = rng.normal(0, 1.5, (len(persons), 18))
+    even = np.array([int(p[:4]) % 2 == 0 for p in persons])
+    y = np.where(even, z.argmax(1), rng.integers(0, 18, len(persons)))
+    record, applied = _calibrate(tmp_path, z, y, persons)
+    check = record["cross_fitted"]
+    assert not record["applied"] and check["nll_after"] >= check["nll_before"]
+    assert applied is None and not (tmp_path / "report" / "predictions_calibrated.csv").exists()
+    assert (tmp_path / NAME).is_file() and read(tmp_path, ["class"]) is None  # predicted as trained
+
+
+@pytest.mark.parametrize("n_persons, checked", [(2 * 20, True), (2 * 20 - 1, False), (10, False)])
+def test_the_held_out_check_needs_20_persons_a_half(tmp_path, n_persons, checked):
+    from mask_cls.evaluation.temperature import MIN_HALF, cross_fitted
+
+    assert MIN_HALF == 20
+    rng = np.random.default_rng(3)
+    z, y = _calibrated_logits(n_persons * 3, 18, rng)
+    found = cross_fitted(LinearHead(in_features=8), [torch.tensor(z, dtype=torch.float32)[None]], y,
+                         _persons(n_persons, 3))
+    assert (found is not None) == checked

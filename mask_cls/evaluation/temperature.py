@@ -20,6 +20,7 @@ from mask_cls.runfiles import read_json
 NAME = "calibration.json"
 CALIBRATED = "predictions_calibrated.csv"  # the validation predictions with the temperatures (task=pseudo's estimate)
 LIMITS = (0.05, 50.0)  # a temperature outside this is a sign of a broken fit, not a calibration
+MIN_HALF = 20  # persons each half of the validation persons needs for the held-out check of the temperatures
 
 
 def probs(head: Head, logits: Sequence[torch.Tensor], temperatures: Sequence[float] | torch.Tensor) -> torch.Tensor:
@@ -51,7 +52,7 @@ def fit(head: Head, logits: Sequence[torch.Tensor], y: Sequence[int], steps: int
     return found
 
 
-def nll(p: np.ndarray, y: Sequence[int]) -> float:
+def nll(p: np.ndarray, y: Sequence[int] | np.ndarray) -> float:
     return float(-np.log(np.clip(p[np.arange(len(p)), np.asarray(y)], 1e-12, None)).mean())
 
 
@@ -66,17 +67,43 @@ def checkpoint_id(path: str | Path) -> dict[str, str]:
     return {"name": Path(path).name, "sha256": digest.hexdigest()}
 
 
+def cross_fitted(head: Head, logits: Sequence[torch.Tensor], y: Sequence[int],
+                 persons: Sequence[str]) -> dict[str, Any] | None:
+    """Whether temperatures help persons they were not fitted on: the validation persons in two
+    halves (every other person in sorted order), each half scored with the temperatures fitted on
+    the other (NLL, with and without); None where a half has fewer than ``MIN_HALF`` persons
+    (too few to tell: the temperatures fitted on all of them are kept, as a run without the check)."""
+    ids = sorted(set(map(str, persons)))
+    if len(ids[1::2]) < MIN_HALF:
+        return None
+    first = np.isin(np.asarray(list(map(str, persons))), ids[::2])
+    target = np.asarray(y)
+    halves = [first, ~first]
+    before = after = 0.0
+    for fit_on, score_on in ((halves[0], halves[1]), (halves[1], halves[0])):
+        a, b = torch.as_tensor(np.flatnonzero(fit_on)), torch.as_tensor(np.flatnonzero(score_on))
+        temps = fit(head, [z[:, a] for z in logits], target[fit_on].tolist())
+        held = [z[:, b] for z in logits]
+        with torch.no_grad():
+            after += nll(probs(head, held, temps).numpy(), target[score_on]) * len(b)
+            before += nll(probs(head, held, [1.0] * len(held)).numpy(), target[score_on]) * len(b)
+    return {"nll_before": before / len(target), "nll_after": after / len(target), "halves": 2}
+
+
 def write(out: Path, temperatures: list[float], outputs: Sequence[str], before: np.ndarray, after: np.ndarray,
-          y: Sequence[int], fitted_on: str, checkpoint: str | Path | None = None) -> dict[str, Any]:
-    """``calibration.json``: the temperatures, the checkpoint they were fitted for, and what they
-    did on the persons they were fitted on."""
+          y: Sequence[int], fitted_on: str, checkpoint: str | Path | None = None,
+          check: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``calibration.json``: the temperatures, the checkpoint they were fitted for, what they did
+    on the persons they were fitted on, and whether they are applied (``check``: held-out halves)."""
     from mask_cls.evaluation.calibration import expected_calibration_error
 
+    applied = check is None or check["nll_after"] < check["nll_before"]
     record = {"temperatures": dict(zip(outputs, temperatures)), "fitted_on": fitted_on, "images": len(y),
               "checkpoint": checkpoint_id(checkpoint) if checkpoint else None,
               "ece_before": expected_calibration_error(np.asarray(y), before),
               "ece_after": expected_calibration_error(np.asarray(y), after),
-              "nll_before": nll(before, y), "nll_after": nll(after, y)}
+              "nll_before": nll(before, y), "nll_after": nll(after, y),
+              "applied": applied, "cross_fitted": check}
     write_json(record, out / NAME)
     return record
 
@@ -96,6 +123,8 @@ def read(run: Path, outputs: Sequence[str], checkpoint: str | Path | None = None
         fitted_for = record.get("checkpoint")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ConfigError(f"{path}: not a readable calibration ({type(e).__name__})") from None
+    if record.get("applied") is False:  # they did not help held-out persons: the run predicts uncalibrated
+        return None
     if checkpoint is not None and isinstance(fitted_for, dict) and fitted_for != checkpoint_id(checkpoint):
         logging.getLogger("mask_cls").info("%s: fitted for %s, not %s: predicted uncalibrated", path,
                                            fitted_for.get("name"), Path(checkpoint).name)
@@ -137,7 +166,11 @@ def calibrate_run(module: Any, val: Any, logits: list[torch.Tensor], rows: np.nd
     temps = fit(head, logits, y)
     with torch.no_grad():
         before, after = probs(head, logits, ones).numpy(), probs(head, logits, temps).numpy()
-    record = write(out, temps, head.outputs, before, after, y, fitted_on, checkpoint)
+    check = cross_fitted(head, logits, y, list(val["person"]))
+    record = write(out, temps, head.outputs, before, after, y, fitted_on, checkpoint, check)
+    _say(record, temps)
+    if not record["applied"]:
+        return record
     module.net.set_temperatures(temps)
     (out / "report").mkdir(exist_ok=True)
     write_predictions(list(val["image"]), y, after, out / "report" / CALIBRATED)
@@ -146,3 +179,17 @@ def calibrate_run(module: Any, val: Any, logits: list[torch.Tensor], rows: np.nd
                                 f"calibrated (T = {', '.join(f'{t:.2f}' for t in temps)})")
     log_figures(loggers, "calibrated", [figure], step)  # every report figure reaches the loggers that take images
     return record
+
+
+def _say(record: dict[str, Any], temps: Sequence[float]) -> None:
+    """One line: the temperatures, and whether the run applies them (and why)."""
+    import logging
+
+    shown = ", ".join(f"{t:.3f}" for t in temps)
+    check = record["cross_fitted"]
+    held = f"held-out NLL {check['nll_before']:.4f} -> {check['nll_after']:.4f}" if check else \
+        f"too few validation persons for a held-out check (< {2 * MIN_HALF})"
+    verdict = "applied to the report, submission and export" if record["applied"] else \
+        "NOT applied (they did not lower the NLL of persons they were not fitted on): predictions stay as trained"
+    logging.getLogger("mask_cls").info("calibration: T = %s, %s; %s (ECE on the fitting persons %.4f -> %.4f)",
+                                       shown, verdict, held, record["ece_before"], record["ece_after"])
