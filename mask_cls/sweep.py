@@ -107,10 +107,12 @@ def next_steps(df: pd.DataFrame, sweep_dir: Path, searched: list[str] | None = N
     if ok.empty:
         return []
     best = ok.iloc[0]
-    swept = sorted(({key_of(o) for o in " ".join(df.overrides).split()} | set(searched or ())) - {"seed"})
+    keys = {key_of(o) for o in " ".join(df.overrides).split()} | set(searched or ())
+    swept = sorted(keys - {"seed"})
+    seeds = "arms over their seeds" if "seed" in keys else "one seed each: sweep seed=0,1,2 too to test anything"
     lines = [f"best job: {best.job} ({best.overrides or 'no override of its own'}) {best.objective}={best.value:.4f}: "
              "the maximum of noisy scores; is it more than seed noise?",
-             f"  python run.py task=compare runs={sweep_dir}   # arms over seeds (add seed=0,1,2 to the sweep)"]
+             f"  python run.py task=compare runs={sweep_dir}   # {seeds}"]
     if swept:
         lines.append(f"  python run.py task=confirm runs=[{sweep_dir / str(best.job)}] task.without=[{','.join(swept)}] "
                      "task.seeds=5   # on new seeds, against the recipe without what the sweep changed")

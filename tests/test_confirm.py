@@ -101,3 +101,25 @@ def test_a_sweep_ends_with_the_commands_that_test_its_winner(tmp_path):
     assert f"task=compare runs={sweep}" in lines[1]
     assert f"task=confirm runs=[{sweep / '1'}] task.without=[loss,optim.lr] task.seeds=5" in lines[2]
     assert next_steps(pd.DataFrame(df.assign(status="failed")), sweep) == []
+
+
+def test_a_repeated_confirmation_reads_the_finished_jobs_of_the_earlier_one(tmp_path, monkeypatch):
+    import mask_cls.tasks.confirm as confirm
+
+    jobs = tmp_path / "earlier" / "jobs"
+    for i, (overrides, value) in enumerate([(["task=train", "loss=focal"], 0.6), (["task=train"], 0.5),
+                                            (["task=train", "loss=focal"], None)]):  # the third failed
+        _run(jobs / str(i), overrides, 3 + (i == 2))
+        if value is None:
+            (jobs / str(i) / "metrics.json").unlink()
+    found = confirm.finished(str(tmp_path / "earlier"))
+    assert found == {("task=train", "loss=focal", "seed=3"): jobs / "0", ("task=train", "seed=3"): jobs / "1"}
+    calls = []
+    monkeypatch.setattr(confirm, "_run_job", lambda command, folder: calls.append(command) or True)
+    new = tmp_path / "new" / "jobs"
+    new.parent.mkdir()
+    done = confirm._train([("train", ["loss=focal"]), ("train", [])], [3, 4], [], new, found)
+    assert done == [jobs / "0", jobs / "1", new / "2", new / "3"]  # seed 3 read in place, seed 4 trained
+    assert [c[2:-1] for c in calls] == [["task=train", "loss=focal", "seed=4"], ["task=train", "seed=4"]]
+    with pytest.raises(ConfigError, match="not a task=confirm run"):
+        confirm.finished(str(tmp_path / "new" / "jobs" / "0"))

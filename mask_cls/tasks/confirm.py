@@ -8,6 +8,8 @@ through the same checked re-composition as ``resume=`` (``run_config.recipe``): 
 and how, never where. One run and ``task.without=[keys]``: the reference is that run's recipe
 without those keys (their defaults), e.g. an Optuna best trial against the defaults it searched.
 Jobs are ``<run>/jobs/<n>`` (a sweep folder); each is ``python run.py`` in its own process.
+``task.reuse=EARLIER``: a stopped or repeated confirmation reads the finished jobs of EARLIER
+with the same overrides (the same seeds come again from the same runs) instead of training them.
 """
 
 from __future__ import annotations
@@ -122,12 +124,31 @@ def confirm(cfg: DictConfig, out: Path) -> None:
         raise ConfigError(f"runs: {' and '.join(runs)} train the same recipe" + (f" without {without}" if without else "")
                           + "; nothing to confirm")
     seeds = seeds_for(cfg.task.seeds, _used_seeds(runs))
-    done = _train(recipes, seeds, typed, out / "jobs")
+    done = _train(recipes, seeds, typed, out / "jobs", finished(cfg.task.get("reuse")))
     compare_arms(done, cfg.task, out, reference_job=done[1])
 
 
-def _train(recipes: list[tuple[str, list[str]]], seeds: list[int], typed: list[str], jobs: Path) -> list[Path]:
-    """Both recipes seed by seed (candidate, reference, next seed): ``jobs/0``, ``jobs/1``, ..."""
+def finished(earlier: Any) -> dict[tuple[str, ...], Path]:
+    """``task.reuse=RUN``: the finished jobs of an earlier confirmation, by their overrides (a job
+    there with the same overrides and a score is read in place, not trained again)."""
+    from mask_cls.evaluation.arms import job_folders, read_job
+
+    if not earlier:
+        return {}
+    if not (Path(str(earlier)) / "jobs").is_dir():
+        raise ConfigError(f"task.reuse={earlier}: not a task=confirm run (no jobs/ folder)")
+    found: dict[tuple[str, ...], Path] = {}
+    for folder in job_folders([str(Path(str(earlier)) / "jobs")]):
+        job = read_job(folder, None)
+        if job.status == "ok":
+            found.setdefault(tuple(job.overrides), folder)
+    return found
+
+
+def _train(recipes: list[tuple[str, list[str]]], seeds: list[int], typed: list[str], jobs: Path,
+           earlier: dict[tuple[str, ...], Path]) -> list[Path]:
+    """Both recipes seed by seed (candidate, reference, next seed): ``jobs/0``, ``jobs/1``, ...,
+    or the finished job of an earlier confirmation with the same overrides."""
     from mask_cls.progress import duration
 
     jobs.mkdir()
@@ -137,14 +158,15 @@ def _train(recipes: list[tuple[str, list[str]]], seeds: list[int], typed: list[s
     started, done = time.monotonic(), []
     for i, (seed, which) in enumerate(plan):
         task, lines = recipes[which]
-        folder = jobs / str(i)
-        command = [sys.executable, str(RUN_PY), f"task={task}", *lines, *typed, f"seed={seed}",
-                   f"hydra.run.dir={_quoted(str(folder.resolve()))}"]
-        ok = _run_job(command, folder)
+        overrides = [f"task={task}", *lines, *typed, f"seed={seed}"]
+        folder = earlier.get(tuple(overrides)) or jobs / str(i)
+        ok = folder != jobs / str(i) or _run_job(
+            [sys.executable, str(RUN_PY), *overrides, f"hydra.run.dir={_quoted(str(folder.resolve()))}"], folder)
         done.append(folder)
         elapsed = time.monotonic() - started
         log.info("confirm: job %d/%d (%s, seed %d) %s; %s elapsed, about %s left", i + 1, len(plan),
-                 ("candidate", "reference")[which], seed, "done" if ok else f"FAILED (see {folder}.log)",
+                 ("candidate", "reference")[which], seed,
+                 ("reused " + str(folder)) if folder.parent != jobs else "done" if ok else f"FAILED (see {folder}.log)",
                  duration(elapsed), duration(elapsed / (i + 1) * (len(plan) - i - 1)))
     return done
 
