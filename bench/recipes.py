@@ -66,6 +66,8 @@ ARMS: dict[str, list[str]] = {
     "seed_cutmix": ["augment=seed_cutmix"],
     "ema": ["callbacks=ema"],
     "keep_last": [],  # task.keep=last, scored on the default run's last.ckpt (PREDICT_CHECKPOINT)
+    "lite1": ["model=lite1_pretrained"],  # the offline backbone ladder (pretrained regime: against Lite0)
+    "lite2": ["model=lite2_pretrained"],
     # SWA from half-way: Lightning averages the weights at the start of each SWA epoch, so in a
     # 4-epoch regime the default start (0.75) averages two snapshots; 0.5 averages three (tests/test_swa.py)
     "swa": ["callbacks=swa", "callbacks.swa.swa_epoch_start=0.5"],
