@@ -77,13 +77,29 @@ def track(items: Iterable[T], total: int, description: str, unit: str = "items")
     if kind == "none" or total <= 0:
         yield from items
         return
-    rhythm, start, done = Rhythm(), time.monotonic(), 0
+    counter = Counter(total, description, unit)
     for item in items:
         yield item
-        done += 1
-        if rhythm.due() or done == total:
-            elapsed = time.monotonic() - start
-            rate = done / elapsed if elapsed > 0 else 0.0
-            eta = (total - done) / rate if rate > 0 else 0.0
-            log.info("%s: %d/%d %s (%d%%), %.1f %s/s, %s left", description, done, total, unit,
-                     100 * done // total, rate, unit, duration(eta))
+        counter.update()
+
+
+class Counter:
+    """A tqdm-like counter (``update``, ``close``) that says its progress as ``track``'s lines:
+    ``description: done/total unit (p%), rate, time left``. Also stands in for the tqdm bar a
+    library draws itself (Lightning's LR finder) where a bar would only smear a log file."""
+
+    def __init__(self, total: int, description: str, unit: str = "items", quiet: bool = False) -> None:
+        self.total, self.description, self.unit, self.quiet = max(0, int(total or 0)), description, unit, quiet
+        self.rhythm, self.start, self.done = Rhythm(), time.monotonic(), 0
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if not self.quiet and self.total and (self.rhythm.due() or self.done == self.total):
+            elapsed = time.monotonic() - self.start
+            rate = self.done / elapsed if elapsed > 0 else 0.0
+            eta = (self.total - self.done) / rate if rate > 0 else 0.0
+            log.info("%s: %d/%d %s (%d%%), %.1f %s/s, %s left", self.description, self.done, self.total, self.unit,
+                     100 * self.done // self.total, rate, self.unit, duration(eta))
+
+    def close(self) -> None:
+        """Nothing to clear: lines stay as written."""

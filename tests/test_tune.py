@@ -35,4 +35,8 @@ def test_tune_finds_a_learning_rate_and_a_batch_size(tiny_root, tmp_path):
     assert found["batch_size"] == {"batch_size": 32, "at_cap": True, "override": "data.batch_size=32"}
     assert found["lr_find"]["batch_size"] == 32  # the rate is searched at the batch size found, not the typed 8
     assert "use: data.batch_size=32 optim.lr=" in r.stdout
+    # in a pipe or a log file the finder says its progress in lines, not a bar joined by carriage returns
+    output = r.stdout + r.stderr
+    assert "\r" not in output and "Finding best initial lr" not in output
+    assert "learning-rate finder: 1/24 steps" in r.stdout and "learning-rate finder: 24/24 steps (100%)" in r.stdout
     assert not list(out.glob(".*.ckpt"))  # the finders' temporary checkpoints are gone

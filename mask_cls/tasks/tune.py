@@ -10,7 +10,9 @@ it says it stopped at the cap (choose by throughput there, ``bench/train_step.py
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,6 +27,27 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+@contextlib.contextmanager
+def _finder_lines() -> Iterator[None]:
+    """Outside a terminal the LR finder's own tqdm bar (every step joined by carriage returns, the
+    log silent until it ends) becomes progress lines at the run's rhythm; on a terminal it stays."""
+    from lightning.pytorch.tuner import lr_finder
+
+    from mask_cls import progress
+
+    kind = progress.style()
+    if kind == "bar":
+        yield
+        return
+    drawn = lr_finder.tqdm
+    lr_finder.tqdm = lambda desc="", total=0, **_: progress.Counter(total, "learning-rate finder", "steps",
+                                                                    quiet=kind == "none")
+    try:
+        yield
+    finally:
+        lr_finder.tqdm = drawn
+
+
 def _lr(cfg: DictConfig, parts: Any, out: Path) -> dict[str, Any]:
     import pandas as pd
     from lightning.pytorch.tuner import Tuner
@@ -33,9 +56,10 @@ def _lr(cfg: DictConfig, parts: Any, out: Path) -> dict[str, Any]:
     if not 0 < float(t.min_lr) < float(t.max_lr):
         raise ConfigError(f"task.min_lr={t.min_lr}, task.max_lr={t.max_lr}: need 0 < min_lr < max_lr")
     log.info("learning-rate finder: %d steps from %g to %g", int(t.num_training), float(t.min_lr), float(t.max_lr))
-    finder = Tuner(parts.trainer).lr_find(parts.module, datamodule=parts.dm, min_lr=float(t.min_lr),
-                                          max_lr=float(t.max_lr), num_training=int(t.num_training),
-                                          early_stop_threshold=t.get("early_stop_threshold"), update_attr=False)
+    with _finder_lines():
+        finder = Tuner(parts.trainer).lr_find(parts.module, datamodule=parts.dm, min_lr=float(t.min_lr),
+                                              max_lr=float(t.max_lr), num_training=int(t.num_training),
+                                              early_stop_threshold=t.get("early_stop_threshold"), update_attr=False)
     if finder is None:
         raise ConfigError("task=tune: the learning-rate finder returned nothing (another process of a DDP run?)")
     curve = pd.DataFrame({"lr": finder.results["lr"], "loss": finder.results["loss"]})
