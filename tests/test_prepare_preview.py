@@ -53,6 +53,7 @@ def test_preview_png(tiny_root, tmp_path):
     r = run_cli("task=preview", "data=mask", f"data.root={tiny_root}", "data.image_size=[64,48]", "data.n_folds=3",
                 "augment=seed", f"hydra.run.dir={tmp_path}")
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "preview: reading" in r.stdout and "preview: 18/18 classes (100%)" in r.stdout  # never silent
     png = (tmp_path / "preview.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     import numpy as np

@@ -19,7 +19,10 @@ from mask_cls.tasks import register
 
 @register("preview")
 def preview(cfg: DictConfig, out: Path) -> None:
+    from mask_cls.progress import track
+
     dm: MaskDataModule = instantiate(cfg.data)
+    log.info("preview: reading the training table and its folds, then %d persons per class", int(cfg.task.per_class))
     dm.prepare_data()
     dm.setup("fit")
     table, k = dm.rows("train"), int(cfg.task.per_class)
@@ -29,7 +32,7 @@ def preview(cfg: DictConfig, out: Path) -> None:
     cell = 1.0
     fig = plt.figure(figsize=(2 * k * cell, L.NUM_CLASSES * (cell * h / w + 0.25) + 0.4), layout="constrained")
     axes = fig.subplots(L.NUM_CLASSES, 2 * k, squeeze=False)
-    for c in range(L.NUM_CLASSES):
+    for c in track(range(L.NUM_CLASSES), L.NUM_CLASSES, "preview", "classes"):
         rows = table[table.label == c]
         persons = rng.permutation(rows.person.unique())[:k]
         for j in range(k):
