@@ -68,9 +68,13 @@ def with_identity(loggers, cfg: DictConfig):
     return node
 
 
+#: wandb refuses a tag longer than this (a typed data.root of a long path would stop the run)
+WANDB_TAG = 64
+
+
 def _wandb_identity(ident: dict) -> dict:
-    return {"name": ident["name"], "group": ident["group"], "job_type": ident["job_type"],
-            "tags": ident["overrides"][:20] or None}
+    tags = [o if len(o) <= WANDB_TAG else o[:WANDB_TAG - 1] + "…" for o in ident["overrides"][:20]]
+    return {"name": ident["name"], "group": ident["group"], "job_type": ident["job_type"], "tags": tags or None}
 
 
 def _mlflow_identity(ident: dict) -> dict:

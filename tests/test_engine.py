@@ -197,3 +197,20 @@ def test_debug_configs_set_their_trainer_switch(name, key, value):
         cfg = compose("config", overrides=[f"debug={name}"])
         plain = compose("config")
     assert cfg.trainer[key] == value and plain.trainer[key] != value
+
+
+@pytest.mark.parametrize("length", [63, 64, 65, 300])
+def test_wandb_tags_are_never_longer_than_wandb_takes(length):
+    """A typed override of a long path (data.root=/a/long/...) used to stop a wandb run at its start."""
+    from wandb.sdk.wandb_settings import Settings
+
+    from mask_cls.engine import WANDB_TAG, _wandb_identity
+
+    long = "data.root=/" + "x" * (length - len("data.root=/"))
+    tags = _wandb_identity({"name": "n", "group": "g", "job_type": "train", "overrides": [long, "loss=focal"]})["tags"]
+    assert all(len(t) <= WANDB_TAG for t in tags) and tags[1] == "loss=focal"
+    assert tags[0] == long if length <= WANDB_TAG else tags[0].endswith("…")
+    Settings(run_tags=tuple(tags))  # what wandb.init checks
+    if length > WANDB_TAG:
+        with pytest.raises(ValueError):
+            Settings(run_tags=(long,))

@@ -258,3 +258,36 @@ def test_a_seed_run_twice_is_one_pair_at_the_mean_of_its_runs(tmp_path):
     row = arms["loss=focal"]
     assert row["n"] == 3 and row["seeds"] == "0 1 2"
     assert row["diff"] == pytest.approx(np.mean([0.55 - 0.50, 0.61 - 0.60, 0.57 - 0.55]))
+
+
+@pytest.mark.slow
+def test_the_arms_table_goes_to_the_sweeps_mlflow_and_wandb_group(tmp_path):
+    """logger=mlflow / logger=wandb on task=compare: a run named compare in the group of the sweep
+    it reads, with the table, the figure and each arm's numbers; without them, a line says how."""
+    import mlflow
+
+    from tests.conftest import run_cli
+
+    sweep = _sweep(tmp_path / "age_sweep", {"data.age_threshold=60": [(0, 0.50), (1, 0.47), (2, 0.55)],
+                                            "data.age_threshold=58": [(0, 0.56), (1, 0.50), (2, 0.62)]})
+    config = yaml.safe_load((sweep / "0" / ".hydra" / "config.yaml").read_text()) | {"logger": {"wandb": {}}}
+    (sweep / "0" / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    r = run_cli("task=compare", f"runs={sweep}", f"hydra.run.dir={tmp_path / 'plain'}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "the runs logged to wandb: add logger=wandb to this command to put the table in their group age_sweep" \
+        in r.stdout
+    out = tmp_path / "ml"
+    r = run_cli("task=compare", f"runs={sweep}", "logger=mlflow", f"hydra.run.dir={out}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    (run,) = [x for e in client.search_experiments() for x in client.search_runs([e.experiment_id])]
+    assert (run.info.run_name, run.data.tags["group"], run.data.tags["job_type"]) == ("compare", "age_sweep", "compare")
+    arms = {a["arm"]: a for a in json.loads((out / "compare.json").read_text())["arms"]}
+    assert run.data.metrics["compare/data.age_threshold_58/diff"] == pytest.approx(arms["data.age_threshold=58"]["diff"])
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"arms.csv", "compare.json", "compare.png"}
+    out = tmp_path / "wb"
+    r = run_cli("task=compare", f"runs={sweep}", "logger=wandb", f"hydra.run.dir={out}",
+                env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    records = next(out.rglob("run-*.wandb")).read_bytes()
+    assert b"age_sweep" in records and b"compare/arms" in records and b"compare/figure" in records

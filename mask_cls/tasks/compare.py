@@ -137,7 +137,76 @@ def compare(cfg: DictConfig, out: Path) -> None:
         _key_table(finished, out)
     from mask_cls.evaluation.arms_report import compare_arms
 
-    compare_arms(folders, cfg.get("task") or {}, out)
+    rows = compare_arms(folders, cfg.get("task") or {}, out)
+    if rows:
+        log_arms(cfg, out, rows, folders)
+
+
+#: logger kinds that take the arms table (the CSV logger's table is arms.csv itself)
+TABLE_LOGGERS = ("wandb", "mlflow")
+
+
+def log_arms(cfg: DictConfig, out: Path, rows: list[dict[str, Any]], folders: list[Path],
+             group: str | None = None) -> None:
+    """The arms table, its figure and each arm's difference to the loggers of this command, as a
+    run named ``compare`` in the group of the sweep it reads (wandb's group, MLflow's ``group``
+    tag): ``logger=wandb`` on task=compare puts the answer beside the sweep's jobs."""
+    parents = {f.parent for f in folders}
+    group = group or (parents.pop().name if len(parents) == 1 else out.name)
+    node = cfg.get("logger") or {}
+    kinds = [k for k in TABLE_LOGGERS if k in node]
+    if not kinds:
+        logged = sorted({k for f in folders for k in _logger_kinds(f)} & set(TABLE_LOGGERS))
+        if logged:
+            log.info("the runs logged to %s: add logger=%s to this command to put the table in their group %s",
+                     " and ".join(logged), logged[0], group)
+        return
+    from omegaconf import OmegaConf
+
+    from mask_cls.engine import in_dir, instantiate_all, with_identity
+
+    c = in_dir(cfg, out)
+    OmegaConf.update(c, "_identity", {"name": "compare", "group": group, "job_type": "compare"}, force_add=True)
+    columns = list(rows[0])
+    metrics = {f"compare/{_metric_key(r['arm'])}/{k}": r[k] for r in rows for k in ("mean", "diff", "p_holm")
+               if isinstance(r[k], float) and r[k] == r[k]}
+    for lg in instantiate_all(with_identity(c.logger, c)):
+        if metrics:
+            lg.log_metrics(metrics)
+        if type(lg).__name__ == "WandbLogger":
+            lg.log_table("compare/arms", columns=columns, data=[[_cell(r[k]) for k in columns] for r in rows])
+            if (out / "compare.png").is_file():
+                lg.log_image("compare/figure", [str(out / "compare.png")])
+        if type(lg).__name__ == "MLFlowLogger":
+            for name in ("arms.csv", "compare.json", "compare.png"):
+                if (out / name).is_file():
+                    lg.experiment.log_artifact(lg.run_id, str(out / name))
+        lg.finalize("success")
+    log.info("the arms table -> %s (group %s)", ", ".join(kinds), group)
+
+
+def _metric_key(arm: str) -> str:
+    """An arm's name as a metric name every logger takes (MLflow refuses ``=`` and ``,``)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.\- ]", "_", arm)[:200]
+
+
+def _cell(value: Any) -> Any:
+    return None if isinstance(value, float) and value != value else value
+
+
+def _logger_kinds(run: Path) -> set[str]:
+    """The logger kinds a run's saved config names (its ``logger`` keys), read as data."""
+    from mask_cls.runfiles import read_yaml
+
+    path = run / ".hydra" / "config.yaml"
+    try:
+        config = read_yaml(path) if path.is_file() else None
+    except ConfigError:
+        return set()
+    node = config.get("logger") if isinstance(config, dict) else None
+    return {str(k) for k in node} if isinstance(node, dict) else set()
 
 
 def _key_table(paths: list[str], out: Path) -> None:

@@ -125,7 +125,11 @@ def confirm(cfg: DictConfig, out: Path) -> None:
                           + "; nothing to confirm")
     seeds = seeds_for(cfg.task.seeds, _used_seeds(runs))
     done = _train(recipes, seeds, typed, out / "jobs", finished(cfg.task.get("reuse")))
-    compare_arms(done, cfg.task, out, reference_job=done[1])
+    rows = compare_arms(done, cfg.task, out, reference_job=done[1])
+    if rows:
+        from mask_cls.tasks.compare import log_arms
+
+        log_arms(cfg, out, rows, done, group=out.name)
 
 
 def finished(earlier: Any) -> dict[tuple[str, ...], Path]:
