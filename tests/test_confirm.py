@@ -4,6 +4,7 @@ prints. In-process; the command itself runs as typed in ``tests/test_readme.py``
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -123,3 +124,32 @@ def test_a_repeated_confirmation_reads_the_finished_jobs_of_the_earlier_one(tmp_
     assert [c[2:-1] for c in calls] == [["task=train", "loss=focal", "seed=4"], ["task=train", "seed=4"]]
     with pytest.raises(ConfigError, match="not a task=confirm run"):
         confirm.finished(str(tmp_path / "new" / "jobs" / "0"))
+
+
+@pytest.mark.slow
+def test_confirm_through_a_hydra_launcher_then_again_reusing_its_jobs(tiny_root, tmp_path):
+    """task.launcher=local: each recipe one -m sweep over the new seeds (submitit's local
+    processes, the path of a SLURM cluster); task.reuse= of that run trains nothing again."""
+    from tests.conftest import FAST, run_cli
+
+    fast = [o for o in FAST if not o.startswith(("trainer.accelerator", "trainer.enable", "data.num_workers",
+                                                 "data.persistent_workers"))]
+    for name, extra in (("best", ["loss=focal"]), ("ref", [])):
+        _run(tmp_path / name, [*fast, *extra], 0, root=str(tiny_root))
+    typed = ["task=confirm", f"runs=[{tmp_path / 'best'},{tmp_path / 'ref'}]", "task.seeds=2", "task.launcher=local",
+             "data.num_workers=0", "trainer.accelerator=cpu"]
+    first = tmp_path / "first"
+    r = run_cli(*typed, f"hydra.run.dir={first}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads((first / "compare.json").read_text())
+    assert result["reference"] == "default" and {a["arm"] for a in result["arms"]} == {"default", "loss=focal"}
+    assert sorted((r["arm"], r["seed"]) for r in result["runs"]) == [("default", 1), ("default", 2),
+                                                                    ("loss=focal", 1), ("loss=focal", 2)]
+    assert all(r["status"] == "ok" for r in result["runs"])
+    assert {p.parent.name for p in map(Path, (r["path"] for r in result["runs"]))} == {"jobs_0", "jobs_1"}
+    assert (first / "jobs_0" / "sweep_results.csv").is_file() and (first / "jobs_0" / ".submitit").is_dir()
+    again = tmp_path / "again"
+    r = run_cli(*typed, f"task.reuse={first}", f"hydra.run.dir={again}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not list(again.glob("jobs*")) and "2 seed(s) finished earlier" in r.stdout
+    assert json.loads((again / "compare.json").read_text())["arms"] == result["arms"]

@@ -10,6 +10,8 @@ without those keys (their defaults), e.g. an Optuna best trial against the defau
 Jobs are ``<run>/jobs/<n>`` (a sweep folder); each is ``python run.py`` in its own process.
 ``task.reuse=EARLIER``: a stopped or repeated confirmation reads the finished jobs of EARLIER
 with the same overrides (the same seeds come again from the same runs) instead of training them.
+``task.launcher=local|slurm``: each recipe is one ``-m`` sweep over the seeds through that Hydra
+launcher (submitit: a cluster runs the seeds side by side), ``hydra.launcher.*`` passed on.
 """
 
 from __future__ import annotations
@@ -124,12 +126,58 @@ def confirm(cfg: DictConfig, out: Path) -> None:
         raise ConfigError(f"runs: {' and '.join(runs)} train the same recipe" + (f" without {without}" if without else "")
                           + "; nothing to confirm")
     seeds = seeds_for(cfg.task.seeds, _used_seeds(runs))
-    done = _train(recipes, seeds, typed, out / "jobs", finished(cfg.task.get("reuse")))
-    rows = compare_arms(done, cfg.task, out, reference_job=done[1])
+    earlier = finished(cfg.task.get("reuse"))
+    launcher = cfg.task.get("launcher")
+    if launcher:
+        done, reference = _sweeps(recipes, seeds, typed, out, earlier, str(launcher))
+    else:
+        done = _train(recipes, seeds, typed, out / "jobs", earlier)
+        reference = done[1]
+    rows = compare_arms(done, cfg.task, out, reference_job=reference)
     if rows:
         from mask_cls.tasks.compare import log_arms
 
         log_arms(cfg, out, rows, done, group=out.name)
+
+
+def _launcher_overrides() -> list[str]:
+    """The ``hydra.launcher.*`` settings typed on this command (a SLURM partition, a time limit),
+    passed on to the sweeps it starts."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return [o for o in HydraConfig.get().overrides.hydra if o.lstrip("+~").startswith("hydra.launcher.")]
+
+
+def _sweeps(recipes: list[tuple[str, list[str]]], seeds: list[int], typed: list[str], out: Path,
+            earlier: dict[tuple[str, ...], Path], launcher: str) -> tuple[list[Path], Path | None]:
+    """``task.launcher=local|slurm``: each recipe as one ``-m`` sweep over its new seeds through
+    ``hydra/launcher=<launcher>`` (on a cluster the seeds run side by side), in
+    ``jobs_0/<n>`` (candidate) and ``jobs_1/<n>`` (reference); jobs an earlier confirmation
+    finished are read where they are. (jobs, one job of the reference)."""
+    from mask_cls.evaluation.arms import job_folders
+
+    per: list[list[Path]] = []
+    for which, (task, lines) in enumerate(recipes):
+        base = [f"task={task}", *lines, *typed]
+        reused = [earlier[key] for s in seeds if (key := (*base, f"seed={s}")) in earlier]
+        todo = [s for s in seeds if (*base, f"seed={s}") not in earlier]
+        sweep = out / f"jobs_{which}"
+        if reused:
+            log.info("confirm: %s, %d seed(s) finished earlier: read in %s", ("candidate", "reference")[which],
+                     len(reused), reused[0].parent.parent)
+        if todo:
+            log.info("confirm: %s, seeds %s: a sweep through hydra/launcher=%s -> %s (its output: %s.log)",
+                     ("candidate", "reference")[which], ",".join(map(str, todo)), launcher, sweep, sweep)
+            command = [sys.executable, str(RUN_PY), "-m", *base, f"seed={','.join(map(str, todo))}",
+                       f"hydra/launcher={launcher}", f"hydra.sweep.dir={_quoted(str(sweep.resolve()))}",
+                       *_launcher_overrides()]
+            if not _run_job(command, sweep):
+                log.warning("confirm: the %s sweep failed (see %s.log); its finished jobs are read",
+                            ("candidate", "reference")[which], sweep)
+        per.append(reused + (job_folders([str(sweep)]) if sweep.is_dir() and any(sweep.iterdir()) else []))
+    return per[0] + per[1], (per[1][0] if per[1] else None)
 
 
 def finished(earlier: Any) -> dict[tuple[str, ...], Path]:
@@ -139,10 +187,11 @@ def finished(earlier: Any) -> dict[tuple[str, ...], Path]:
 
     if not earlier:
         return {}
-    if not (Path(str(earlier)) / "jobs").is_dir():
+    sweeps = sorted(p for p in Path(str(earlier)).glob("jobs*") if p.is_dir() and not p.is_symlink())
+    if not sweeps:
         raise ConfigError(f"task.reuse={earlier}: not a task=confirm run (no jobs/ folder)")
     found: dict[tuple[str, ...], Path] = {}
-    for folder in job_folders([str(Path(str(earlier)) / "jobs")]):
+    for folder in job_folders([str(p) for p in sweeps if any(c.name.isdigit() for c in p.iterdir())]):
         job = read_job(folder, None)
         if job.status == "ok":
             found.setdefault(tuple(job.overrides), folder)
