@@ -79,9 +79,46 @@ def writable_folder(path: str | Path, key: str) -> None:
     refuse(f"{key}={out}: {reason}; choose another {key}")
 
 
+def claim_dated(path: str | Path) -> Path:
+    """Create ``path``, or ``path_2``, ``path_3``, ... the first that no one else has: the dated
+    name of a command started in the same second as another. Each is made with one ``mkdir``,
+    which only one process can win."""
+    out, n = Path(str(path)), 2
+    out.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            out.mkdir()
+        except FileExistsError:
+            out, n = Path(f"{path}_{n}"), n + 1
+            continue
+        created.add(Path(os.path.abspath(out)))
+        return out
+
+
+def _typed(config: DictConfig, key: str) -> bool:
+    return any(o.lstrip("+~").split("=", 1)[0] == key for o in config.hydra.overrides.hydra)
+
+
 class OutputFolder(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from mask_cls.rundir import is_worker_process
+
+        if not _typed(config, "hydra.run.dir") and not is_worker_process():
+            # our dated name: two commands started in one second get two folders
+            free = claim_dated(config.hydra.run.dir)
+            if str(free) != str(config.hydra.run.dir):
+                from omegaconf import read_write
+
+                with read_write(config.hydra.run):
+                    config.hydra.run.dir = str(free)
         writable_folder(config.hydra.run.dir, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not _typed(config, "hydra.sweep.dir"):
+            free = claim_dated(config.hydra.sweep.dir)
+            if str(free) != str(config.hydra.sweep.dir):
+                from omegaconf import read_write
+
+                with read_write(config.hydra.sweep):
+                    config.hydra.sweep.dir = str(free)
         writable_folder(config.hydra.sweep.dir, "hydra.sweep.dir")

@@ -55,7 +55,7 @@ def sweep_db(sweep_dir: str) -> str:
     from pathlib import Path
 
     path = Path(str(sweep_dir))
-    return str(path.parent if re.fullmatch(r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}", path.name) else path)
+    return str(path.parent if re.fullmatch(r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(_\d+)?", path.name) else path)
 
 
 def cpu_workers(most: int = 4) -> int:

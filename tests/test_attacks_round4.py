@@ -507,3 +507,40 @@ def test_the_config_line_of_a_command_that_reads_a_run_shows_the_run_it_was_made
     recipe = next(line for line in lines if f"recipe of {trained}: " in line)
     assert "model.backbone=mobilenetv3_small_050" in recipe and "data.image_size=[64,48]" in recipe
     assert any("changed: task=predict" in line for line in lines)
+
+
+def test_a_dated_run_folder_taken_in_the_same_second_gets_the_next_suffix(tmp_path):
+    from mask_cls.output_folder import claim_dated, created
+    from mask_cls.resolvers import sweep_db
+
+    base = tmp_path / "runs" / "2026-12-07_06-51-19"
+    assert claim_dated(base) == base and base.is_dir()  # free: taken as it is
+    (base / "run.log").write_text("an earlier run\n")
+    assert claim_dated(base) == tmp_path / "runs" / "2026-12-07_06-51-19_2"
+    assert claim_dated(base) == tmp_path / "runs" / "2026-12-07_06-51-19_3"
+    assert (tmp_path / "runs" / "2026-12-07_06-51-19_3").resolve() in created  # a refusal may remove its own
+    # the Optuna database of a default sweep stays beside the dated folders, suffix or not
+    assert sweep_db(str(base) + "_2") == sweep_db(str(base)) == str(tmp_path / "runs")
+    assert sweep_db(str(tmp_path / "mine")) == str(tmp_path / "mine")
+
+
+@pytest.mark.slow
+def test_a_command_started_in_the_same_second_as_another_gets_its_own_folder(tmp_path):
+    """Folders of 'earlier runs' for every second of the next minute: the command lands beside its
+    second's one, with _2, and runs; a typed hydra.run.dir that holds files is still refused."""
+    import datetime
+
+    runs = tmp_path / "outputs" / "synth" / "runs"
+    now = datetime.datetime.now()
+    for s in range(60):
+        taken = runs / (now + datetime.timedelta(seconds=s)).strftime("%Y-%m-%d_%H-%M-%S")
+        taken.mkdir(parents=True)
+        (taken / "run.log").write_text("an earlier run\n")
+    r = run_cli("task=synth", "data.root=d", "synth.train_persons=2", "synth.eval_persons=1",
+                "synth.image_size=[32,32]", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (mine,) = [p for p in runs.iterdir() if p.name.endswith("_2")]
+    assert (mine / "manifest.json").is_file() and "earlier" not in (mine / "run.log").read_text()
+    taken = sorted(p for p in runs.iterdir() if not p.name.endswith("_2"))[0]
+    r = run_cli("task=synth", "data.root=e", f"hydra.run.dir={taken}", cwd=tmp_path)
+    assert r.returncode == 1 and "already holds files" in r.stderr
