@@ -11,7 +11,12 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.callbacks import (
+    Callback,
+    EMAWeightAveraging,
+    ModelCheckpoint,
+    TQDMProgressBar,
+)
 
 from mask_cls import progress
 from mask_cls.errors import ConfigError
@@ -153,6 +158,22 @@ class TrainingProgress(Callback):
             write_json({**{k: v for k, v in m.items() if v is not None}, "epochs": trainer.current_epoch + 1,
                         "best_checkpoint": getattr(ckpt, "best_model_path", "") or "", "running": True},
                        self.metrics_file)
+
+
+class EpochBar(TQDMProgressBar):
+    """Lightning's terminal bar, its epochs counted as the log lines count them: ``Epoch 1/3``
+    for the first of three (Lightning's own says ``Epoch 0``)."""
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
+
+        if self._leave:  # Lightning's own steps, the description set once (no "Epoch 0" drawn first)
+            self.train_progress_bar = self.init_train_tqdm()
+        self.train_progress_bar.reset()
+        self.train_progress_bar.total = convert_inf(self.total_train_batches)
+        self.train_progress_bar.initial = 0
+        total = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}{total}")
 
 
 def swa_checkpoint(trainer: pl.Trainer, module: pl.LightningModule, dm: pl.LightningDataModule,

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from mask_cls import manifest, places, progress
-from mask_cls.callbacks import TrainingProgress, check_averaging, swa_checkpoint
+from mask_cls.callbacks import EpochBar, TrainingProgress, check_averaging, swa_checkpoint
 from mask_cls.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from mask_cls.data import layouts
 from mask_cls.data.datamodule import MaskDataModule
@@ -154,6 +154,8 @@ def build(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None, with
     places.check_writes(out, group_dir(), loggers, callbacks)  # one line before training, not a file elsewhere
     shown = progress.style()
     callbacks.append(TrainingProgress(lines=shown == "lines", metrics_file=out / "metrics.json"))
+    if shown == "bar" and bool(cfg.trainer.get("enable_progress_bar", True)):
+        callbacks.append(EpochBar())
     if not loggers:  # nothing to log the learning rate to (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     record = {} if is_worker_process() else manifest.add_training(out, dm.fingerprint, cfg.trainer.get("precision"))

@@ -91,3 +91,17 @@ def test_calibration_error_against_a_loop():
         if m.any():
             ece += m.mean() * abs(right[m].mean() - conf[m].mean())
     assert expected_calibration_error(y, probs) == pytest.approx(ece, abs=1e-12)
+
+
+def test_the_report_summary_is_one_line_however_narrow_the_output(capsys, monkeypatch):
+    """The ECE used to wrap onto a line of its own in log files (rich fitted the caption to the table)."""
+    import pandas as pd
+
+    from mask_cls.evaluation.report import _print
+
+    monkeypatch.setenv("COLUMNS", "40")
+    scores = {"f1": 0.5, "acc": 0.6, "f1_mask": 0.91, "f1_gender": 0.82, "f1_age": 0.43, "ece": 0.0341}
+    table = pd.DataFrame({"class": [0], "name": ["wear/male/<30"], "f1": [0.5], "support": [7], "predicted": [6]})
+    _print(table, scores, "val")
+    lines = capsys.readouterr().out.splitlines()
+    assert "F1 mask 0.910, gender 0.820, age 0.430; calibration error (ECE) 0.034" in lines  # a whole line

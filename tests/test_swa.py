@@ -125,3 +125,29 @@ def test_a_fit_stopped_before_averaging_keeps_its_best_checkpoint_and_says_why(t
     assert not (out / "checkpoints" / "swa.ckpt").exists() and metrics["kept"] == "best"
     assert metrics["best_checkpoint"].endswith(".ckpt") and "swa" not in metrics["best_checkpoint"]
     assert "val/f1_swa" not in metrics and metrics["epochs"] == 2
+
+
+def test_the_terminal_bar_counts_epochs_from_one_as_the_log_lines_do(capsys):
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mask_cls.callbacks import EpochBar
+
+    class Model(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 2)
+
+        def training_step(self, batch, _):
+            x, y = batch
+            return torch.nn.functional.cross_entropy(self.layer(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = DataLoader(TensorDataset(torch.randn(8, 4), torch.randint(0, 2, (8,))), batch_size=4)
+    pl.Trainer(max_epochs=3, callbacks=[EpochBar()], logger=False, enable_checkpointing=False,
+               enable_model_summary=False, accelerator="cpu").fit(Model(), data)
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err  # Lightning's tqdm writes to stdout
+    assert "Epoch 1/3" in shown and "Epoch 3/3" in shown and "Epoch 0" not in shown

@@ -98,15 +98,21 @@ def write_report(y_true, probs: np.ndarray, out_dir: str | Path, title: str, ima
     return scores
 
 
+def summary_line(scores: dict) -> str:
+    """The per-task F1 and the ECE under the table: one line, never wrapped (log files, grep)."""
+    return (f"F1 mask {scores['f1_mask']:.3f}, gender {scores['f1_gender']:.3f}, age {scores['f1_age']:.3f}; "
+            f"calibration error (ECE) {scores['ece']:.3f}")
+
+
 def _print(table: pd.DataFrame, scores: dict, title: str) -> None:
-    t = Table(title=f"{title}: macro F1 {scores['f1']:.4f}, accuracy {scores['acc']:.4f}",
-              caption=f"F1 mask {scores['f1_mask']:.3f}, gender {scores['f1_gender']:.3f}, age {scores['f1_age']:.3f}; "
-                      f"calibration error (ECE) {scores['ece']:.3f}")
+    t = Table(title=f"{title}: macro F1 {scores['f1']:.4f}, accuracy {scores['acc']:.4f}")
     for col in ("class", "name", "f1", "support", "predicted"):
         t.add_column(col, justify="left" if col == "name" else "right")
     for r in table.itertuples():
         t.add_row(str(r[1]), r.name, f"{r.f1:.3f}", str(r.support), str(r.predicted))
-    Console().print(t)
+    console = Console()
+    console.print(t)
+    console.print(summary_line(scores), soft_wrap=True, markup=False, highlight=False)
 
 
 def log_figures(loggers: Sequence, title: str, paths: Sequence[Path], step: int = 0) -> None:
