@@ -99,3 +99,20 @@ def test_yunet_boxes_are_in_the_original_images_pixels(tmp_path):
 
     with pytest.raises(ConfigError, match="task.detector='dlib'"):
         face_box(img, 0.15, "dlib")
+
+
+@pytest.mark.parametrize("photo, size, warned", [
+    ((128, 128), (256, 192), True),    # square faces at the default size: squeezed
+    ((512, 384), (256, 192), False),   # the competition's 4:3 portraits
+    ((128, 128), (224, 224), False),
+    ((110, 100), (100, 100), False),   # 10% off: within the limit
+    ((112, 100), (100, 100), True),    # 12% off
+])
+def test_preview_says_when_the_resize_stretches_the_photos(caplog, photo, size, warned):
+    import logging
+
+    from mask_cls.tasks.preview import _aspect_note
+
+    with caplog.at_level(logging.WARNING, logger="mask_cls"):
+        _aspect_note([(*photo, 3)] * 5, size)
+    assert ("the resize stretches them" in caplog.text) == warned

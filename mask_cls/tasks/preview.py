@@ -29,6 +29,7 @@ def preview(cfg: DictConfig, out: Path) -> None:
     rng = np.random.default_rng(cfg.seed)
     # each cell at the images' own aspect ratio, the rows packed (no band of white above or between)
     h, w = dm.image_size
+    shapes: list[tuple[int, ...]] = []
     cell = 1.0
     fig = plt.figure(figsize=(2 * k * cell, L.NUM_CLASSES * (cell * h / w + 0.25) + 0.4), layout="constrained")
     axes = fig.subplots(L.NUM_CLASSES, 2 * k, squeeze=False)
@@ -41,7 +42,9 @@ def preview(cfg: DictConfig, out: Path) -> None:
                 ax.axis("off")
                 if j < len(persons):
                     path = rows[rows.person == persons[j]].image.iloc[0]
-                    ax.imshow(tf(image=read_rgb(path))["image"], aspect="equal")
+                    rgb = read_rgb(path)
+                    shapes.append(rgb.shape)
+                    ax.imshow(tf(image=rgb)["image"], aspect="equal")
             axes[c, 0].set_title(short_name(c), fontsize=6, loc="left")
         if not len(persons):  # said, not a silent empty row
             axes[c, 0].text(0.0, 0.5, "no training image of this class", fontsize=6, transform=axes[c, 0].transAxes)
@@ -49,3 +52,18 @@ def preview(cfg: DictConfig, out: Path) -> None:
                  fontsize=7)
     path = save(fig, out / "preview.png")
     log.info("preview of %d classes x %d persons -> %s", L.NUM_CLASSES, k, path)
+    _aspect_note(shapes, (h, w))
+
+
+def _aspect_note(shapes: list[tuple[int, ...]], size: tuple[int, int]) -> None:
+    """One line where the photos' shape differs from ``data.image_size``'s: the resize squeezes
+    them (a square face at the default 256 x 192 is a narrow one), and the preview shows it."""
+    if not shapes:
+        return
+    photo = float(np.median([s[0] / s[1] for s in shapes]))  # H / W of the photos drawn
+    model = size[0] / size[1]
+    if abs(photo / model - 1) > 0.1 + 1e-9:  # 10% off still passes
+        hint = [int(round(size[1] * photo / 8) * 8) or 8, size[1]]
+        log.warning("the photos are %.2f:1 (H:W) and data.image_size=%s is %.2f:1: the resize stretches them "
+                    "(as the preview shows); data.image_size=[%d, %d] keeps about their shape", photo, list(size), model,
+                    *hint)
