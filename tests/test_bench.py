@@ -20,7 +20,7 @@ from tests.conftest import ROOT
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", ["loader", "train_step", "predict", "gpu", "semi_supervised", "startup", "parallel_runs",
-                                    "check_rows", "export", "facecrop"])
+                                    "check_rows", "export", "facecrop", "resize"])
 def test_bench_quick(script):
     r = subprocess.run([sys.executable, str(ROOT / "bench" / f"{script}.py"), "--quick"], capture_output=True,
                        text=True, timeout=300, cwd=ROOT)

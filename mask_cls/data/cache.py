@@ -13,10 +13,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from mask_cls.data.images import read_rgb
+from mask_cls.data.images import read_rgb, resize_to
 from mask_cls.io import atomic_write
 
 
@@ -44,7 +43,7 @@ class ImageCache:
             except (ValueError, OSError, EOFError):
                 pass  # corrupt entry: rebuild below
         self.misses += 1
-        img = cv2.resize(read_rgb(path, (self.h, self.w)), (self.w, self.h), interpolation=cv2.INTER_LINEAR)
+        img = resize_to(read_rgb(path, (self.h, self.w)), (self.h, self.w))
         try:
             atomic_write(entry, lambda tmp: _save(tmp, img))
         except OSError:

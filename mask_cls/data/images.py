@@ -91,11 +91,29 @@ INPUT_CONTRACT = {
     "decode": "8-bit RGB (grayscale, RGBA and 16-bit converted); a JPEG is decoded by OpenCV at the largest of "
               "1/2, 1/4, 1/8 scale whose sides are still >= (H, W) (cv2.imread(path, cv2.IMREAD_REDUCED_COLOR_k)), "
               "else at full size; other formats at full size",
-    "resize": "cv2.resize(rgb, (W, H), interpolation=cv2.INTER_LINEAR): the whole photo, aspect not kept",
+    "resize": "cv2.resize(rgb, (W, H), interpolation=cv2.INTER_LINEAR), or cv2.INTER_AREA where a side shrinks by "
+              "more than 2x (bilinear would alias): the whole photo, aspect not kept",
     "arrays": "an RGB uint8 array (H0, W0, 3) given to the Predictor is first shrunk by the same k (cv2.INTER_AREA), "
               "as its JPEG would have been decoded",
     "layout": "uint8 N x 3 x H x W, RGB; normalisation is inside the model",
 }
+
+
+#: a side shrunk by more than this (after the reduced JPEG decode) is resized by area: bilinear
+#: reads 2 x 2 pixels per output pixel, so a larger shrink skips pixels and aliases
+AREA_BEYOND = 2.0
+
+
+def resize_to(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``rgb`` at (H, W) = ``size`` by the input contract's rule: bilinear, or area where a side
+    shrinks by more than ``AREA_BEYOND``. Training, prediction, the cache and the Predictor all
+    resize here."""
+    h, w = int(size[0]), int(size[1])
+    src_h, src_w = rgb.shape[:2]
+    if (src_h, src_w) == (h, w):
+        return rgb
+    area = src_h > AREA_BEYOND * h or src_w > AREA_BEYOND * w
+    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if area else cv2.INTER_LINEAR)
 
 
 def reduce_array(rgb: np.ndarray, target: tuple[int, int]) -> np.ndarray:
