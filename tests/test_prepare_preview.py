@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,26 @@ def test_prepare_writes_the_same_layout_and_resumes(tiny_root, tmp_path):
     assert r.returncode == 0
     again = json.loads((out / "prepare.json").read_text())
     assert again == report and "already cropped" in r.stdout + r.stderr  # the first run's figures stay
+    # the rule travels: the copy says how it was cropped, a model trained on it records it, and
+    # predict task.crop=face crops new photos that way unless told otherwise (then it warns)
+    assert report["crop"] == {"detector": "yunet", "margin": 0.3, "aspect": 0.75, "min_face": 0.15}
+    from tests.conftest import FAST
+
+    run = tmp_path / "trained"
+    r = run_cli("data=mask", f"data.root={out}", *FAST, "task.predict=false", f"hydra.run.dir={run}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    photos = json.loads((run / "manifest.json").read_text())["data"]["photos"]
+    assert photos["prepare"] == report["crop"] and 0.5 < photos["h_over_w"] < 3
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for image in read_eval(tiny_root).image[:2]:
+        shutil.copy(image, folder)
+    r = run_cli("task=predict", f"run_dir={run}", f"images={folder}", "task.crop=face", "task.margin=0.6",
+                f"hydra.run.dir={tmp_path / 'pred'}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    said = r.stdout + r.stderr
+    assert "crop as the model trained (the training data's task=prepare rule)" in said
+    assert "task.margin=0.6, but the model trained on margin=0.3" in said
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from mask_cls import labels as L
 from mask_cls.data import layouts, pseudo, soft_targets, transforms
 from mask_cls.data.cache import ImageCache
+from mask_cls.data.crop_rule import describe
 from mask_cls.data.data_config import DataConfig
 from mask_cls.data.datasets import ImageDataset, TwoViewDataset, collate_skipping, worker_init
 from mask_cls.data.fingerprint import data_fingerprint
@@ -130,6 +131,7 @@ class MaskDataModule(pl.LightningDataModule):
         if stage in (None, "fit", "validate") and self.train_table is None:
             table = self.layout.read_train()
             self.fingerprint = data_fingerprint(table, self.root)  # of the whole table as read (manifest.json)
+            self.fingerprint["photos"] = describe(self.root, list(table["image"]))  # how they are framed
             rows = self.config.rows
             if not table.attrs.get("ages_known", True) and (rows.age_threshold != L.AGE_OLD_FROM or rows.drop_ages):
                 raise ConfigError(f"{self.layout.options.get('csv')}: labels only, no ages: data.age_threshold and data.drop_ages "

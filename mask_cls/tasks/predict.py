@@ -69,15 +69,19 @@ def predict_folder(cfg: DictConfig, out: Path, runs: list[str], run_weights: lis
 
     paths = folder_images(cfg.images)
     kwargs, faces = predict_kwargs(cfg), None
-    if cfg.task.get("crop", "none") == "face":  # ordinary photos: find the face, crop it as task=prepare does
+    if cfg.task.get("crop", "none") == "face":  # ordinary photos: find the face, crop it as the model trained
+        from mask_cls.data.crop_rule import crop_settings, trained_on
         from mask_cls.data.facecrop import CropReader, detect_all
+        from mask_cls.rundir import typed_overrides
 
-        faces = detect_all(paths, cfg.task.min_face, cfg.task.detector)
+        typed = {o.lstrip("+~").split("=", 1)[0] for o in typed_overrides()}
+        crop = crop_settings(cfg.task, typed, trained_on(runs[0]))
+        faces = detect_all(paths, crop["min_face"], crop["detector"])
         size = cfg.data.get("image_size")
-        kwargs["read"] = CropReader(faces, cfg.task.margin, cfg.task.aspect,
+        kwargs["read"] = CropReader(faces, crop["margin"], crop["aspect"],
                                     (int(size[0]), int(size[1])) if size is not None else None)
         log.info("faces found in %d of %d image(s) (%s); the rest centre-cropped", sum(f is not None for f in faces.values()),
-                 len(paths), cfg.task.detector)
+                 len(paths), crop["detector"])
     elif cfg.task.get("crop", "none") != "none":
         raise ConfigError(f"task.crop={cfg.task.crop!r}: choose none or face")
     probs, weights, models = ensemble_probs(runs, run_weights, paths, cfg.tta, cfg.get("allow_unsafe_checkpoint", False),

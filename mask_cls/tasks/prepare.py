@@ -41,7 +41,8 @@ def boxes_table(hits: dict, root: Path):
     return pd.DataFrame(rows, columns=["image", "x", "y", "w", "h", "score"])
 
 
-def _report(dest: Path, pairs: list, hits: dict, real: Path, skipped: int, detector: str) -> float:
+def _report(dest: Path, pairs: list, hits: dict, real: Path, skipped: int, detector: str,
+            rule: dict | None = None) -> float:
     """boxes.csv, prepare.png (found faces first, then centre crops) and prepare.json; the rate."""
     found, cropped = sum(h is not None for h in hits.values()), len(hits)
     rate = found / cropped if cropped else float("nan")
@@ -52,7 +53,7 @@ def _report(dest: Path, pairs: list, hits: dict, real: Path, skipped: int, detec
     crops_figure([(s, dst[s], hits[s]) for s in examples], dest / "prepare.png",
                  f"face crops ({detector}): {found} of {cropped} found a face ({shown}); the rest centre-cropped")
     write_json({"images": len(pairs), "cropped": cropped, "skipped": skipped, "faces_found": found,
-                "detection_rate": rate, "detector": detector}, dest / "prepare.json")
+                "detection_rate": rate, "detector": detector, "crop": rule}, dest / "prepare.json")
     log.info("face crop: faces found in %d of %d cropped images (%.1f%%); the rest centre-cropped",
              found, cropped, 100 * rate if cropped else 0)
     return rate
@@ -100,4 +101,7 @@ def prepare(cfg: DictConfig, out: Path) -> float:
             return float(read_json(previous).get("detection_rate", float("nan")))
         except (ValueError, AttributeError, TypeError, ConfigError):
             return float("nan")
-    return _report(dest, pairs, hits, real, skipped, detector)
+    # the rule a model trained on this copy records, and predict task.crop=face applies (data/crop_rule.py)
+    rule = {"detector": detector, "margin": float(cfg.task.margin), "aspect": float(cfg.task.aspect),
+            "min_face": float(cfg.task.min_face)}
+    return _report(dest, pairs, hits, real, skipped, detector, rule)
