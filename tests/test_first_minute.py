@@ -297,3 +297,43 @@ def test_the_validation_pass_after_a_fit_says_it_is_working(tiny_root, tmp_path)
     after = [line for line in lines[fitted:] if "predicting" in line and "left" in line]
     assert after, lines[fitted:]
     assert re.search(r"predicting \d+ images: (\d+)/\1 batches \(100%\)", "\n".join(after))
+
+
+@pytest.mark.slow
+def test_the_post_fit_validation_pass_speaks_at_its_rhythm_on_a_slow_loader(trained, tiny_root, monkeypatch, caplog):
+    """The pass that follows every fit (report, temperature) on a loader slowed to 40 ms an image:
+    its first progress line comes at once and no two lines are further apart than the rhythm
+    plus one batch, however long the pass takes (it once sat silent for 90 s)."""
+    import logging
+    import time
+
+    import numpy as np
+
+    from mask_cls import progress
+    from mask_cls.data import datasets
+    from mask_cls.data.layouts.competition.tables import read_eval
+    from mask_cls.evaluation.temperature import validation_pass
+    from mask_cls.inference.runs import best_checkpoint, load_model
+
+    real = datasets.read_rgb
+
+    def slow(path, target=None):
+        time.sleep(0.04)
+        return real(path, target=target)
+
+    monkeypatch.setattr(datasets, "read_rgb", slow)
+    module = load_model(best_checkpoint(trained))
+    paths = list(read_eval(tiny_root).image) * 3
+    progress.configure("lines", 0.5)
+    try:
+        with caplog.at_level(logging.INFO, logger="mask_cls"):
+            start = time.time()
+            validation_pass(module, paths, ["none", "hflip"], {"image_size": [64, 48], "batch_size": 4,
+                                                               "num_workers": 0})
+            end = time.time()
+    finally:
+        progress.configure()
+    stamps = [r.created for r in caplog.records if r.getMessage().startswith(f"predicting {len(paths)} images")]
+    assert end - start > 0.04 * len(paths)  # the loader was slow
+    assert len(stamps) >= (end - start) / 0.5 - 1 and stamps[0] - start < 1.0
+    assert float(np.diff([*stamps, end]).max()) < 0.5 + 4 * 0.04 + 0.5  # the rhythm, one batch, slack
