@@ -227,3 +227,11 @@ def test_canvas_copy_frames_each_face_at_its_recorded_box(tiny_root, tmp_path):
         assert np.abs(inside - face).mean() < 8  # the face photo (up to JPEG), not the background
     with pytest.raises(SystemExit, match="exists"):
         build(tiny_root, tmp_path / "a")
+
+
+@pytest.mark.slow
+def test_facecrop_background_mode_compares_the_rules():
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "facecrop.py"), "--quick", "--background"],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "machine:" in r.stdout and "largest  surest  sharpest" in r.stdout

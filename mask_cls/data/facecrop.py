@@ -63,6 +63,13 @@ def yunet_faces(img: np.ndarray, min_side: int, score: float = 0.6) -> list[Face
 DETECTORS = {"yunet": yunet_faces, "haar": haar_faces}
 
 
+def largest(faces: list[Face]) -> Face | None:
+    """The subject among the faces found: the largest. (Preferring faces the detector is surer of,
+    or sharper ones, picked the subject no more often in frames with a blurred larger face behind:
+    BENCHMARKS.md, "Face detection", ``bench/facecrop.py --background``.)"""
+    return max(faces, key=lambda f: f[0][2] * f[0][3]) if faces else None
+
+
 def face_box(img: np.ndarray, min_face: float = 0.15, detector: str = "yunet") -> Face | None:
     """The largest face (box, score) in a BGR image, or None; ``min_face``: the smallest face side
     as a share of the shorter image side."""
@@ -70,8 +77,7 @@ def face_box(img: np.ndarray, min_face: float = 0.15, detector: str = "yunet") -
         from mask_cls.errors import ConfigError
 
         raise ConfigError(f"task.detector={detector!r}: choose {' or '.join(DETECTORS)}")
-    faces = DETECTORS[detector](img, int(min(img.shape[:2]) * min_face))
-    return max(faces, key=lambda f: f[0][2] * f[0][3]) if faces else None
+    return largest(DETECTORS[detector](img, int(min(img.shape[:2]) * min_face)))
 
 
 def crop_box(shape: tuple[int, int], box: tuple[int, int, int, int] | None, margin: float, aspect: float,
