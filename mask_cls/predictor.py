@@ -62,7 +62,7 @@ class Predictor:
 
     def __init__(self, modules: Sequence[MaskClassifier], weights: Sequence[float], tta: Sequence[str],
                  device: str | torch.device = "auto", batch_size: int = 64, num_workers: int = 0,
-                 models: Sequence[str] = ()):
+                 models: Sequence[str] = (), crop: dict[str, Any] | None = None):
         from mask_cls.inference.predict import pick_device
         from mask_cls.inference.tta import check_views
 
@@ -75,14 +75,17 @@ class Predictor:
         self.image_size = list(sizes.pop())
         self.device = pick_device(device) if isinstance(device, str) else device
         self.batch_size, self.num_workers, self.models = batch_size, num_workers, list(models)
+        self.crop = crop  # None: whole images; else the face crop (detector, margin, aspect, min_face)
 
     @classmethod
     def from_run(cls, run: str | Path | Sequence[str | Path], weights: Sequence[float] | None = None,
                  tta: Sequence[str] | None = None, allow_unsafe_checkpoint: bool = False, calibrate: bool = True,
-                 **kwargs: Any) -> Predictor:
+                 crop: str | dict[str, Any] = "none", **kwargs: Any) -> Predictor:
         """A train run, a cv run (its folds), a ``.ckpt``, or a list of them (``weights``: one per
         run, default equal). ``tta``: default the first run's own, else ``[none, hflip]``.
-        ``calibrate``: each run's temperatures (``calibration.json``), as ``task=predict`` applies them."""
+        ``calibrate``: each run's temperatures (``calibration.json``), as ``task=predict`` applies them.
+        ``crop="face"``: find each image's face and crop it as the first run's training photos were
+        framed (as ``task=predict task.crop=face``); a dict (``{"margin": 0.05}``) sets keys of it."""
         from mask_cls.inference.runs import load_model, run_checkpoints
 
         runs = [Path(run)] if isinstance(run, str | Path) else [Path(r) for r in run]
@@ -97,7 +100,7 @@ class Predictor:
                 model_weights.append(w / len(ckpts))
                 models.append(str(ckpt))
         views = tta if tta is not None else (_run_tta(runs[0]) or ["none", "hflip"])
-        return cls(modules, model_weights, views, models=models, **kwargs)
+        return cls(modules, model_weights, views, models=models, crop=_crop(crop, runs[0]), **kwargs)
 
     @classmethod
     def from_export(cls, folder: str | Path, tta: Sequence[str] | None = None, **kwargs: Any) -> Predictor:
@@ -126,10 +129,12 @@ class Predictor:
         def read(key: str) -> np.ndarray:
             from mask_cls.data.images import read_rgb, reduce_array
 
+            if self.crop is not None:  # the face found at full resolution, then shrunk as an array is
+                return reduce_array(_face(arrays[key] if key in arrays else read_rgb(key), self.crop), target)
             return reduce_array(arrays[key], target) if key in arrays else read_rgb(key, target=target)
 
         probs = [predict_paths(m, keys, self.tta, self.image_size, self.batch_size, self.num_workers, self.device,
-                               read=read if arrays else None) for m in self.modules]
+                               read=read if arrays or self.crop is not None else None) for m in self.modules]
         return soft_vote(probs, self.weights).astype(np.float32)
 
     def predict(self, images: Sequence[Any]) -> list[Prediction]:
@@ -147,3 +152,30 @@ def _as_input(image: Any, i: int) -> str | Path | np.ndarray:
         return np.asarray(image.convert("RGB"))
     raise TypeError(f"image {i}: a Predictor takes image paths, RGB uint8 arrays (H, W, 3) or PIL images, "
                     f"not {type(image).__name__}")
+
+
+#: the crop of ``task=predict``'s defaults (conf/task/predict.yaml), before the training rule applies
+CROP_DEFAULTS = {"detector": "yunet", "margin": 0.3, "aspect": 0.75, "min_face": 0.15}
+
+
+def _crop(crop: str | dict[str, Any], run: Path) -> dict[str, Any] | None:
+    """``crop`` as the face-crop settings (``data.crop_rule.crop_settings``), or None for none."""
+    from mask_cls.data.crop_rule import crop_settings, trained_on
+
+    if crop == "none":
+        return None
+    given = dict(crop) if isinstance(crop, dict) else {}
+    if crop != "face" and not isinstance(crop, dict) or set(given) - set(CROP_DEFAULTS):
+        raise ConfigError(f"crop={crop!r}: 'none', 'face', or a dict of {', '.join(CROP_DEFAULTS)}")
+    return crop_settings(CROP_DEFAULTS | given, {f"task.{k}" for k in given}, trained_on(run))
+
+
+def _face(rgb: np.ndarray, crop: dict[str, Any]) -> np.ndarray:
+    """The face crop of an RGB image, as ``task=predict task.crop=face`` makes it."""
+    import cv2
+
+    from mask_cls.data.facecrop import crop_box, face_box
+
+    face = face_box(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), crop["min_face"], crop["detector"])
+    x0, y0, x1, y1 = crop_box(rgb.shape[:2], face[0] if face else None, crop["margin"], crop["aspect"])
+    return np.ascontiguousarray(rgb[y0:y1, x0:x1])

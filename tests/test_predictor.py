@@ -125,6 +125,11 @@ def test_export_of_a_cv_run_as_typed(cv_run, tiny_root, tmp_path):
 
     assert json.loads((out / "export.json").read_text())["input"] == INPUT_CONTRACT  # the contract travels
     assert INPUT_CONTRACT["resize"] in card
+    # and how the training photos were framed (the cv run's fold 0 manifest: synthetic 64 x 48 photos)
+    framing = json.loads((out / "export.json").read_text())["photos"]
+    assert framing == json.loads((run / "fold_0" / "manifest.json").read_text())["data"]["photos"]
+    assert framing["h_over_w"] == pytest.approx(64 / 48, abs=1e-3) and framing["prepare"] is None
+    assert "- photos: median height / width 1.33" in card
     assert "max" not in r.stderr.lower() or "parity at batch 32" in r.stdout + r.stderr
     assert not list(out.glob("*.pkl")) and not list(out.glob("*.ckpt"))  # no pickle in an export
 
@@ -161,6 +166,17 @@ def test_predict_a_folder_of_ordinary_photos_with_face_crops(cv_run, tmp_path):
     crop = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)
     want = Predictor.from_run(run).predict_probs([np.ascontiguousarray(crop)])[0]
     np.testing.assert_allclose(row[L.PROB_COLUMNS].to_numpy(dtype=float), want, atol=1e-5)
+    # the Predictor crops the same way itself, from the file or from its array
+    cropping = Predictor.from_run(run, crop="face")
+    np.testing.assert_allclose(cropping.predict_probs([photos / "frame.png"])[0], want, atol=1e-5)
+    np.testing.assert_allclose(cropping.predict_probs([cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)])[0], want, atol=1e-5)
+    assert not np.allclose(Predictor.from_run(run).predict_probs([photos / "frame.png"])[0], want, atol=1e-3)
+    wider = Predictor.from_run(run, crop={"margin": 0.6}).predict_probs([photos / "frame.png"])[0]
+    assert not np.allclose(wider, want, atol=1e-4)  # its own margin
+    from mask_cls.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="crop="):
+        Predictor.from_run(run, crop={"zoom": 2})
 
 
 @pytest.mark.slow

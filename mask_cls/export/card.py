@@ -158,6 +158,22 @@ def _data_lines(data: dict, table: pd.DataFrame | None) -> list[str]:
     return lines
 
 
+def _framing_lines(run: Path) -> list[str]:
+    """How the training photos were framed (``data.photos`` of the run's manifest): the crop to
+    give new photos (``task=predict task.crop=face``, ``Predictor.from_run(run, crop="face")``)."""
+    from mask_cls.data.crop_rule import trained_on
+
+    photos = trained_on(run) or {}
+    rule, shape = photos.get("prepare"), photos.get("h_over_w")
+    if isinstance(rule, dict):
+        return [f"- photos: face crops of `task=prepare` ({', '.join(f'{k} {md_text(str(v))}' for k, v in rule.items())}); "
+                "crop new photos the same way (`task.crop=face`, `Predictor(crop=\"face\")` apply it)"]
+    if isinstance(shape, int | float):
+        return [f"- photos: median height / width {shape:.2f}; a face crop of new photos takes that shape "
+                "(`task.crop=face`, `Predictor(crop=\"face\")`)"]
+    return ["- photos: how they were framed is not recorded (a run made before it was)"]
+
+
 def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Sequence[str], image_size: Sequence[int],
                table: pd.DataFrame | None, data: dict, command: str, overrides: list[str], commit: str | None,
                parity: dict, calibrated: bool = False) -> Path:
@@ -180,6 +196,7 @@ def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Seque
              *[f"| {c} | {L.class_name(c)} |" for c in range(L.NUM_CLASSES)], "",
              "## Training data", "", trained_on, ""]
     lines += _data_lines(data, table)
+    lines += _framing_lines(run)
     lines += ["", "## Metrics", ""]
     if scores:
         lines += [f"On {what}, {md_text(str(scores.get('n', '?')))} images, TTA {md_text(str(scores.get('tta')))}:", "",

@@ -62,10 +62,12 @@ def export(cfg: DictConfig, out: Path) -> None:
     images, table = sample_images(layouts.open(cfg.data), p.image_size)
     graph = ExportGraph(p.modules, p.weights, p.tta)
     parity = write_onnx(graph, p.image_size, out / "model.onnx", images)
+    from mask_cls.data.crop_rule import trained_on
     from mask_cls.data.images import INPUT_CONTRACT
 
     files = save(p.modules, p.weights, p.tta, out, {"runs": [str(r) for r in runs], "checkpoints": p.models,
-                                                     "onnx": {"file": "model.onnx", **parity}, "input": INPUT_CONTRACT})
+                                                     "onnx": {"file": "model.onnx", **parity}, "input": INPUT_CONTRACT,
+                                                     "photos": trained_on(runs[0])})
     folder = run_files(runs[0])
     overrides = []
     if folder is not None and (folder / "overrides.yaml").is_file():
