@@ -140,3 +140,28 @@ def test_the_held_out_check_needs_20_persons_a_half(tmp_path, n_persons, checked
     found = cross_fitted(LinearHead(in_features=8), [torch.tensor(z, dtype=torch.float32)[None]], y,
                          _persons(n_persons, 3))
     assert (found is not None) == checked
+
+
+@pytest.mark.slow
+def test_a_fit_says_whether_its_temperature_helps_persons_it_was_not_fitted_on(tmp_path):
+    """As typed: a train run with 40 validation persons (enough for the held-out check) prints one
+    line with the temperature, whether it is applied and the held-out NLLs, and calibration.json
+    keeps the same decision."""
+    import json
+    import re
+
+    from tests.conftest import FAST, run_cli
+
+    out = tmp_path / "run"
+    r = run_cli("synth.train_persons=120", "synth.eval_persons=3", "synth.image_size=[64,48]", *FAST,
+                f"hydra.run.dir={out}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    record = json.loads((out / "calibration.json").read_text())
+    check = record["cross_fitted"]
+    assert check is not None and record["applied"] == (check["nll_after"] < check["nll_before"])
+    (line,) = [ln for ln in r.stdout.splitlines() if "calibration: T = " in ln]
+    assert ("NOT applied" in line) != record["applied"]
+    shown = re.search(r"held-out NLL ([0-9.]+) -> ([0-9.]+)", line)
+    assert shown and float(shown[1]) == pytest.approx(check["nll_before"], abs=1e-4)
+    assert float(shown[2]) == pytest.approx(check["nll_after"], abs=1e-4)
+    assert (out / "report" / "predictions_calibrated.csv").is_file() == record["applied"]
