@@ -137,3 +137,11 @@ def test_preview_says_when_the_resize_stretches_the_photos(caplog, photo, size, 
     with caplog.at_level(logging.WARNING, logger="mask_cls"):
         _aspect_note([(*photo, 3)] * 5, size)
     assert ("the resize stretches them" in caplog.text) == warned
+
+
+def test_prepare_png_shows_one_photo_per_person_first():
+    from mask_cls.tasks.prepare import _spread
+
+    images = [f"/d/{p}/{m}.jpg" for p in ("a", "b", "c") for m in ("mask1", "mask2", "normal")]
+    assert _spread(images, 4) == ["/d/a/mask1.jpg", "/d/b/mask1.jpg", "/d/c/mask1.jpg", "/d/a/mask2.jpg"]
+    assert _spread(images[:2], 6) == images[:2] and _spread([], 6) == []

@@ -41,6 +41,13 @@ def boxes_table(hits: dict, root: Path):
     return pd.DataFrame(rows, columns=["image", "x", "y", "w", "h", "score"])
 
 
+def _spread(images: list, k: int = 6) -> list:
+    """Up to ``k`` of ``images``, one per person folder first (six masks of one person show little)."""
+    firsts = list({str(Path(i).parent): i for i in reversed(sorted(images))}.values())[::-1]
+    chosen = sorted(firsts)[:k]
+    return chosen + [i for i in sorted(images) if i not in chosen][: k - len(chosen)]
+
+
 def _report(dest: Path, pairs: list, hits: dict, real: Path, skipped: int, detector: str,
             rule: dict | None = None) -> float:
     """boxes.csv, prepare.png (found faces first, then centre crops) and prepare.json; the rate."""
@@ -49,7 +56,7 @@ def _report(dest: Path, pairs: list, hits: dict, real: Path, skipped: int, detec
     shown = f"{100 * found // cropped}%" if cropped else "n/a"  # floored: 279 of 280 is 99%, not 100%
     dst = {str(s): str(d) for s, d in pairs}
     write_csv(boxes_table(hits, real), dest / "boxes.csv")
-    examples = [s for s in hits if hits[s]][:6] + [s for s in hits if not hits[s]][:6]  # faces found, then not
+    examples = _spread([s for s in hits if hits[s]]) + _spread([s for s in hits if not hits[s]])  # found, then not
     crops_figure([(s, dst[s], hits[s]) for s in examples], dest / "prepare.png",
                  f"face crops ({detector}): {found} of {cropped} found a face ({shown}); the rest centre-cropped")
     write_json({"images": len(pairs), "cropped": cropped, "skipped": skipped, "faces_found": found,
