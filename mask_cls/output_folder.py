@@ -40,6 +40,15 @@ def refuse(message: str) -> None:
     sys.exit(1)
 
 
+def _peer_log(out: Path, name: str) -> bool:
+    """Hydra's log of another node of this run: with ``NODE_RANK`` set, every node's process
+    opens ``run.log`` in the shared folder, and node 1 may start before node 0 looks."""
+    from mask_cls.rundir import JOB_LOG
+
+    multinode = os.environ.get("NODE_RANK", "") != ""
+    return multinode and name == JOB_LOG and (out / name).is_file() and not (out / name).is_symlink()
+
+
 def unclaimed_folder(path: str | Path, key: str) -> None:
     """``path`` is new or an empty real folder; else one ``error:`` line, exit 1. A DDP worker
     process shares the folder its rank 0 claimed."""
@@ -51,7 +60,7 @@ def unclaimed_folder(path: str | Path, key: str) -> None:
     if out.is_symlink():
         refuse(f"{key}={out}: is a link; a run directory must be a real folder (choose another {key})")
     if out.is_dir():
-        held = sorted(os.listdir(out))
+        held = sorted(n for n in os.listdir(out) if not _peer_log(out, n))
         if held:
             shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
             refuse(f"{key}={out}: already holds files ({shown}); a run directory must be new or empty: "

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,18 +25,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_all(procs: list[subprocess.Popen], timeout: float = 600) -> list[int]:
+    """Wait for every process; one that fails stops the others (a node left alone waits for its
+    peer until the timeout), and the assertion shows the failed one's log."""
+    deadline = time.monotonic() + timeout
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        if any(p.poll() not in (None, 0) for p in procs):
+            break
+        time.sleep(0.5)
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+    return [p.wait() for p in procs]
+
+
 def test_two_node_ddp_on_cpu(tiny_root, tmp_path):
     out = tmp_path / "run"
     port = _free_port()
     args = [sys.executable, str(ROOT / "run.py"), "data=mask", f"data.root={tiny_root}", *FAST,
             "data.n_folds=4", "trainer.num_nodes=2", "trainer.devices=1", "trainer.strategy=ddp",
             "trainer.limit_train_batches=2", "task.predict=false", "tta=[none]", f"hydra.run.dir={out}"]
-    procs = []
-    for node in (0, 1):
+    procs: dict[int, subprocess.Popen] = {}
+    for node in (1, 0):  # node 1 first: its Hydra log is in the folder before node 0 looks
         env = {**os.environ, "WANDB_MODE": "disabled", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
                "NODE_RANK": str(node), "PYTHONWARNINGS": "ignore"}
-        procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    results = [(p.returncode, o + e) for p in procs for o, e in [p.communicate(timeout=600)]]
+        log = open(tmp_path / f"node{node}.log", "w")  # a file: a full pipe would stall the node
+        procs[node] = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        log.close()
+        deadline = time.monotonic() + 120
+        while node == 1 and not (out / "run.log").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    rcs = _wait_all([procs[0], procs[1]])
+    results = [(rc, (tmp_path / f"node{n}.log").read_text()) for n, rc in enumerate(rcs)]
     for rc, log in results:
         assert rc == 0, log[-3000:]
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in results[1][1]  # one run over two nodes
