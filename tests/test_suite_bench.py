@@ -1,0 +1,42 @@
+"""bench/suite.py reads pytest's own summary line (the figures of BENCHMARKS "Test suite")."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+import suite  # noqa: E402
+
+
+@pytest.mark.parametrize("line, passed, failed, seconds", [
+    ("770 passed, 54 warnings in 1391.39s (0:23:11)", 770, 0, 1391.39),
+    ("1 failed, 769 passed, 7 warnings in 1262.36s (0:21:02)", 769, 1, 1262.36),
+    ("==== 3 passed, 2 errors in 5.00s ====", 3, 2, 5.0),
+    ("12 passed, 1 failed, 1 error in 61.2s", 12, 2, 61.2),
+])
+def test_pytest_summary_counts_and_seconds(line, passed, failed, seconds):
+    log = "collected 10 items\n3 passed in 1.0s is not the summary when another follows\n" + line + "\nmake: done\n"
+    got = suite.pytest_summary(log)
+    assert (got["passed"], got["failed"]) == (passed, failed) and got["pytest_seconds"] == pytest.approx(seconds)
+
+
+def test_no_summary_is_nothing_measured():
+    got = suite.pytest_summary("make: *** [Makefile:31: test] Error 1\n")
+    assert got["passed"] == 0 and math.isnan(got["pytest_seconds"])
+
+
+def test_table_rows_are_the_results_file(tmp_path):
+    path = tmp_path / "suite.csv"
+    suite.append(path, {"date": "2026-12-07", "commit": "abc", "cores": 2, "mode": "inprocess", "target": "ci",
+                        "seconds": 541.9, "pytest_seconds": 401.0, "passed": 775, "failed": 0, "rc": 0})
+    suite.append(path, {"date": "2026-12-07", "commit": "abc", "cores": 2, "mode": "subprocess", "target": "test-fast",
+                        "seconds": 119.0, "pytest_seconds": float("nan"), "passed": 0, "failed": 0, "rc": 2})
+    rows = suite.table(path).splitlines()
+    assert len(rows) == 4 and path.read_text().count("\n") == 3  # one header
+    assert "| inprocess | `CI=true bash .ci/run` | 9 min 01 s | 6 min 41 s | 775 | 0 |" in rows[2]
+    assert "| subprocess | `make test-fast` | 1 min 59 s |  | 0 | 0 |" in rows[3]
