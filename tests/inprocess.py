@@ -8,7 +8,7 @@ README commands as typed, signals, sweeps and launchers, DDP, the first line's t
 ``MASK_CLS_TEST_SUBPROCESS=1`` runs every command as a subprocess again (the old suite, to
 compare against). The process state a run may change is put back afterwards: the environment
 (Lightning's seed variable), the working directory, ``sys.argv``, the root logger's handlers and
-levels, Hydra's global state and the mode-probe patch, PIL's pixel limit, torch's thread count."""
+levels, Hydra's global state (its composed config too) and the mode-probe patch, PIL's pixel limit, torch's thread count."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ def wanted(overrides: tuple[str, ...], env: dict[str, str]) -> bool:
 def _process_state(cwd: Path, env: dict[str, str]):
     from hydra._internal.hydra import Hydra
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
     from PIL import Image
 
     saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), list(sys.argv)
@@ -58,6 +59,7 @@ def _process_state(cwd: Path, env: dict[str, str]):
         yield
     finally:
         GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None  # type: ignore[assignment]  # else later tests see this run's folder
         Hydra.get_mode = saved_probe
         Image.MAX_IMAGE_PIXELS = saved_pixels
         torch.set_num_threads(saved_threads)
