@@ -40,3 +40,8 @@ def test_table_rows_are_the_results_file(tmp_path):
     assert len(rows) == 4 and path.read_text().count("\n") == 3  # one header
     assert "| inprocess | `CI=true bash .ci/run` | 9 min 01 s | 6 min 41 s | 775 | 0 |" in rows[2]
     assert "| subprocess | `make test-fast` | 1 min 59 s |  | 0 | 0 |" in rows[3]
+
+
+def test_benchmarks_md_test_suite_table_is_the_committed_results_file():
+    """BENCHMARKS.md "Test suite" quotes bench/results/suite.csv as --table prints it, row for row."""
+    assert suite.table(suite.RESULTS) in (ROOT / "BENCHMARKS.md").read_text()
