@@ -10,6 +10,7 @@ are ``task=predict``'s (its ``probs.csv``). Images are paths or RGB ``uint8`` ar
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ import numpy as np
 
 from mask_cls import labels as L
 from mask_cls.errors import ConfigError
+
+log = logging.getLogger("mask_cls")
 
 if TYPE_CHECKING:
     import torch
@@ -122,6 +125,7 @@ class Predictor:
         for key, a in arrays.items():
             if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
                 raise ValueError(f"image {key}: expected an RGB uint8 array (H, W, 3), got {a.dtype} {a.shape}")
+        _warn_if_bgr(arrays)
         keys = [f"<array {i}>" if isinstance(a, np.ndarray) else str(a) for i, a in enumerate(items)]
 
         target = (int(self.image_size[0]), int(self.image_size[1]))
@@ -140,6 +144,18 @@ class Predictor:
     def predict(self, images: Sequence[Any]) -> list[Prediction]:
         """Per image: the class, its mask / gender / age names and the 18 probabilities."""
         return [Prediction.of(p) for p in self.predict_probs(images)]
+
+
+def _warn_if_bgr(arrays: dict[str, np.ndarray]) -> None:
+    """One warning when the arrays look like OpenCV's BGR (data/channel_order.py): taken as RGB
+    they would be predicted as blue-skinned faces, with no error."""
+    from mask_cls.data.channel_order import looks_bgr
+
+    bgr, margin = looks_bgr(arrays.values())
+    if bgr:
+        log.warning(f"the {len(arrays)} array(s) look BGR, not RGB: blue exceeds red by {margin:.0f} grey levels "
+                    "across the forehead, where skin is redder; an array from cv2.imread needs "
+                    "cv2.cvtColor(img, cv2.COLOR_BGR2RGB) (predicted as given)")
 
 
 def _as_input(image: Any, i: int) -> str | Path | np.ndarray:

@@ -67,6 +67,29 @@ def test_arrays_and_files_give_the_same_numbers(cv_run, tiny_root):
         p.predict_probs([str(path), path.read_bytes()])
 
 
+def test_bgr_arrays_are_warned_about_once_and_predicted_as_given(cv_run, tiny_root, caplog):
+    """A batch read with cv2.imread and passed on unconverted: one warning naming the fix; the
+    numbers stay those of the arrays as given (nothing is swapped behind the user's back)."""
+    import logging
+
+    import cv2
+
+    from mask_cls import Predictor
+    from tests.test_channel_order import face
+
+    run, probs = cv_run
+    p = Predictor.from_run(run, tta=["none"])
+    rgb = [cv2.resize(face(), (48, 64)) for _ in range(3)]
+    with caplog.at_level(logging.WARNING, logger="mask_cls"):
+        as_rgb = p.predict_probs(rgb)
+    assert "look BGR" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="mask_cls"):
+        as_bgr = p.predict_probs([a[..., ::-1].copy() for a in rgb])
+    warned = [r for r in caplog.records if "look BGR" in r.getMessage()]
+    assert len(warned) == 1 and "cv2.cvtColor(img, cv2.COLOR_BGR2RGB)" in warned[0].getMessage()
+    assert np.abs(as_bgr - as_rgb).max() > 1e-4  # predicted as given: the swapped colours change the numbers
+
+
 def test_the_readme_python_example_as_written(cv_run, tiny_root, capsys):
     """README's "From Python" block, run with its placeholders filled: a run and two images."""
     import re
