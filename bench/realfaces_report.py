@@ -48,7 +48,7 @@ REFERENCE = {"seed_cutmix_only": "seed_augment", "seed_cutmix": "seed_cutmix_onl
              "pseudo_t0.98": "pseudo", "pseudo_t0.7": "pseudo", "real_best": "age58",
              "real_best_t0.7": "real_best", "real_best_smoothing": "age58_smoothing",
              "age58_smoothing": "age58", "real_best_ensemble": "age58_ensemble",
-             "age58_ensemble": "ensemble", "distill": "teachers"}
+             "age58_ensemble": "ensemble", "distill": "teachers", "keep_last": "best_uncalibrated"}
 REGIME_TEXT = {
     "pretrained": "ImageNet Lite0 from the package (`model=lite0_pretrained`), 96x96, batch 64, 4 epochs",
     "scratch": "resnet10t from scratch, 96x96, batch 64, 8 epochs",

@@ -66,6 +66,9 @@ ARMS: dict[str, list[str]] = {
     "seed_cutmix": ["augment=seed_cutmix"],
     "ema": ["callbacks=ema"],
     "keep_last": [],  # task.keep=last, scored on the default run's last.ckpt (PREDICT_CHECKPOINT)
+    # the default run's best checkpoint predicted without its temperature: keep_last's like-with-like
+    # reference (last.ckpt is predicted uncalibrated: the temperature was fitted for the best one)
+    "best_uncalibrated": ["task.calibrate=false"],
     "lite1": ["model=lite1_pretrained"],  # the offline backbone ladder (pretrained regime: against Lite0)
     "lite2": ["model=lite2_pretrained"],
     # SWA from half-way: Lightning averages the weights at the start of each SWA epoch, so in a
@@ -100,7 +103,7 @@ PSEUDO_OPTIONS = {"pseudo_t0.98": ["task.threshold=0.98"], "pseudo_t0.7": ["task
                   "real_best_t0.7": ["task.threshold=0.7"]}
 #: arms that differ from another arm only at prediction: its finished run of the same seed
 #: predicts again with the arm's options (the same trained model, so the difference is exact)
-PREDICT_ONLY = {"no_tta": "default", "keep_last": "default"}
+PREDICT_ONLY = {"no_tta": "default", "keep_last": "default", "best_uncalibrated": "default"}
 #: of those, the ones that predict with another checkpoint of that run: keep_last is task.keep=last
 #: (the schedule's final model) on the very run whose best-validation checkpoint the default keeps
 PREDICT_CHECKPOINT = {"keep_last": "checkpoints/last.ckpt"}

@@ -3,10 +3,13 @@
 done). Each measurement is a row of ``bench/results/suite.csv``; ``--table`` prints the rows as
 BENCHMARKS.md's "Test suite" table.
 
-``--mode subprocess`` runs every test command as its own ``python run.py`` process, as the suite
-did before ``tests/inprocess.py`` (``MASK_CLS_TEST_SUBPROCESS=1``): the baseline of the ratio.
+``--mode warm`` (the default) is the suite as it is: commands in the test process
+(``tests/inprocess.py``) or forked from a warm process (``tests/forked.py``); ``--mode subprocess``
+starts every test command cold, its own ``python run.py``, as the suite did before both
+(``MASK_CLS_TEST_SUBPROCESS=1``): the baseline of the ratio. Rows labelled ``inprocess`` were
+measured when only ``tests/inprocess.py`` existed.
 
-    python bench/suite.py [--mode inprocess|subprocess] [--targets ci,test-fast]
+    python bench/suite.py [--mode warm|subprocess] [--targets ci,test-fast]
     python bench/suite.py --table
 """
 
@@ -81,7 +84,7 @@ def table(path: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--mode", choices=["inprocess", "subprocess"], default="inprocess")
+    ap.add_argument("--mode", choices=["warm", "subprocess"], default="warm")
     ap.add_argument("--targets", default="ci,test-fast", help="comma-separated, in order, in one clone: ci, test-fast")
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--table", action="store_true", help="print the results file as a table and exit")

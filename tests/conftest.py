@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from mask_cls.data.synthetic import SynthConfig, generate  # noqa: E402
-from tests import inprocess, slow_marks  # noqa: E402  # from here on, only a test marked slow starts a command
+from tests import forked, inprocess, slow_marks  # noqa: E402  # from here on, only a test marked slow starts a command
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = SynthConfig(train_persons=30, eval_persons=4, image_size=(64, 48), seed=3, workers=1)
@@ -86,12 +86,15 @@ def tiny_copy(tiny_root, tmp_path) -> Path:
 def run_cli(*overrides: str, cwd: Path | None = None, timeout: int = 600,
             env: dict | None = None, in_process: bool | None = None) -> subprocess.CompletedProcess:
     """``python run.py *overrides``: in this process where it can be (``tests/inprocess.py``: the
-    same entry point without a new interpreter's imports), else as a subprocess; ``in_process=False``
-    where the subject is what only a process shows (printed warnings, signals, timing)."""
+    same entry point without a new interpreter's imports), else as a process of its own forked from
+    a warm one (``tests/forked.py``: sweeps), else cold; ``in_process=False`` where the subject is
+    what only a cold process shows (printed warnings, signals, timing, launchers, DDP)."""
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore", **(env or {})}
     env.pop("HYDRA_FULL_ERROR", None)
     if in_process is not False and inprocess.wanted(overrides, env):
         return inprocess.run_in_process(overrides, cwd or ROOT, env)
+    if in_process is not False and forked.wanted(overrides):  # its own process, without the imports
+        return forked.run_forked(list(overrides), cwd or ROOT, env, timeout)
     return subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *overrides],
         cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout,

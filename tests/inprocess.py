@@ -109,3 +109,29 @@ def run_in_process(overrides: tuple[str, ...], cwd: Path, env: dict[str, str]) -
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     return subprocess.CompletedProcess([sys.executable, "run.py", *overrides], code, out.getvalue(), err.getvalue())
+
+
+def run_script(script: Path, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python SCRIPT *args`` (a benchmark script) in the test process, its ``python run.py``
+    commands each a process forked from a warm one (``tests/forked.py``); its exit status and what
+    it printed. For a script whose subject is what it does with its runs, not how it starts."""
+    import runpy
+
+    from tests import forked, slow_marks
+
+    if slow_marks.running and not slow_marks.running["slow"]:
+        raise slow_marks.UnmarkedSlowTest(f"{script.name}: this test runs a script; mark it @pytest.mark.slow")
+    out, err = io.StringIO(), io.StringIO()
+    code: int = 0
+    saved_path = list(sys.path)
+    with _process_state(cwd, {**os.environ, **(env or {})}), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err), forked.run_py_forked():
+        sys.argv[:] = [str(script), *args]
+        sys.path.insert(0, str(script.parent))  # as `python SCRIPT`: its folder first
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        finally:
+            sys.path[:] = saved_path
+    return subprocess.CompletedProcess([sys.executable, str(script), *args], code, out.getvalue(), err.getvalue())

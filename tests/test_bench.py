@@ -16,6 +16,7 @@ from mask_cls.data import transforms
 from mask_cls.data.datasets import ImageDataset
 from mask_cls.models.preprocessor import normalize
 from tests.conftest import ROOT
+from tests.inprocess import run_script
 
 
 @pytest.mark.slow
@@ -31,8 +32,7 @@ def test_bench_quick(script):
 @pytest.mark.slow
 def test_gpu_check_cpu_fallback(tmp_path):
     """``make gpu-check`` without a GPU: every step runs tiny on the CPU and the table says so."""
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--quick", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    r = run_script(ROOT / "bench" / "gpu_check.py", ["--quick", "--out", str(tmp_path)], ROOT)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "no GPU (CPU fallback)" in r.stdout
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("  ")]
@@ -61,16 +61,22 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
     from sklearn.metrics import f1_score
 
     out = tmp_path / "rec"
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "recipes.py"), str(tiny_root), "--answers",
-                        str(tiny_root / "eval_answers.csv"), "--out", str(out), "--arms", "default,plain,pseudo,no_tta,pseudo_t0.98",
-                        "--seeds", "0", "--quick"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    r = run_script(ROOT / "bench" / "recipes.py", [str(tiny_root), "--answers", str(tiny_root / "eval_answers.csv"),
+                   "--out", str(out), "--arms", "default,plain,pseudo,no_tta,pseudo_t0.98,best_uncalibrated",
+                   "--seeds", "0", "--quick"], ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     results = pd.read_csv(out / "results.csv")
-    assert sorted(results.arm) == ["default", "no_tta", "plain", "pseudo", "pseudo_t0.98"] and "machine:" in r.stdout
+    assert sorted(results.arm) == ["best_uncalibrated", "default", "no_tta", "plain", "pseudo", "pseudo_t0.98"]
+    assert "machine:" in r.stdout
     # each row says which model made the submission and whether it was calibrated: like is paired with like
     kinds = results.set_index("arm")[["kept", "calibrated"]]
     assert kinds.loc["plain"].tolist() == ["best", False] and kinds.loc["default"].tolist() == ["best", True]
     assert bool(kinds.loc["no_tta", "calibrated"])  # task=predict applied the default run's temperatures
+    # keep_last's like-with-like reference: the default run's own best model, its temperature not applied
+    assert kinds.loc["best_uncalibrated"].tolist() == ["best", False]
+    uncal = next((out / "runs" / "scratch" / "best_uncalibrated").glob("seed0*"))
+    assert json.loads((uncal / "predict.json").read_text())["models"] == json.loads(
+        (next((out / "runs" / "scratch" / "no_tta").glob("seed0*")) / "predict.json").read_text())["models"]
     assert "pseudo-labels of each round" in r.stdout
     assert (out / "recipes_scratch.png").read_bytes()[:4] == b"\x89PNG"  # the differences at a glance
     key = pd.read_csv(tiny_root / "eval_answers.csv").set_index("ImageID")["ans"]
@@ -100,10 +106,8 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
     from mask_cls.labels import PROB_COLUMNS
 
     teacher = next((out / "runs" / "scratch" / "default").glob("seed0*"))
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "pseudo_threshold.py"), str(teacher), "--answers",
-                        str(tiny_root / "eval_answers.csv"), "--out", str(tmp_path / "thr"), "--root", str(tiny_root),
-                        "--quick"],
-                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    r = run_script(ROOT / "bench" / "pseudo_threshold.py", [str(teacher), "--answers", str(tiny_root / "eval_answers.csv"),
+                   "--out", str(tmp_path / "thr"), "--root", str(tiny_root), "--quick"], ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "validation estimate - answer key" in r.stdout and "the wrong labels among" in r.stdout
     assert (tmp_path / "thr" / "pseudo_threshold.png").read_bytes()[:4] == b"\x89PNG"
@@ -129,10 +133,8 @@ def test_recipes_fold_ensemble_of_a_pseudo_round(tiny_root, tmp_path):
     from sklearn.metrics import f1_score
 
     out = tmp_path / "rec"
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "recipes.py"), str(tiny_root), "--answers",
-                        str(tiny_root / "eval_answers.csv"), "--out", str(out), "--regime", "pretrained",
-                        "--arms", "real_best_ensemble", "--seeds", "0", "--quick"],
-                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    r = run_script(ROOT / "bench" / "recipes.py", [str(tiny_root), "--answers", str(tiny_root / "eval_answers.csv"),
+                   "--out", str(out), "--regime", "pretrained", "--arms", "real_best_ensemble", "--seeds", "0", "--quick"], ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     row = pd.read_csv(out / "results.csv").iloc[0]
     run = next((out / "runs" / "pretrained" / "real_best_ensemble").glob("seed0*"))

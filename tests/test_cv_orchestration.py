@@ -33,8 +33,14 @@ class StandIn:
         return p.astype(np.float32)
 
 
-@pytest.fixture
-def cv_out(tiny_root, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def cv_out(tiny_root, tmp_path_factory):
+    """One cv run with stand-in models, read by every test of this module (one per worker)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return _cv_with_stand_ins(tiny_root, tmp_path_factory.mktemp("cv_orchestration"), monkeypatch)
+
+
+def _cv_with_stand_ins(tiny_root, tmp_path, monkeypatch):
     seen_tta = []
 
     def fit_fold(cfg, out, layout=None):

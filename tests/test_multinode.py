@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FAST, ROOT
+from tests.conftest import FAST, ROOT, run_cli
 
 pytestmark = pytest.mark.slow  # every test here starts a command
 
@@ -76,9 +76,8 @@ SMALL = ["synth.train_persons=24", "synth.eval_persons=3", "synth.image_size=[64
 
 
 def _run(cwd, *args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args, *SMALL], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    """A sweep forked from a warm process; with a launcher, cold (tests/forked.py)."""
+    return run_cli(*args, *SMALL, cwd=cwd)
 
 
 def test_submitit_local_launcher_two_jobs_and_a_results_table(tmp_path):

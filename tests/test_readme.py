@@ -1,5 +1,7 @@
 """Every ``python run.py ...`` command of README.md, run as written from a fresh working
-directory, with only the size-shrinking overrides of ``SHRINK`` appended.
+directory, with only the size-shrinking overrides of ``SHRINK`` appended. Each command is a
+process of its own, forked from a process that has imported torch, Lightning and timm once
+(``tests/forked.py``); ``MASK_CLS_TEST_SUBPROCESS=1`` starts each one cold instead.
 
 ``<time>``, ``A`` and ``B`` in a run path stand for the latest run of that task made by an
 earlier command of the README. A command the test cannot run carries ``(not run by the
@@ -12,8 +14,6 @@ import json
 import os
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
+from tests.forked import run_forked
 
 # the only overrides added to a README command: smaller data, model, images and epochs
 SHRINK = [
@@ -94,8 +95,7 @@ def run_as_typed(commands: list[tuple[str, str | None]], cwd: Path) -> list[str]
         extra = [s for s in SHRINK if s.split("=", 1)[0] not in typed]  # what the user typed wins
         if any(a in PRETRAINED for a in args):  # its weights fit its own network: only sizes shrink
             extra = [s for s in extra if not s.startswith("model.backbone=")]
-        r = subprocess.run([sys.executable, str(ROOT / "run.py"), *args, *extra], cwd=cwd, env=env,
-                           capture_output=True, text=True, timeout=900)
+        r = run_forked([*args, *extra], cwd, env)
         assert r.returncode == 0, f"{cmd}\n{r.stderr[-3000:]}"
         ran.append(cmd)
     return ran
@@ -151,18 +151,15 @@ def test_predict_and_resume_from_another_directory_without_data_overrides(tmp_pa
     home = tmp_path / "project"
     home.mkdir()
     data = ["data.root=data/tiny", *SHRINK]
-    r = subprocess.run([sys.executable, str(ROOT / "run.py"), *data, "trainer.max_epochs=2",
-                        "hydra.run.dir=outputs/first"], cwd=home, env=env, capture_output=True, text=True)
+    r = run_forked([*data, "trainer.max_epochs=2", "hydra.run.dir=outputs/first"], home, env)
     assert r.returncode == 0, r.stderr[-3000:]
     run = home / "outputs" / "first"
     elsewhere = tmp_path / cwd_kind
     elsewhere.mkdir()
-    r = subprocess.run([sys.executable, str(ROOT / "run.py"), "task=predict", f"run_dir={run}",
-                        "hydra.run.dir=p"], cwd=elsewhere, env=env, capture_output=True, text=True)
+    r = run_forked(["task=predict", f"run_dir={run}", "hydra.run.dir=p"], elsewhere, env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (elsewhere / "p" / "submission.csv").read_text() == (run / "submission.csv").read_text()
-    r = subprocess.run([sys.executable, str(ROOT / "run.py"), f"resume={run}", "trainer.max_epochs=3",
-                        "hydra.run.dir=r"], cwd=elsewhere, env=env, capture_output=True, text=True)
+    r = run_forked([f"resume={run}", "trainer.max_epochs=3", "hydra.run.dir=r"], elsewhere, env)
     assert r.returncode == 0, r.stderr[-3000:]
 
     second = json.loads((elsewhere / "r" / "metrics.json").read_text())
@@ -173,9 +170,8 @@ def test_predict_and_resume_from_another_directory_without_data_overrides(tmp_pa
     assert best.is_file() and best.parent == (elsewhere / "r" / "checkpoints").resolve()
     # any folder of images: predictions.csv, the same classes as the submission for the same images
 
-    r = subprocess.run([sys.executable, str(ROOT / "run.py"), "task=predict", f"run_dir={run}",
-                        f"images={home / 'data' / 'tiny' / 'eval' / 'images'}", "hydra.run.dir=f"], cwd=elsewhere,
-                       env=env, capture_output=True, text=True)
+    images = home / "data" / "tiny" / "eval" / "images"
+    r = run_forked(["task=predict", f"run_dir={run}", f"images={images}", "hydra.run.dir=f"], elsewhere, env)
     assert r.returncode == 0, r.stderr[-3000:]
     pred = pd.read_csv(elsewhere / "f" / "predictions.csv")
     sub = pd.read_csv(run / "submission.csv", dtype={"ImageID": str})
@@ -185,6 +181,5 @@ def test_predict_and_resume_from_another_directory_without_data_overrides(tmp_pa
     assert np.allclose(pred[[f"p{c}" for c in range(18)]].sum(1), 1, atol=1e-4)
     # the data root no longer there: one clear line naming it
     (home / "data" / "tiny").rename(home / "data" / "moved")
-    r = subprocess.run([sys.executable, str(ROOT / "run.py"), "task=predict", f"run_dir={run}",
-                        "hydra.run.dir=p2"], cwd=elsewhere, env=env, capture_output=True, text=True)
+    r = run_forked(["task=predict", f"run_dir={run}", "hydra.run.dir=p2"], elsewhere, env)
     assert r.returncode == 1 and "no longer exists" in r.stderr

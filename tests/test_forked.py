@@ -1,0 +1,77 @@
+"""tests/forked.py stands in for a cold ``python run.py`` only where it gives what a cold process
+gives: the same files, the same screen, the same exit status; a timeout stops the child."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.forked import run_forked, wanted
+
+TINY = ["model.backbone=mobilenetv3_small_050", "data.image_size=[64,48]", "data.batch_size=16", "data.num_workers=0",
+        "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false"]
+
+
+def _screen(text: str) -> list[str]:
+    """Printed lines without what differs between two runs anyway (times, folders, speeds)."""
+    text = re.sub(r"\[\d{4}-\d\d-\d\d [\d:,]+\]", "[T]", text)
+    text = re.sub(r"/\S*/(cold|forked)\b", "DIR", text)
+    text = re.sub(r"[\d.]+ (images|batches)/s|\d+:\d\d left|done in \d+:\d\d", "~", text)
+    return text.splitlines()
+
+
+@pytest.mark.slow
+def test_a_forked_run_writes_and_prints_what_a_cold_run_does(tiny_root, tmp_path):
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
+    args = ["data=mask", f"data.root={tiny_root}", *TINY]
+    cold = subprocess.run([sys.executable, str(ROOT / "run.py"), *args, f"hydra.run.dir={tmp_path / 'cold'}"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    forked = run_forked([*args, f"hydra.run.dir={tmp_path / 'forked'}"], tmp_path, env)
+    assert cold.returncode == forked.returncode == 0, forked.stderr[-2000:]
+    assert _screen(forked.stdout) == _screen(cold.stdout)
+    assert _screen(forked.stderr) == _screen(cold.stderr)  # Lightning's INFO lines stay off the screen in both
+    files = [sorted(str(p.relative_to(tmp_path / d)) for p in (tmp_path / d).rglob("*")) for d in ("cold", "forked")]
+    assert files[0] == files[1]
+    for name in ("submission.csv", "report/predictions.csv"):  # seeded: the same numbers
+        assert (tmp_path / "forked" / name).read_text() == (tmp_path / "cold" / name).read_text()
+    assert _screen((tmp_path / "forked" / "run.log").read_text()) == _screen((tmp_path / "cold" / "run.log").read_text())
+
+
+@pytest.mark.slow
+def test_a_forked_command_has_its_own_exit_status_folder_and_environment(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore", "MASK_CLS_PROBE": "x"}
+    r = run_forked(["modle=x"], tmp_path, env)
+    assert r.returncode == 1 and r.stdout == "" and r.stderr.startswith("error: modle: no such key")
+    r = run_forked(["task=evaluate", "submission=s.csv", "answers=a.csv", "hydra.run.dir=e"], tmp_path, env)
+    assert r.returncode == 1 and "s.csv: submission file not found" in r.stderr
+    assert (tmp_path / "e" / "failed.txt").read_text().startswith("s.csv: submission file not found")  # its cwd
+    assert os.environ.get("MASK_CLS_PROBE") is None and Path.cwd() != tmp_path  # the caller's own untouched
+
+
+@pytest.mark.slow
+def test_a_forked_command_past_its_timeout_is_stopped(tiny_root, tmp_path):
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
+    t = time.perf_counter()
+    with pytest.raises(subprocess.TimeoutExpired):
+        long = [a for a in TINY if not a.startswith(("trainer.max_epochs", "trainer.limit_train"))]
+        run_forked(["data=mask", f"data.root={tiny_root}", *long, "trainer.max_epochs=1000",
+                    f"hydra.run.dir={tmp_path / 'r'}"], tmp_path, env, timeout=15)
+    assert time.perf_counter() - t < 60
+    r = run_forked(["modle=x"], tmp_path, env)  # the zygote still serves
+    assert r.returncode == 1
+
+
+@pytest.mark.parametrize(("overrides", "forked"), [
+    (["-m", "loss=ce,focal"], True), (["hparams_search=optuna"], True),
+    (["trainer=ddp"], False), (["trainer.devices=2"], False), (["trainer.num_nodes=2"], False),
+    (["task.launcher=slurm"], False), (["hydra/launcher=local"], False), (["trainer.max_epochs=2"], True),
+])
+def test_processes_that_start_from_argv_stay_cold(overrides, forked):
+    assert wanted(overrides) is forked
