@@ -118,8 +118,29 @@ def compose_cfg(*overrides: str, out: Path | None = None):
 
 
 #: the tests of minutes each on 2 cores (`pytest --durations=10`), longest first; they run first
-LONGEST = ("test_every_readme_command_as_typed", "test_recipes_", "test_readme_is_my_change_real",
-           "test_predict_and_resume_from_another")
+LONGEST = ("test_every_readme_command_as_typed", "test_readme_is_my_change_real", "test_confirm_through_a_hydra_launcher",
+           "test_bench_quick[startup]", "test_bench_quick[parallel_runs]", "test_recipes_", "test_ddp_sim_two_processes")
+
+
+@pytest.fixture(autouse=True)
+def _one_spawning_test_at_a_time(request, tmp_path_factory):
+    """Tests marked ``spawns`` start several processes that work at once; two such tests on the two
+    workers would put four busy processes on two cores. A lock file shared by the workers (beside
+    their temp folders) lets one run at a time; the other worker waits for it."""
+    if request.node.get_closest_marker("spawns") is None:
+        yield
+        return
+    with spawn_lock(tmp_path_factory.getbasetemp().parent):
+        yield
+
+
+def spawn_lock(folder: Path):
+    """The lock the ``spawns`` tests of every worker share (a file in ``folder``)."""
+    from filelock import FileLock
+
+    return FileLock(str(folder / "spawns.lock"))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item) -> None:
     slow_marks.running["slow"] = item.get_closest_marker("slow") is not None  # before its fixtures start anything

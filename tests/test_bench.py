@@ -20,7 +20,8 @@ from tests.inprocess import run_script
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", ["loader", "train_step", "predict", "gpu", "semi_supervised", "startup", "parallel_runs",
+@pytest.mark.parametrize("script", ["loader", "train_step", "predict", "gpu", "semi_supervised", "startup",
+                                    pytest.param("parallel_runs", marks=pytest.mark.spawns),
                                     "check_rows", "export", "facecrop", "resize"])
 def test_bench_quick(script):
     r = subprocess.run([sys.executable, str(ROOT / "bench" / f"{script}.py"), "--quick"], capture_output=True,

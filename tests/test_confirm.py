@@ -127,6 +127,7 @@ def test_a_repeated_confirmation_reads_the_finished_jobs_of_the_earlier_one(tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.spawns
 def test_confirm_through_a_hydra_launcher_then_again_reusing_its_jobs(tiny_root, tmp_path):
     """task.launcher=local: each recipe one -m sweep over the new seeds (submitit's local
     processes, the path of a SLURM cluster); task.reuse= of that run trains nothing again."""

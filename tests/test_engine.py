@@ -83,6 +83,7 @@ def test_ddp_under_multirun_is_refused(tiny_root, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.spawns
 def test_ddp_sim_two_processes(tiny_root, tmp_path):
     out = tmp_path / "ddp"
     r = run_cli("data=mask", f"data.root={tiny_root}", f"hydra.run.dir={out}", *FAST, "tta=[none]", "trainer=ddp_sim",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "mask_cls"
@@ -122,3 +124,24 @@ def test_a_test_not_marked_slow_cannot_start_a_command():
     with pytest.raises(UnmarkedSlowTest, match="mark it @pytest.mark.slow"):
         subprocess.run([sys.executable, "-c", "pass"])
     assert subprocess.run(["git", "--version"], capture_output=True).returncode == 0
+
+
+#: tests that start processes working at once (DDP ranks, two nodes, a launcher's jobs, two runs)
+SPAWNING = ("test_ddp_sim_two_processes", "test_two_node_ddp_on_cpu", "test_submitit_local_launcher_two_jobs",
+            "test_confirm_through_a_hydra_launcher", "test_bench_quick[parallel_runs]")
+
+
+def test_tests_that_spawn_processes_run_one_at_a_time(request, tmp_path):
+    from filelock import Timeout
+
+    from tests.conftest import spawn_lock
+
+    marked = {i.nodeid for i in request.session.items if i.get_closest_marker("spawns")}
+    for name in SPAWNING:  # (in a run that collected them)
+        assert all(i.nodeid in marked for i in request.session.items if name in i.nodeid), name
+    with spawn_lock(tmp_path):  # held by one worker: the other's acquire waits
+        other = spawn_lock(tmp_path)
+        with pytest.raises(Timeout):
+            other.acquire(timeout=0.2)
+    other.acquire(timeout=5)
+    other.release()

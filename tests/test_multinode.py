@@ -39,6 +39,7 @@ def _wait_all(procs: list[subprocess.Popen], timeout: float = 600) -> list[int]:
     return [p.wait() for p in procs]
 
 
+@pytest.mark.spawns
 def test_two_node_ddp_on_cpu(tiny_root, tmp_path):
     out = tmp_path / "run"
     port = _free_port()
@@ -80,6 +81,7 @@ def _run(cwd, *args) -> subprocess.CompletedProcess:
     return run_cli(*args, *SMALL, cwd=cwd)
 
 
+@pytest.mark.spawns
 def test_submitit_local_launcher_two_jobs_and_a_results_table(tmp_path):
     r = _run(tmp_path, "-m", "hydra/launcher=local", "loss=ce,focal")
     assert r.returncode == 0, r.stderr[-3000:]
