@@ -30,7 +30,7 @@ test: install
 	$(VENV)/bin/mypy  # mask_cls/, as [tool.mypy] in pyproject.toml says
 	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist worksteal --durations=15  # two processes (2 cores); an idle one takes queued tests from the other; the 15 slowest listed
 
-test-fast: install  # development: the tests that start no command (-m "not slow"), about 1.5 minutes
+test-fast: install  # development: the tests that start no command (-m "not slow"), under 2 minutes
 	WANDB_MODE=disabled $(PY) -m pytest -n 2 --dist worksteal -m "not slow"
 
 gpu-check: install  # the CUDA path end to end (demo bf16 + compile, 16-mixed, predict, syncs, bench/gpu.py)
