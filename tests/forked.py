@@ -137,7 +137,8 @@ class Zygote:
             try:
                 code = self._read(timeout)["code"]
             except RuntimeError:
-                os.killpg(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # (it may have ended just now)
+                    os.killpg(pid, signal.SIGKILL)
                 self._read(60)
                 raise subprocess.TimeoutExpired(["run.py", *argv], timeout) from None
             return subprocess.CompletedProcess([sys.executable, "run.py", *argv], code,
@@ -147,7 +148,10 @@ class Zygote:
         if self.alive():
             assert self.proc.stdin is not None
             self.proc.stdin.close()
-            self.proc.wait(30)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
 
 
 _zygote: Zygote | None = None
