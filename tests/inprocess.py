@@ -3,10 +3,10 @@ mode probe, ``@hydra.main`` with its callbacks, the run folder claimed the same 
 start of a new interpreter and the imports of torch, Lightning and timm that every subprocess
 pays again (about half of a tiny run's seconds on 2 cores).
 
-What only a real process shows stays a subprocess (``run_cli(..., in_process=False)``): the
-README commands as typed, signals, sweeps and launchers, DDP, the first line's timing.
-``MASK_CLS_TEST_SUBPROCESS=1`` runs every command as a subprocess again (the old suite, to
-compare against). The process state a run may change is put back afterwards: the environment
+What only a process shows stays a process of its own: the README commands as typed and sweeps
+forked from a warm process (``tests/forked.py``); signals, launchers, DDP, printed warnings and the
+first line's timing cold (``run_cli(..., in_process=False)``). ``MASK_CLS_TEST_SUBPROCESS=1``
+runs every command cold again (the old suite, to compare against). The process state a run may change is put back afterwards: the environment
 (Lightning's seed variable), the working directory, ``sys.argv``, the root logger's handlers and
 levels, Hydra's global state (its composed config too) and the mode-probe patch, PIL's pixel limit, torch's thread count."""
 
