@@ -65,7 +65,9 @@ def _child(request: dict) -> None:
             runpy.run_path(str(ROOT / "run.py"), run_name="__main__")
             code = 0
         except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            from tests.inprocess import exit_status
+
+            code = exit_status(e)
             if not isinstance(e.code, (int, type(None))):
                 print(e.code, file=sys.stderr)
         atexit._run_exitfuncs()  # what an ending interpreter runs: logging's flush, loggers' ends
@@ -75,10 +77,8 @@ def _child(request: dict) -> None:
         traceback.print_exc()
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):
                 stream.flush()
-            except Exception:  # noqa: BLE001
-                pass
         os._exit(code)
 
 
@@ -166,15 +166,13 @@ def wanted(overrides: tuple[str, ...] | list[str]) -> bool:
     return not any(o.startswith(c) for o in overrides for c in COLD)
 
 
-
 def run_forked(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
     """``python run.py *argv`` in ``cwd`` with ``env`` as a forked child of this worker's zygote
     (started on first use); cold ``python run.py`` where the zygote cannot stand in (see above)."""
     global _zygote
     from tests import slow_marks
 
-    if slow_marks.running and not slow_marks.running["slow"]:
-        raise slow_marks.UnmarkedSlowTest("run.py: this test runs a command; mark it @pytest.mark.slow")
+    slow_marks.require_slow("run.py")
     if os.environ.get("MASK_CLS_TEST_SUBPROCESS") == "1" or env.get("PYTHONWARNINGS") != "ignore":
         return subprocess.run([sys.executable, str(ROOT / "run.py"), *argv], cwd=cwd, env=env,
                               capture_output=True, text=True, timeout=timeout)

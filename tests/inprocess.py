@@ -6,7 +6,8 @@ pays again (about half of a tiny run's seconds on 2 cores).
 What only a process shows stays a process of its own: the README commands as typed and sweeps
 forked from a warm process (``tests/forked.py``); signals, launchers, DDP, printed warnings and the
 first line's timing cold (``run_cli(..., in_process=False)``). ``MASK_CLS_TEST_SUBPROCESS=1``
-runs every command cold again (the old suite, to compare against). The process state a run may change is put back afterwards: the environment
+runs every command cold again (the old suite, to compare against). The process state a run may
+change is put back afterwards: the environment
 (Lightning's seed variable), the working directory, ``sys.argv``, the root logger's handlers and
 levels, Hydra's global state (its composed config too) and the mode-probe patch, PIL's pixel limit, torch's thread count."""
 
@@ -20,11 +21,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import forked
+
 ROOT = Path(__file__).resolve().parents[1]
 
-#: what marks a command that needs its own process (it spawns processes or sweeps)
-NEEDS_A_PROCESS = ("-m", "--multirun", "trainer=ddp", "trainer.strategy=ddp", "trainer.num_nodes=",
-                   "task.launcher=", "hydra/launcher=", "hparams_search=")
+#: what marks a command that needs its own process: a sweep (forked, tests/forked.py), or what
+#: starts processes from ``sys.argv`` (cold: forked.COLD)
+NEEDS_A_PROCESS = ("-m", "--multirun", "hparams_search=", *forked.COLD)
 
 
 def wanted(overrides: tuple[str, ...], env: dict[str, str]) -> bool:
@@ -79,12 +82,16 @@ def _process_state(cwd: Path, env: dict[str, str]):
         sys.argv[:] = saved_argv
 
 
+def exit_status(e: SystemExit) -> int:
+    """The status ``sys.exit(x)`` gives a process: x if an int, 0 for None, else 1."""
+    return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+
+
 def run_in_process(overrides: tuple[str, ...], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     """``python run.py *overrides`` in ``cwd`` with ``env``, here; its exit status and output."""
     from tests import slow_marks
 
-    if slow_marks.running and not slow_marks.running["slow"]:
-        raise slow_marks.UnmarkedSlowTest("run.py: this test runs a command; mark it @pytest.mark.slow")
+    slow_marks.require_slow("run.py")
     out, err = io.StringIO(), io.StringIO()
     code: int = 0
     with _process_state(cwd, env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -107,7 +114,7 @@ def run_in_process(overrides: tuple[str, ...], cwd: Path, env: dict[str, str]) -
                 entry.skip_mode_probe(list(overrides))
                 entry.main()
         except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            code = exit_status(e)
     return subprocess.CompletedProcess([sys.executable, "run.py", *overrides], code, out.getvalue(), err.getvalue())
 
 
@@ -117,10 +124,9 @@ def run_script(script: Path, args: list[str], cwd: Path, env: dict[str, str] | N
     it printed. For a script whose subject is what it does with its runs, not how it starts."""
     import runpy
 
-    from tests import forked, slow_marks
+    from tests import slow_marks
 
-    if slow_marks.running and not slow_marks.running["slow"]:
-        raise slow_marks.UnmarkedSlowTest(f"{script.name}: this test runs a script; mark it @pytest.mark.slow")
+    slow_marks.require_slow(script.name)
     out, err = io.StringIO(), io.StringIO()
     code: int = 0
     saved_path = list(sys.path)
@@ -131,7 +137,7 @@ def run_script(script: Path, args: list[str], cwd: Path, env: dict[str, str] | N
         try:
             runpy.run_path(str(script), run_name="__main__")
         except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            code = exit_status(e)
         finally:
             sys.path[:] = saved_path
     return subprocess.CompletedProcess([sys.executable, str(script), *args], code, out.getvalue(), err.getvalue())

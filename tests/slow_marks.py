@@ -18,6 +18,12 @@ class UnmarkedSlowTest(RuntimeError):
     """A test (or a fixture it set up first) started a command without ``@pytest.mark.slow``."""
 
 
+def require_slow(what: str) -> None:
+    """Raise during a test not marked ``slow``: ``what`` (a command, a script) is about to run."""
+    if running and not running["slow"]:
+        raise UnmarkedSlowTest(f"{what}: this test runs a command; mark it @pytest.mark.slow")
+
+
 class _MarkedOnly(subprocess.Popen):
     """``subprocess.Popen`` that refuses to start a command during a test not marked ``slow``, so
     ``make test-fast`` (``-m "not slow"``) can trust the marks: they are written on the tests, and
