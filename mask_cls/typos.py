@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 _PACKAGE = re.compile(r"^#\s*@package\s+(\S+)", re.M)
@@ -48,10 +50,12 @@ def known_keys() -> frozenset[str]:
     return frozenset(keys)
 
 
-def groups() -> dict[str, list[str]]:
-    """Config group -> its options (``data`` -> ``mask``, ``synthetic``, ``table``)."""
-    return {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in CONF.iterdir()
-            if d.is_dir() and d.name != "hydra"}
+@functools.cache
+def groups() -> Mapping[str, tuple[str, ...]]:
+    """Config group -> its options (``data`` -> ``mask``, ``synthetic``, ``table``); read once,
+    as ``known_keys`` is: a command checks each of its overrides against them."""
+    return MappingProxyType({d.name: tuple(sorted(p.stem for p in d.glob("*.yaml"))) for d in CONF.iterdir()
+                             if d.is_dir() and d.name != "hydra"})
 
 
 def _close(word: str, choices) -> list[str]:

@@ -62,7 +62,7 @@ def test_a_forked_command_past_its_timeout_is_stopped(tiny_root, tmp_path):
     with pytest.raises(subprocess.TimeoutExpired):
         long = [a for a in TINY if not a.startswith(("trainer.max_epochs", "trainer.limit_train"))]
         run_forked(["data=mask", f"data.root={tiny_root}", *long, "trainer.max_epochs=1000",
-                    f"hydra.run.dir={tmp_path / 'r'}"], tmp_path, env, timeout=15)
+                    f"hydra.run.dir={tmp_path / 'r'}"], tmp_path, env, timeout=5)
     assert time.perf_counter() - t < 60
     r = run_forked(["modle=x"], tmp_path, env)  # the zygote still serves
     assert r.returncode == 1
