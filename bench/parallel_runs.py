@@ -29,7 +29,7 @@ RUN = ["model.backbone=mobilenetv3_small_050", "data.image_size=[64,48]", "data.
        "data.num_workers=0", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
 
 
-def pair(data: Path, out: Path, threads: str | None, processes: int, steps: int) -> float:
+def pair(data: Path, out: Path, threads: str | None, processes: int, steps: int, extra: list[str]) -> float:
     """Seconds until ``processes`` concurrent training runs have all finished."""
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
     env.pop("OMP_NUM_THREADS", None)
@@ -37,7 +37,7 @@ def pair(data: Path, out: Path, threads: str | None, processes: int, steps: int)
         env["OMP_NUM_THREADS"] = threads
     t = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, str(ROOT / "run.py"), "data=mask", f"data.root={data}", *RUN,
-                               "trainer.max_epochs=1", f"trainer.limit_train_batches={steps}",
+                               "trainer.max_epochs=1", f"trainer.limit_train_batches={steps}", *extra,
                                f"hydra.run.dir={out}/{i}"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for i in range(processes)]
     for p in procs:
@@ -52,6 +52,7 @@ def main() -> None:
     p.add_argument("--processes", type=int, default=2, help="runs at once (make test: 2 workers)")
     args = p.parse_args()
     repeats, steps = (1, 1) if args.quick else (args.repeats, 6)
+    extra = ["trainer.limit_val_batches=1", "task.predict=false"] if args.quick else []  # --quick: that it runs
     variants = {"torch default (one thread per core)": None, "OMP_NUM_THREADS=1 (tests/conftest.py)": "1"}
     seconds: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,7 +61,7 @@ def main() -> None:
                  progress=False)
         for i in range(repeats):  # alternated: a drift of the machine hits both settings
             for j, (name, threads) in enumerate(variants.items() if i % 2 == 0 else reversed(variants.items())):
-                seconds[name].append(pair(data, Path(tmp) / f"r{i}_{j}", threads, args.processes, steps))
+                seconds[name].append(pair(data, Path(tmp) / f"r{i}_{j}", threads, args.processes, steps, extra))
     rows = [(name, 60 * args.processes / statistics.median(s)) for name, s in seconds.items()]
     report(f"{args.processes} run.py training runs at once (median of {repeats}, seconds: "
            + "; ".join(f"{n.split(' ')[0]} {statistics.median(s):.1f}" for n, s in seconds.items()) + ")",

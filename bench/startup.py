@@ -25,15 +25,16 @@ from common import machine, parser  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed(args: list[str], cwd: str) -> tuple[float, float | None]:
-    """(seconds to the first byte of output, seconds to the end or None when stopped after it)."""
+def timed(args: list[str], cwd: str, wait: float = 2) -> tuple[float, float | None]:
+    """(seconds to the first byte of output, seconds to the end or None when stopped after it:
+    a command still going ``wait`` seconds after its first byte is a run, not a mistake)."""
     t = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "WANDB_MODE": "disabled"}, start_new_session=True)
     proc.stdout.read(1)
     first = time.perf_counter() - t
     try:
-        proc.wait(timeout=2)
+        proc.wait(timeout=wait)
         end = time.perf_counter() - t
     except subprocess.TimeoutExpired:  # a good run goes on training: its first line is what counts
         os.killpg(proc.pid, signal.SIGKILL)
@@ -64,7 +65,7 @@ def cases(tmp: Path, data: Path, run: Path) -> dict[str, list[str]]:
 def main() -> None:
     p = parser(__doc__)
     args = p.parse_args()
-    repeats = 1 if args.quick else args.repeats
+    repeats, wait = (1, 0.5) if args.quick else (args.repeats, 2)
     from mask_cls.data.synthetic import SynthConfig, generate
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,7 +86,7 @@ def main() -> None:
             firsts, ends = [], []
             for j in range(repeats):
                 first, end = timed([sys.executable, str(ROOT / "run.py"), *overrides,
-                                    f"hydra.run.dir={tmp / 'runs' / f'{i}_{j}'}"], str(tmp))
+                                    f"hydra.run.dir={tmp / 'runs' / f'{i}_{j}'}"], str(tmp), wait)
                 firsts.append(first)
                 ends.append(end)
             error = statistics.median(ends) if all(e is not None for e in ends) else None
