@@ -44,6 +44,11 @@ def pytest_summary(text: str) -> dict[str, float]:
     return {"passed": count["passed"], "failed": count["failed"] + count["error"], "pytest_seconds": seconds}
 
 
+def failures(text: str) -> list[str]:
+    """pytest's short summary lines of what failed (``FAILED tests/...``, ``ERROR tests/...``)."""
+    return [ln for ln in text.splitlines() if re.match(r"(FAILED|ERROR) \S+", ln)]
+
+
 def measure(clone: Path, target: str, mode: str) -> dict[str, object]:
     env = {**os.environ, "CI": "true"}
     env.pop("MASK_CLS_TEST_SUBPROCESS", None)
@@ -52,8 +57,11 @@ def measure(clone: Path, target: str, mode: str) -> dict[str, object]:
     t = time.perf_counter()
     r = subprocess.run(COMMANDS[target], cwd=clone, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t
-    (clone / f"{target}.log").write_text(r.stdout + r.stderr)
     commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip()
+    if r.returncode:  # the clone goes when the script ends: a red run's log stays, its failures on screen
+        log = Path(tempfile.gettempdir()) / f"suite-{commit}-{target}.log"
+        log.write_text(r.stdout + r.stderr)
+        print("\n".join([*failures(r.stdout + r.stderr), f"{target} failed (exit {r.returncode}); its log: {log}"]))
     return {"date": datetime.date.today().isoformat(), "commit": commit, "cores": os.cpu_count(), "mode": mode,
             "target": target, "seconds": round(seconds, 1), **pytest_summary(r.stdout + r.stderr), "rc": r.returncode}
 

@@ -45,3 +45,12 @@ def test_table_rows_are_the_results_file(tmp_path):
 def test_benchmarks_md_test_suite_table_is_the_committed_results_file():
     """BENCHMARKS.md "Test suite" quotes bench/results/suite.csv as --table prints it, row for row."""
     assert suite.table(suite.RESULTS) in (ROOT / "BENCHMARKS.md").read_text()
+
+
+def test_a_red_runs_failures_are_pytests_short_summary_lines():
+    log = ("tests/test_a.py::test_x FAILED\n=== short test summary info ===\n"
+           "FAILED tests/test_a.py::test_x - AssertionError: 1 == 2\nERROR tests/test_b.py::test_y - OSError\n"
+           "1 failed, 1 error, 3 passed in 2.0s\n")
+    assert suite.failures(log) == ["FAILED tests/test_a.py::test_x - AssertionError: 1 == 2",
+                                   "ERROR tests/test_b.py::test_y - OSError"]
+    assert suite.failures("5 passed in 1.0s\n") == []
