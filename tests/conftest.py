@@ -105,17 +105,13 @@ def compose_cfg(*overrides: str, out: Path | None = None):
     """``conf/config.yaml`` composed as run.py composes it (same resolvers), with ``overrides``;
     ``out`` stands for the run directory Hydra would have made."""
     from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
     from mask_cls.resolvers import register
 
     register()
-    if GlobalHydra.instance().is_initialized():  # inside ``hydra_conf()``: one initialisation for many
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=list(overrides))
-    else:
-        with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("config", overrides=list(overrides))
     if out is not None:
         OmegaConf.update(cfg, "paths.output_dir", str(out))
     return cfg
