@@ -57,13 +57,14 @@ def measure(clone: Path, target: str, mode: str) -> dict[str, object]:
     t = time.perf_counter()
     r = subprocess.run(COMMANDS[target], cwd=clone, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t
+    text = r.stdout + r.stderr
     commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip()
     if r.returncode:  # the clone goes when the script ends: a red run's log stays, its failures on screen
         log = Path(tempfile.gettempdir()) / f"suite-{commit}-{target}.log"
-        log.write_text(r.stdout + r.stderr)
-        print("\n".join([*failures(r.stdout + r.stderr), f"{target} failed (exit {r.returncode}); its log: {log}"]))
+        log.write_text(text)
+        print("\n".join([*failures(text), f"{target} failed (exit {r.returncode}); its log: {log}"]))
     return {"date": datetime.date.today().isoformat(), "commit": commit, "cores": os.cpu_count(), "mode": mode,
-            "target": target, "seconds": round(seconds, 1), **pytest_summary(r.stdout + r.stderr), "rc": r.returncode}
+            "target": target, "seconds": round(seconds, 1), **pytest_summary(text), "rc": r.returncode}
 
 
 def append(path: Path, row: dict[str, object]) -> None:

@@ -54,3 +54,16 @@ def test_a_red_runs_failures_are_pytests_short_summary_lines():
     assert suite.failures(log) == ["FAILED tests/test_a.py::test_x - AssertionError: 1 == 2",
                                    "ERROR tests/test_b.py::test_y - OSError"]
     assert suite.failures("5 passed in 1.0s\n") == []
+
+
+@pytest.mark.slow  # it starts a command (a stand-in for make test)
+def test_a_red_measurement_keeps_its_log_and_names_what_failed(tmp_path, monkeypatch, capsys):
+    """The clone (and a log inside it) is deleted when bench/suite.py ends: a red run's log is kept."""
+    log = "FAILED tests/test_a.py::test_x - AssertionError\n1 failed, 2 passed in 3.0s\n"
+    monkeypatch.setattr(suite, "COMMANDS", {"ci": ["bash", "-c", f"printf '{log}'; exit 2"]})
+    monkeypatch.setattr(suite.tempfile, "gettempdir", lambda: str(tmp_path))
+    row = suite.measure(tmp_path, "ci", "warm")
+    assert (row["rc"], row["passed"], row["failed"]) == (2, 2, 1)
+    kept = list(tmp_path.glob("suite-*-ci.log"))
+    assert len(kept) == 1 and kept[0].read_text() == log
+    assert "FAILED tests/test_a.py::test_x - AssertionError" in capsys.readouterr().out
