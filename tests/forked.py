@@ -9,6 +9,8 @@ stdout and stderr (files, read back as text), its own working directory, environ
 ``sys.argv``, signals and timeouts as for any process; it runs ``run.py`` as ``__main__`` from
 the top (our own code is imported fresh in every child: the zygote never imports ``mask_cls``),
 then Python's exit handlers (logging's flush, wandb's and MLflow's ends) and exits with the code.
+A command that itself starts ``python run.py`` (``task=confirm``'s jobs) asks the zygote, over a
+Unix socket, for a child of its own: a sibling forked from the same clean, warm process.
 
 What it does not show, and where tests keep a cold ``python run.py`` (``run_cli(...,
 in_process=False)``): the import time itself (the first line's timing), Python's warnings
@@ -24,10 +26,11 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,10 +39,13 @@ PRELOAD = ("torch", "torchvision", "lightning.pytorch", "timm", "hydra", "omegac
            "PIL.Image", "sklearn.metrics", "matplotlib")
 
 
-def _child(request: dict) -> None:
-    """In the forked child: become ``python run.py *argv`` in ``cwd`` with ``env``; never returns."""
+def _child(request: dict, inherited: list[int]) -> None:
+    """In the forked child: become ``python run.py *argv`` in ``cwd`` with ``env``; never returns.
+    ``inherited``: the zygote's sockets, closed here (the child asks for its own children anew)."""
     code = 1
     try:
+        for fd in inherited:
+            os.close(fd)
         os.setpgid(0, 0)  # its own group: a timeout stops it and whatever it started
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
@@ -58,6 +64,8 @@ def _child(request: dict) -> None:
         warnings.simplefilter("ignore")  # PYTHONWARNINGS=ignore, the only value forked commands get
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
         sys.argv[:] = [str(ROOT / "run.py"), *request["argv"]]
+        patch = _patched_run(lambda argv, cwd, env, timeout: Client(request["socket"]).run(argv, cwd, env, timeout))
+        patch.__enter__()  # for the child's life (os._exit below: never left)
         sys.path[0] = str(ROOT)  # as for `python run.py`: the script's folder first
         import runpy
 
@@ -82,9 +90,10 @@ def _child(request: dict) -> None:
         os._exit(code)
 
 
-def serve() -> None:
-    """The zygote's loop: a JSON request a line on stdin; answers the child's pid, then its exit
-    status (as ``subprocess`` gives it: negative for a signal)."""
+def serve(path: str) -> None:
+    """The zygote's loop: JSON requests, a line each, on stdin (the test) and on the Unix socket
+    ``path`` (its children's own ``python run.py``); each is answered the child's pid, then its
+    exit status (as ``subprocess`` gives it: negative for a signal), on the line it came from."""
     import importlib
     import logging
 
@@ -95,44 +104,83 @@ def serve() -> None:
     for name in PRELOAD:
         importlib.import_module(name)
     logging.getLogger().removeHandler(stand_in)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
     print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        request = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            _child(request)
-        print(json.dumps({"pid": pid}), flush=True)
-        _, status = os.waitpid(pid, 0)
-        print(json.dumps({"code": os.waitstatus_to_exitcode(status)}), flush=True)
+    lines: dict[int, _Lines] = {0: _Lines(0, lambda m: print(json.dumps(m), flush=True))}
+    waiting: dict[int, Callable[[dict], None]] = {}  # a running child's pid: where its status goes
+    while 0 in lines or waiting:
+        ready, _, _ = select.select([listener, *lines], [], [], 0.05)
+        for fd in ready:
+            if fd is listener:
+                conn, _ = listener.accept()
+                lines[conn.fileno()] = _Lines(conn.fileno(), _sender(conn), conn)
+                continue
+            requests = lines[fd].read()
+            if requests is None:
+                lines.pop(fd).close()
+            for request in requests or ():
+                pid = os.fork()
+                if pid == 0:
+                    _child({**request, "socket": path}, [listener.fileno(), *(f for f in lines if f)])
+                lines[fd].reply({"pid": pid})
+                waiting[pid] = lines[fd].reply
+        while waiting:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if not pid:
+                break
+            waiting.pop(pid)({"code": os.waitstatus_to_exitcode(status)})
 
 
-class Zygote:
-    """One warm process per test worker; ``run`` forks a child of it for each command."""
+class _Lines:
+    """One requester of the zygote: its JSON lines read as they come, replies sent back."""
 
-    def __init__(self) -> None:
-        env = {**os.environ, "PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
-        self.proc = subprocess.Popen([sys.executable, "-c", "from tests.forked import serve; serve()"],
-                                     cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self._read(600)
+    def __init__(self, fd: int, reply: Callable[[dict], None], conn: socket.socket | None = None) -> None:
+        self.fd, self.reply, self.conn, self.buffer = fd, reply, conn, b""
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read(self) -> list[dict] | None:
+        """The whole lines that arrived; None at the end of the stream."""
+        data = os.read(self.fd, 1 << 16)
+        if not data:
+            return None
+        *whole, self.buffer = (self.buffer + data).split(b"\n")
+        return [json.loads(line) for line in whole if line.strip()]
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+def _sender(conn: socket.socket) -> Callable[[dict], None]:
+    def send(message: dict) -> None:
+        with contextlib.suppress(OSError):  # the asking child is gone: nobody to tell
+            conn.sendall((json.dumps(message) + "\n").encode())
+    return send
+
+
+class _Asker:
+    """Asks a zygote for a child per command: one JSON line out, the pid and the status back."""
+
+    def _send(self, line: str) -> None:
+        raise NotImplementedError
+
+    def _readline(self, timeout: float) -> str:
+        raise NotImplementedError
 
     def _read(self, timeout: float) -> dict:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else ""
+        line = self._readline(timeout)
         if not line:
             raise RuntimeError("the test zygote stopped answering")
         return json.loads(line)
 
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
     def run(self, argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-        assert self.proc.stdin is not None
         with tempfile.TemporaryDirectory() as tmp:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
-            request = {"argv": argv, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err)}
-            self.proc.stdin.write(json.dumps(request) + "\n")
-            self.proc.stdin.flush()
+            self._send(json.dumps({"argv": argv, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err)}))
             pid = self._read(60)["pid"]
             try:
                 code = self._read(timeout)["code"]
@@ -144,6 +192,31 @@ class Zygote:
             return subprocess.CompletedProcess([sys.executable, "run.py", *argv], code,
                                                out.read_text(errors="replace"), err.read_text(errors="replace"))
 
+
+class Zygote(_Asker):
+    """One warm process per test worker; ``run`` forks a child of it for each command."""
+
+    def __init__(self) -> None:
+        env = {**os.environ, "PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
+        self.folder = tempfile.TemporaryDirectory(prefix="zygote")  # its socket: a short path (108 bytes at most)
+        path = os.path.join(self.folder.name, "s")
+        self.proc = subprocess.Popen([sys.executable, "-c", f"from tests.forked import serve; serve({path!r})"],
+                                     cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._read(600)
+
+    def _send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def _readline(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        return self.proc.stdout.readline() if ready else ""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
     def close(self) -> None:
         if self.alive():
             assert self.proc.stdin is not None
@@ -152,6 +225,23 @@ class Zygote:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self.folder.cleanup()
+
+
+class Client(_Asker):
+    """In a child: the zygote's socket, for a ``python run.py`` the child itself starts."""
+
+    def __init__(self, path: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.stream = self.sock.makefile("r")
+
+    def _send(self, line: str) -> None:
+        self.sock.sendall((line + "\n").encode())
+
+    def _readline(self, timeout: float) -> str:
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        return self.stream.readline() if ready else ""
 
 
 _zygote: Zygote | None = None
@@ -208,11 +298,10 @@ def _deliver(r: subprocess.CompletedProcess, kwargs: dict) -> subprocess.Complet
 
 
 @contextlib.contextmanager
-def run_py_forked() -> Iterator[None]:
-    """Within: a ``subprocess.run`` of ``python run.py ...`` (a benchmark script's commands, run in
-    the test process) is a forked child; its warnings are not printed (``PYTHONWARNINGS=ignore``),
-    its output goes where the caller asked, ``check=True`` raises as it would; every other command
-    starts as before."""
+def _patched_run(runner: Callable[..., subprocess.CompletedProcess]) -> Iterator[None]:
+    """Within: a ``subprocess.run`` of ``python run.py ...`` is ``runner(argv, cwd, env, timeout)``
+    (a forked child), with ``PYTHONWARNINGS=ignore``, its output where the caller asked and
+    ``check=True`` raising as it would; every other command starts as before."""
     real = subprocess.run
 
     def run(cmd, *args, check=False, cwd=None, env=None, timeout=None, **kwargs):  # type: ignore[no-untyped-def]
@@ -220,7 +309,7 @@ def run_py_forked() -> Iterator[None]:
         if overrides is None or not wanted(overrides) or args:
             return real(cmd, *args, check=check, cwd=cwd, env=env, timeout=timeout, **kwargs)
         env = {**(os.environ if env is None else env), "PYTHONWARNINGS": "ignore"}
-        r = _deliver(run_forked(overrides, Path(cwd or os.getcwd()), env, timeout or 900), kwargs)
+        r = _deliver(runner(overrides, Path(cwd or os.getcwd()), env, timeout or 900), kwargs)
         if check and r.returncode:
             raise subprocess.CalledProcessError(r.returncode, cmd, r.stdout, r.stderr)
         return r
@@ -230,3 +319,9 @@ def run_py_forked() -> Iterator[None]:
         yield
     finally:
         subprocess.run = real
+
+
+def run_py_forked() -> contextlib.AbstractContextManager[None]:
+    """Within: a ``subprocess.run`` of ``python run.py ...`` in the test process (a benchmark
+    script's commands) is a forked child of this worker's zygote."""
+    return _patched_run(run_forked)

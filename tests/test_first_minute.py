@@ -257,6 +257,29 @@ def test_the_mistakes_gallery_shows_one_image_per_person():
     assert list(most_confident_mistakes(y, probs)) == [0, 1, 3, 4, 5]
 
 
+@pytest.mark.parametrize("shape", [(160, 120), (64, 48), (50, 200), (400, 100), (7, 3), (1, 1)])
+def test_a_gallery_tile_keeps_the_aspect_centred_on_white(tmp_path, shape):
+    """Each mistake in the mosaic: fitted inside the tile, aspect kept, centred; white around it."""
+    import numpy as np
+    from PIL import Image
+
+    from mask_cls.evaluation.figures import TILE, _tile
+
+    h, w = shape
+    Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(tmp_path / "a.png")  # a black image
+    tile = _tile(str(tmp_path / "a.png"))
+    assert tile is not None and tile.shape == (*TILE, 3)
+    rows, cols = np.flatnonzero((tile < 128).all(2).any(1)), np.flatnonzero((tile < 128).all(2).any(0))
+    th, tw = rows.size, cols.size
+    assert (rows.min() + rows.max()) / 2 == pytest.approx((TILE[0] - 1) / 2, abs=1)
+    assert (cols.min() + cols.max()) / 2 == pytest.approx((TILE[1] - 1) / 2, abs=1)
+    assert th == TILE[0] or tw == TILE[1]  # as large as the tile allows
+    assert th / tw == pytest.approx(h / w, rel=0.05, abs=2 / min(th, tw))
+    assert (tile[tile.min(2) >= 128] == 255).all()  # the rest is white
+    (tmp_path / "b.png").write_bytes(b"not an image")
+    assert _tile(str(tmp_path / "b.png")) is None
+
+
 def test_progress_counts_the_images_a_training_step_receives():
     """images/s counts images, not steps: the batch a step gets is a ``Labeled`` (UDA: a mapping
     of labeled and unlabeled views, whose labeled images are counted)."""

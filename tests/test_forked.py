@@ -3,6 +3,7 @@ gives: the same files, the same screen, the same exit status; a timeout stops th
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -75,3 +76,31 @@ def test_a_forked_command_past_its_timeout_is_stopped(tiny_root, tmp_path):
 ])
 def test_processes_that_start_from_argv_stay_cold(overrides, forked):
     assert wanted(overrides) is forked
+
+
+@pytest.mark.slow
+def test_a_command_started_by_a_running_command_is_a_sibling_and_answers_first(tiny_root, tmp_path):
+    """``task=confirm`` starts ``python run.py`` per job: the running child asks the zygote over its
+    socket for a sibling, which answers while the first still runs (no wait on each other), with its
+    own status and output."""
+    import threading
+
+    from tests import forked
+
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
+    run_forked(["modle=x"], tmp_path, env)  # the zygote is up
+    zygote = forked._zygote
+    assert zygote is not None
+    long = [a for a in TINY if not a.startswith(("trainer.max_epochs", "trainer.limit_train"))]
+    first: list = []
+    worker = threading.Thread(target=lambda: first.append(run_forked(
+        ["data=mask", f"data.root={tiny_root}", *long, "trainer.max_epochs=3", f"hydra.run.dir={tmp_path / 'r'}"],
+        tmp_path, env)))
+    worker.start()
+    time.sleep(1)
+    nested = forked.Client(os.path.join(zygote.folder.name, "s")).run(["modle=x"], tmp_path, env, 60)
+    assert worker.is_alive() and not first  # answered while the first child still trains
+    assert nested.returncode == 1 and nested.stderr.startswith("error: modle: no such key")
+    worker.join(300)
+    assert first[0].returncode == 0, first[0].stderr[-2000:]
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["epochs"] == 3

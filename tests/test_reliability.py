@@ -20,6 +20,7 @@ from mask_cls.data.layouts.competition.tables import read_train
 from mask_cls.errors import ConfigError, DataError, describe, is_expected
 from mask_cls.io import atomic_write, write_json
 from tests.conftest import FAST, ROOT, run_cli
+from tests.forked import run_forked
 
 
 def test_atomic_write_keeps_the_previous_file_on_failure(tmp_path):
@@ -146,8 +147,9 @@ def test_killed_run_resumes_to_completion(tiny_root, tmp_path):
     assert 1 <= killed_at < epochs - 1  # mid-training: a loaded machine may kill several epochs late
     metrics = out / "metrics.json"  # written as epochs end, marked running until the run ends
     assert not metrics.exists() or json.loads(metrics.read_text())["running"] is True
-    r = subprocess.run([*args, f"resume={out}", f"hydra.run.dir={tmp_path / 'resumed'}"], env=env,
-                       capture_output=True, text=True, timeout=300)
+    # the resume: what it does, not how a process starts (a child of the warm zygote, tests/forked.py)
+    r = run_forked([*args[2:], f"resume={out}", f"hydra.run.dir={tmp_path / 'resumed'}"], tmp_path,
+                   {**env, "PYTHONWARNINGS": "ignore"}, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     metrics = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
     assert metrics["epochs"] == epochs  # the same number of epochs as an uninterrupted run
