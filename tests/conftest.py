@@ -117,9 +117,12 @@ def compose_cfg(*overrides: str, out: Path | None = None):
     return cfg
 
 
-#: the tests of minutes each on 2 cores (`pytest --durations=10`), longest first; they run first
+#: the tests of minutes each on 2 cores (`pytest --durations=10`), longest first; they run first, and
+#: with them every ``spawns`` test: ``--dist worksteal`` gives the first half of the list to one
+#: worker, so none of them waits on the spawn lock while the other worker runs another
 LONGEST = ("test_every_readme_command_as_typed", "test_readme_is_my_change_real", "test_confirm_through_a_hydra_launcher",
-           "test_bench_quick[startup]", "test_bench_quick[parallel_runs]", "test_recipes_", "test_ddp_sim_two_processes")
+           "test_bench_quick[startup]", "test_bench_quick[parallel_runs]", "test_recipes_", "test_ddp_sim_two_processes",
+           "test_two_node_ddp_on_cpu", "test_submitit_local_launcher_two_jobs")
 
 
 @pytest.fixture(autouse=True)

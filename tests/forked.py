@@ -246,8 +246,8 @@ class Client(_Asker):
 
 _zygote: Zygote | None = None
 #: commands that stay cold: their processes (DDP ranks, launchers' jobs) start from ``sys.argv``
-COLD = ("trainer=ddp", "trainer.strategy=", "trainer.num_nodes=", "trainer.devices=", "task.launcher=",
-        "hydra/launcher=")
+#: (``task.launcher=`` is not one: ``task=confirm`` starts its ``-m`` sweeps with argv of its own)
+COLD = ("trainer=ddp", "trainer.strategy=", "trainer.num_nodes=", "trainer.devices=", "hydra/launcher=")
 
 
 def wanted(overrides: tuple[str, ...] | list[str]) -> bool:

@@ -72,7 +72,7 @@ def test_a_forked_command_past_its_timeout_is_stopped(tiny_root, tmp_path):
 @pytest.mark.parametrize(("overrides", "forked"), [
     (["-m", "loss=ce,focal"], True), (["hparams_search=optuna"], True),
     (["trainer=ddp"], False), (["trainer.devices=2"], False), (["trainer.num_nodes=2"], False),
-    (["task.launcher=slurm"], False), (["hydra/launcher=local"], False), (["trainer.max_epochs=2"], True),
+    (["task.launcher=slurm"], True), (["hydra/launcher=local"], False), (["trainer.max_epochs=2"], True),
 ])
 def test_processes_that_start_from_argv_stay_cold(overrides, forked):
     assert wanted(overrides) is forked

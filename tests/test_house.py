@@ -165,3 +165,13 @@ def test_tests_that_spawn_processes_run_one_at_a_time(tmp_path):
             other.acquire(timeout=0.2)
     other.acquire(timeout=5)
     other.release()
+
+
+def test_every_spawning_test_runs_first_on_one_worker():
+    """worksteal gives the first half of the collection to one worker: with every ``spawns`` test
+    in conftest's ``LONGEST`` (sorted to the front), none waits on the lock while the other runs one."""
+    from tests.conftest import LONGEST
+
+    for test in _spawn_marked():
+        name = test if isinstance(test, str) else f"{test[0]}[{test[1]}]"
+        assert any(key in name for key in LONGEST), f"{name}: a spawns test not in conftest.LONGEST"
