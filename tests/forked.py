@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -165,16 +166,22 @@ def _sender(conn: socket.socket) -> Callable[[dict], None]:
 class _Asker:
     """Asks a zygote for a child per command: one JSON line out, the pid and the status back."""
 
+    fd: int  # where the answers come from
+    buffer = b""  # what was read past the last whole line (the pid and the status can come in one read)
+
     def _send(self, line: str) -> None:
         raise NotImplementedError
 
-    def _readline(self, timeout: float) -> str:
-        raise NotImplementedError
-
     def _read(self, timeout: float) -> dict:
-        line = self._readline(timeout)
-        if not line:
-            raise RuntimeError("the test zygote stopped answering")
+        """The next answer, within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+            data = os.read(self.fd, 1 << 16) if ready else b""
+            if not data:
+                raise RuntimeError("the test zygote stopped answering")
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line)
 
     def run(self, argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
@@ -202,17 +209,14 @@ class Zygote(_Asker):
         path = os.path.join(self.folder.name, "s")
         self.proc = subprocess.Popen([sys.executable, "-c", f"from tests.forked import serve; serve({path!r})"],
                                      cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.fd = self.proc.stdout.fileno()  # read raw (tests/forked.py's own lines), never through the text wrapper
         self._read(600)
 
     def _send(self, line: str) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
-
-    def _readline(self, timeout: float) -> str:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        return self.proc.stdout.readline() if ready else ""
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -234,14 +238,10 @@ class Client(_Asker):
     def __init__(self, path: str) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(path)
-        self.stream = self.sock.makefile("r")
+        self.fd = self.sock.fileno()
 
     def _send(self, line: str) -> None:
         self.sock.sendall((line + "\n").encode())
-
-    def _readline(self, timeout: float) -> str:
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        return self.stream.readline() if ready else ""
 
 
 _zygote: Zygote | None = None

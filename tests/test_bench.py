@@ -1,7 +1,6 @@
 """The benchmarks run (tiny mode) so they cannot rot; speed is never asserted here."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,22 +17,17 @@ from mask_cls.models.preprocessor import normalize
 from tests.conftest import ROOT
 from tests.inprocess import run_script
 
-#: benchmarks of process starts (the first line's second, two runs at once): never in the test process
-STARTS_PROCESSES = {"startup", "parallel_runs"}
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", ["loader", "train_step", "predict", "gpu", "semi_supervised", "startup",
                                     pytest.param("parallel_runs", marks=pytest.mark.spawns),
                                     "check_rows", "export", "facecrop", "resize"])
 def test_bench_quick(script):
-    """Each script in the test process (its imports paid once per worker), but those whose figure is
-    how processes start or run side by side: they start their own interpreter, as a user does."""
-    path = ROOT / "bench" / f"{script}.py"
-    if script in STARTS_PROCESSES:
-        r = subprocess.run([sys.executable, str(path), "--quick"], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    else:
-        r = run_script(path, ["--quick"], ROOT)
+    """Each script in the test process (its imports paid once per worker). Those whose figure is how
+    processes start or run side by side (startup, parallel_runs) start the processes they time
+    with ``Popen``, cold, as a user does; only a ``subprocess.run`` of run.py that prepares them
+    (startup's finished run) is a forked child."""
+    r = run_script(ROOT / "bench" / f"{script}.py", ["--quick"], ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "machine:" in r.stdout and "1.00x" in r.stdout
 

@@ -104,3 +104,23 @@ def test_a_command_started_by_a_running_command_is_a_sibling_and_answers_first(t
     worker.join(300)
     assert first[0].returncode == 0, first[0].stderr[-2000:]
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["epochs"] == 3
+
+
+def test_an_answer_read_together_with_the_one_before_is_not_waited_for():
+    """The pid and the exit status of a child that ends at once can arrive in one read: the second
+    is taken from what was read, not waited for on the pipe; a closed pipe is an error, not a hang."""
+    from tests.forked import _Asker
+
+    r, w = os.pipe()
+    asker = _Asker()
+    asker.fd = r
+    os.write(w, b'{"pid": 7}\n{"code": 1}\n{"pi')
+    assert asker._read(5) == {"pid": 7}
+    t = time.perf_counter()
+    assert asker._read(5) == {"code": 1} and time.perf_counter() - t < 1
+    os.write(w, b'd": 8}\n')  # a line split across two reads
+    assert asker._read(5) == {"pid": 8}
+    os.close(w)
+    with pytest.raises(RuntimeError, match="stopped answering"):
+        asker._read(5)
+    os.close(r)
