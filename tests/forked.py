@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import os
 import select
@@ -65,7 +66,7 @@ def _child(request: dict, inherited: list[int]) -> None:
         warnings.simplefilter("ignore")  # PYTHONWARNINGS=ignore, the only value forked commands get
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
         sys.argv[:] = [str(ROOT / "run.py"), *request["argv"]]
-        patch = _patched_run(lambda argv, cwd, env, timeout: Client(request["socket"]).run(argv, cwd, env, timeout))
+        patch = _patched_run(functools.partial(Client.ask, request["socket"]))
         patch.__enter__()  # for the child's life (os._exit below: never left)
         sys.path[0] = str(ROOT)  # as for `python run.py`: the script's folder first
         import runpy
@@ -242,6 +243,15 @@ class Client(_Asker):
 
     def _send(self, line: str) -> None:
         self.sock.sendall((line + "\n").encode())
+
+    @classmethod
+    def ask(cls, path: str, argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+        """``python run.py *argv`` as a sibling: one connection, closed after the answer."""
+        client = cls(path)
+        try:
+            return client.run(argv, cwd, env, timeout)
+        finally:
+            client.sock.close()
 
 
 _zygote: Zygote | None = None

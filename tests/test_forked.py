@@ -98,7 +98,7 @@ def test_a_command_started_by_a_running_command_is_a_sibling_and_answers_first(t
         tmp_path, env)))
     worker.start()
     time.sleep(1)
-    nested = forked.Client(os.path.join(zygote.folder.name, "s")).run(["modle=x"], tmp_path, env, 60)
+    nested = forked.Client.ask(os.path.join(zygote.folder.name, "s"), ["modle=x"], tmp_path, env, 60)
     assert worker.is_alive() and not first  # answered while the first child still trains
     assert nested.returncode == 1 and nested.stderr.startswith("error: modle: no such key")
     worker.join(300)
