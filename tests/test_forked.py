@@ -124,3 +124,40 @@ def test_an_answer_read_together_with_the_one_before_is_not_waited_for():
     with pytest.raises(RuntimeError, match="stopped answering"):
         asker._read(5)
     os.close(r)
+
+
+def test_a_run_py_command_goes_to_the_runner_with_its_output_where_the_caller_asked(tmp_path, monkeypatch):
+    """What both the test process (benchmark scripts) and a forked child (confirm's jobs) install:
+    ``subprocess.run`` of this repository's run.py goes to the runner, with PYTHONWARNINGS=ignore,
+    its output in the caller's file (stderr joined), ``check`` honoured; a command that must start
+    cold (a launcher) and any other program go to the real ``subprocess.run``, put back afterwards."""
+    from tests.forked import _patched_run
+
+    started, asked = [], []
+
+    def real(cmd, *args, **kwargs):  # stands in for subprocess.run: nothing starts in this test
+        started.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, "real\n", "")
+
+    def runner(argv, cwd, env, timeout):
+        asked.append((argv, cwd, env["PYTHONWARNINGS"], timeout))
+        return subprocess.CompletedProcess(argv, 3 if "fail=1" in argv else 0, "out\n", "err\n")
+
+    monkeypatch.setattr(subprocess, "run", real)
+    monkeypatch.setenv("PYTHONWARNINGS", "default")
+    with _patched_run(runner):
+        with open(tmp_path / "job.log", "w") as sink:
+            r = subprocess.run([sys.executable, str(ROOT / "run.py"), "seed=1"], stdout=sink,
+                               stderr=subprocess.STDOUT, cwd=tmp_path)
+        captured = subprocess.run([sys.executable, "run.py", "seed=2"], cwd=ROOT, capture_output=True, text=True)
+        with pytest.raises(subprocess.CalledProcessError):
+            subprocess.run([sys.executable, str(ROOT / "run.py"), "fail=1"], check=True)
+        subprocess.run([sys.executable, "-c", "print(1)"], capture_output=True)
+        subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", "hydra/launcher=local"])
+        subprocess.run([sys.executable, str(tmp_path / "run.py"), "seed=3"])  # another folder's run.py
+    assert subprocess.run is real
+    assert r.returncode == 0 and r.stdout is None and (tmp_path / "job.log").read_text() == "out\nerr\n"
+    assert (captured.stdout, captured.stderr) == ("out\n", "err\n")
+    assert [a[0] for a in asked] == [["seed=1"], ["seed=2"], ["fail=1"]]
+    assert asked[0][1] == tmp_path and {a[2] for a in asked} == {"ignore"} and asked[0][3] == 900
+    assert [c[-1] for c in started] == ["print(1)", "hydra/launcher=local", "seed=3"]
