@@ -69,6 +69,9 @@ ARMS: dict[str, list[str]] = {
     # the default run's best checkpoint predicted without its temperature: keep_last's like-with-like
     # reference (last.ckpt is predicted uncalibrated: the temperature was fitted for the best one)
     "best_uncalibrated": ["task.calibrate=false"],
+    # the epoch of the lowest val/loss (trained again with the default's seed: the same model
+    # sequence on CPU, another epoch kept, calibrated for it as the default is)
+    "keep_loss": ["task.keep=loss"],
     "lite1": ["model=lite1_pretrained"],  # the offline backbone ladder (pretrained regime: against Lite0)
     "lite2": ["model=lite2_pretrained"],
     # SWA from half-way: Lightning averages the weights at the start of each SWA epoch, so in a

@@ -5,6 +5,7 @@ adds to every fit."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,52 @@ class BestCheckpoint(ModelCheckpoint):
     ``checkpoints/`` (the resumed run's best file copied there) by
     :func:`mask_cls.checkpoint_io.confine_callback_state`, where every callback's state passes;
     Lightning's own class would forget both when the directory changes. Its own class name keeps
-    the state of older checkpoints matched to it."""
+    the state of older checkpoints matched to it.
+
+    ``at_best``: the validation scores of the kept epoch (its ``val/f1`` when the monitor is
+    another, as with ``task.keep=loss``), kept across ``resume=`` too."""
+
+    at_best: dict[str, float]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.at_best, self._noted = {}, self._best()
+        self._current: dict[str, float] = {}
+
+    def _best(self) -> tuple[str, float | None]:
+        """Which checkpoint is the best (a new best may reuse a file name, never its score)."""
+        score = _scalar(self.best_model_score)
+        return self.best_model_path, score if score is not None and math.isfinite(score) else None
+
+    def _scores(self, trainer: pl.Trainer) -> dict[str, float]:
+        return {k: v for k, v in ((k, _scalar(v)) for k, v in trainer.callback_metrics.items())
+                if k.startswith("val/") and v is not None and math.isfinite(v)}
+
+    def _hook(self, hook: Any, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._current = self._scores(trainer)  # this epoch's, until the hook has decided on it
+        hook(trainer, pl_module)
+        self.at_best, self._noted = self._kept(), self._best()
+
+    def _kept(self) -> dict[str, float]:
+        """The scores of the best checkpoint: this epoch's where it just became the best (also while
+        the hook saves it, so the file's own state says so)."""
+        return dict(self._current) if self.best_model_path and self._best() != self._noted else self.at_best
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._hook(super().on_validation_end, trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._hook(super().on_train_epoch_end, trainer, pl_module)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "at_best": self._kept()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        saved = state_dict.get("at_best")  # a checkpoint is data: only names and finite numbers come back
+        self.at_best = {k: float(v) for k, v in list(saved.items())[:100] if isinstance(k, str) and k.startswith("val/")
+                        and isinstance(v, (int, float)) and math.isfinite(v)} if isinstance(saved, dict) else {}
+        self._noted = self._best()
 
 
 def warmup_decay(decay: float, updates: int | torch.Tensor) -> float | torch.Tensor:
@@ -78,7 +124,7 @@ def _batch_size(batch: Any) -> int:
 def _scalar(value: Any) -> float | None:
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):
         return None
 
 

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from mask_cls import manifest, places, progress
+from mask_cls import keep, manifest, places, progress
 from mask_cls.callbacks import EpochBar, TrainingProgress, check_averaging, swa_checkpoint
 from mask_cls.checkpoint_io import AtomicCheckpointIO, load_checkpoint
 from mask_cls.data import layouts
@@ -149,7 +149,7 @@ def build(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None, with
     counts = class_counts(dm.rows("train"))
     module = MaskClassifier(ModuleConfig.from_run_config(cfg, counts))
     loggers = instantiate_all(with_identity(cfg.get("logger"), cfg)) if with_loggers else []
-    callbacks = instantiate_all(cfg.get("callbacks"))
+    callbacks = instantiate_all(keep.callbacks_config(cfg))
     check_averaging(callbacks)
     places.check_writes(out, group_dir(), loggers, callbacks)  # one line before training, not a file elsewhere
     shown = progress.style()
@@ -179,13 +179,8 @@ def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -
 
     ckpt = next((c for c in callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
     metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    best_path = ckpt.best_model_path if ckpt else ""
-    if ckpt and ckpt.best_model_score is not None:
-        metrics["val/f1_best"] = float(ckpt.best_model_score)
     averaged = swa_checkpoint(trainer, module, dm, callbacks, out / "checkpoints")
-    metrics["kept"] = "best" if ckpt else "last"
-    if ckpt and averaged is None and cfg.task.get("keep", "best") == "last":
-        best_path = keep_last(metrics, out / "checkpoints")
+    best_path = keep.apply(keep.rule(cfg) if averaged is None else "best", metrics, ckpt, out / "checkpoints")
     if averaged is not None:  # the averaged weights are the run's model: reports, predictions and sweeps use them
         best_path, metrics["val/f1_swa"] = averaged
         if "val/f1_best" in metrics:
@@ -210,21 +205,6 @@ def fit_fold(cfg: DictConfig, out: Path, layout: layouts.Layout | None = None) -
              metrics.get("val/f1_best", math.nan), out / "metrics.json")
     best = load_checkpoint(best_path) if best_path else module
     return FoldResult(out, metrics, best, dm, loggers, trainer.is_global_zero, last_step)
-
-
-def keep_last(metrics: dict[str, Any], folder: Path) -> str:
-    """``task.keep=last``: the schedule's final model (``last.ckpt``) is the run's model. Its
-    ``val/f1_best`` is then that model's score (not chosen on validation, so not optimistic);
-    the maximum over epochs stays as ``val/f1_max``."""
-    last = folder / "last.ckpt"
-    if not last.is_file():
-        raise ConfigError(f"task.keep=last: {last} was not written (callbacks.last_checkpoint writes it after every epoch; keep it in the callbacks)")
-    if "val/f1_best" in metrics:
-        metrics["val/f1_max"] = metrics["val/f1_best"]
-    if "val/f1" in metrics:
-        metrics["val/f1_best"] = metrics["val/f1"]
-    metrics["kept"] = "last"
-    return str(last)
 
 
 def class_counts(train: pd.DataFrame) -> list[int]:

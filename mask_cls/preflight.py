@@ -19,13 +19,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig
 
+from mask_cls import keep
 from mask_cls.errors import ConfigError, DataError
 
 log = logging.getLogger("mask_cls")
-
-
-#: which model a fit keeps (``task.keep``): the epoch of the highest val/f1, or the schedule's last
-KEEP = ("best", "last")
 
 
 def needs(cfg: DictConfig) -> set[str]:
@@ -104,9 +101,7 @@ def check(cfg: DictConfig) -> None:
                               "(the dataset's folder)")
         layouts.open(cfg.data).preflight(want)
     if "model" in want:
-        keep = cfg.task.get("keep")
-        if keep is not None and keep not in KEEP:
-            raise ConfigError(f"task.keep={keep}: one of {', '.join(KEEP)} (the model a fit keeps)")
+        keep.rule(cfg)  # task.keep names a rule
         check_backbone(str(cfg.model.backbone))
         weights = cfg.model.get("weights")
         if weights and not Path(str(weights)).is_file():
