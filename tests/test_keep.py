@@ -51,6 +51,8 @@ def test_keep_last_is_the_model_predicted_reported_calibrated_and_exported(tiny_
     assert r.returncode == 0, r.stderr[-3000:]
     assert [str(c).rsplit("/", 1)[-1] for c in json.loads((exp / "export.json").read_text())["checkpoints"]] == \
         ["last.ckpt"]
+    card = (exp / "MODEL_CARD.md").read_text()  # and the model card says which model it describes
+    assert "- model: `checkpoints/last.ckpt` (kept by `task.keep=last`, the schedule's final epoch)" in card
 
 
 @pytest.mark.parametrize("value, ok", [("best", True), ("last", True), ("loss", True), ("worst", False),

@@ -115,6 +115,8 @@ def test_export_of_a_cv_run_as_typed(cv_run, tiny_root, tmp_path):
     """task=export run_dir=<cv run>: model.onnx (both folds and the run's TTA in one graph) gives
     task=predict's probabilities from uint8 images with no project code; the safetensors export
     loads back into Predictor with the same numbers; the model card is filled from the run."""
+    import json
+
     import cv2
     import onnxruntime as ort
 
@@ -136,14 +138,15 @@ def test_export_of_a_cv_run_as_typed(cv_run, tiny_root, tmp_path):
                     "## Intended use and limitations", "must not be used to make decisions about people"):
         assert section in card
     assert "every fold's held-out persons" in card and "persons by race" in card and "| race = " in card
+    for k in (0, 1):  # each fold's kept checkpoint, by name and rule
+        best = json.loads((run / f"fold_{k}" / "metrics.json").read_text())["best_checkpoint"].rsplit("/", 1)[-1]
+        assert f"- model: `fold_{k}/checkpoints/{best}` (kept by `task.keep=best`, the epoch of the highest val/f1)" in card
     # the figures are the exported model's: each fold's calibrated held-out predictions, pooled
     from sklearn.metrics import f1_score
 
     pooled = pd.concat([pd.read_csv(run / f"fold_{k}" / "report" / "predictions_calibrated.csv") for k in (0, 1)])
     f1 = f1_score(pooled.label, pooled[L.PROB_COLUMNS].to_numpy().argmax(1), average="macro")
     assert f"| {f1:.4f} |" in card and "with the temperatures the export applies" in card
-    import json
-
     from mask_cls.data.images import INPUT_CONTRACT
 
     assert json.loads((out / "export.json").read_text())["input"] == INPUT_CONTRACT  # the contract travels

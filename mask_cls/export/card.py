@@ -174,6 +174,27 @@ def _framing_lines(run: Path) -> list[str]:
     return ["- photos: how they were framed is not recorded (a run made before it was)"]
 
 
+#: what each ``task.keep`` rule (``kept`` in a fit's metrics.json) keeps, as the card says it
+KEPT = {"best": "the epoch of the highest val/f1", "loss": "the epoch of the lowest val/loss",
+        "last": "the schedule's final epoch", "swa": "the average of the last epochs' weights (SWA)"}
+
+
+def _model_lines(runs: Sequence[str], models: Sequence[str]) -> list[str]:
+    """Per exported checkpoint, which one of its fit it is and by which rule it was kept."""
+    from mask_cls.runfiles import read_json
+
+    lines = []
+    for model in models:
+        path = Path(model)
+        record = path.parent.parent / "metrics.json"  # RUN[/fold_k]/checkpoints/FILE -> that fit's metrics
+        found = read_json(record) if record.is_file() else None
+        kept = found.get("kept") if isinstance(found, dict) else None
+        rule = f"`task.keep={kept}`, {KEPT[kept]}" if isinstance(kept, str) and kept in KEPT else "how: not recorded"
+        shown = next((str(path.relative_to(r)) for r in map(Path, runs) if path.is_relative_to(r)), path.name)
+        lines.append(f"- model: {md_code(shown)} (kept by {rule})")
+    return lines
+
+
 def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Sequence[str], image_size: Sequence[int],
                table: pd.DataFrame | None, data: dict, command: str, overrides: list[str], commit: str | None,
                parity: dict, calibrated: bool = False) -> Path:
@@ -208,7 +229,7 @@ def write_card(out: Path, runs: Sequence[str], models: Sequence[str], tta: Seque
         lines += [f"Not available: {what}.", ""]
     lines += ["Per group, on the held-out predictions:", "", *(_groups(run, full) if len(runs) == 1 else
                                                                   ["(none: see above)"]), "",
-              "## How it was made", "",
+              "## How it was made", "", *_model_lines(runs, models),
               f"- the run's recorded overrides: {md_code(' '.join(overrides) or '(none)')}",
               f"- export command: {md_code(command)}",
               f"- code commit at export: {md_code(commit or 'not a git checkout')}",
