@@ -166,7 +166,7 @@ def run_arm(arm: str, regime: str, seed: int, root: Path, answers: Path, out: Pa
         if arm in PREPARED:  # the arm's data: a face-cropped copy of ROOT
             data_root = out.parent / "data"
             cmd = [sys.executable, str(REPO / "run.py"), "task=prepare", "data=mask", f"data.root={root}",
-                   f"task.out={data_root}", f"hydra.run.dir={out / 'prepare'}", *PREPARED[arm]]
+                   f"task.out={data_root}", f"hydra.run.dir={out.parent / f'prepare_{out.name}'}", *PREPARED[arm]]
             commands.append(" ".join(["python run.py", *cmd[2:]]))
             subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"})
 
