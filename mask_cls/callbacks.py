@@ -185,8 +185,9 @@ class TrainingProgress(Callback):
         m = {k: _scalar(v) for k, v in trainer.callback_metrics.items()}
         f1 = m.get("val/f1")
         # the checkpoint callbacks run after this one (Lightning orders them last): this epoch counts too
+        # (only those that monitor val/f1: task.keep=loss's monitors a loss, not an F1)
         saved = [_scalar(c.best_model_score) for c in trainer.callbacks
-                 if isinstance(c, ModelCheckpoint) and c.monitor and c.best_model_score is not None]
+                 if isinstance(c, ModelCheckpoint) and c.monitor == "val/f1" and c.best_model_score is not None]
         best = max((s for s in (*saved, f1) if s is not None), default=None)
         for logger in trainer.loggers:
             logger.save()

@@ -201,3 +201,22 @@ def test_keep_loss_is_the_model_predicted_with_its_own_f1(tiny_root, tmp_path):
     assert metrics["val/f1_best"] == pytest.approx(float(log["val/f1"].iloc[epoch]))
     probs = best_with_hflip_tta(out, tiny_root, "eval")
     assert (pd.read_csv(out / "submission.csv").ans.to_numpy() == probs.argmax(1)).all()
+
+
+@pytest.mark.parametrize("monitor, score, shown", [("val/f1", 0.61, "0.6100"), ("val/loss", 1.267, "0.4426")])
+def test_the_epoch_line_shows_the_best_f1_whatever_the_checkpoint_monitors(tmp_path, caplog, monitor, score, shown):
+    """"val/f1 0.4426 (best ...)": the best F1 so far, never task.keep=loss's monitored loss."""
+    from types import SimpleNamespace
+
+    from mask_cls.callbacks import BestCheckpoint, TrainingProgress
+
+    ckpt = BestCheckpoint(dirpath=tmp_path, monitor=monitor, mode="max" if monitor == "val/f1" else "min")
+    ckpt.best_model_score = torch.tensor(score)
+    trainer = SimpleNamespace(callback_metrics={"val/f1": torch.tensor(0.4426), "val/loss": torch.tensor(1.3446)},
+                              callbacks=[ckpt], loggers=[], is_global_zero=True, current_epoch=1, sanity_checking=False,
+                              checkpoint_callback=ckpt)
+    progress = TrainingProgress(lines=False)
+    progress.epochs, progress.epoch_start = 4, 0.0
+    with caplog.at_level("INFO", logger="mask_cls"):
+        progress.on_train_epoch_end(trainer, None)
+    assert f"val/f1 0.4426 (best {shown})" in caplog.text
