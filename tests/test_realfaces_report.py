@@ -164,3 +164,17 @@ def test_a_group_whose_eval_image_is_a_training_photo_is_in_neither_half(tiny_co
     split = eval_split.make(tiny_copy, tiny_copy / "key.csv")
     assert list(split.half[split.person == 0].unique()) == [eval_split.DROPPED]
     assert (split.half[split.person != 0] == clean.half[clean.person != 0]).all()  # the others keep their half
+
+
+def test_the_shown_face_crop_gain_quoted_in_readme_and_real_best_is_the_results_files():
+    """A figure is a claim: the face-crop gain the README and experiment=real_best's header quote is
+    what bench/results/realfaces2.csv renders (edit the rows and the quotes must follow)."""
+    results = pd.read_csv(ROOT / "bench" / "results" / "realfaces2.csv")
+    c = rep.comparisons(results, "canvas").set_index(["arm", "vs"]).loc[("face_crop", "default")]
+    d = c["conf"]
+    assert c["verdict"] == "**gain shown**" and c["seeds"] == "0 1 2 3 4"
+    readme = f"+{d.diff:.3f} [+{d.lo:.3f}, +{d.hi:.3f}], p = {d.p:.3f}"
+    header = f"+{d.diff:.4f} [+{d.lo:.4f}, +{d.hi:.4f}], p = {d.p:.3f}"
+    assert readme in (ROOT / "README.md").read_text(), readme
+    assert header in (ROOT / "conf" / "experiment" / "real_best.yaml").read_text(), header
+    assert f"confirmation F1 {c['f1_conf']:.3f}" in (ROOT / "README.md").read_text()
