@@ -201,6 +201,12 @@ def test_keep_loss_is_the_model_predicted_with_its_own_f1(tiny_root, tmp_path):
     assert metrics["val/f1_best"] == pytest.approx(float(log["val/f1"].iloc[epoch]))
     probs = best_with_hflip_tta(out, tiny_root, "eval")
     assert (pd.read_csv(out / "submission.csv").ans.to_numpy() == probs.argmax(1)).all()
+    # the rule picks another epoch, never another training: keep=best's run of the same seed ends with the same weights
+    r = run_cli("data=mask", f"data.root={tiny_root}", f"hydra.run.dir={tmp_path / 'best'}", *fast, "trainer.max_epochs=3")
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = (torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+            for d in (out, tmp_path / "best"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize("monitor, score, shown", [("val/f1", 0.61, "0.6100"), ("val/loss", 1.267, "0.4426")])
