@@ -188,7 +188,7 @@ class TrainingProgress(Callback):
         # (only those that monitor val/f1: task.keep=loss's monitors a loss, not an F1)
         saved = [_scalar(c.best_model_score) for c in trainer.callbacks
                  if isinstance(c, ModelCheckpoint) and c.monitor == "val/f1" and c.best_model_score is not None]
-        best = max((s for s in (*saved, f1) if s is not None), default=None)
+        best = max((s for s in (*saved, f1, m.get("val/f1_best")) if s is not None), default=None)  # + the module's running maximum
         for logger in trainer.loggers:
             logger.save()
         if not trainer.is_global_zero:

@@ -209,16 +209,23 @@ def test_keep_loss_is_the_model_predicted_with_its_own_f1(tiny_root, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("monitor, score, shown", [("val/f1", 0.61, "0.6100"), ("val/loss", 1.267, "0.4426")])
-def test_the_epoch_line_shows_the_best_f1_whatever_the_checkpoint_monitors(tmp_path, caplog, monitor, score, shown):
-    """"val/f1 0.4426 (best ...)": the best F1 so far, never task.keep=loss's monitored loss."""
+@pytest.mark.parametrize("monitor, score, running, shown", [("val/f1", 0.61, 0.61, "0.6100"),
+                                                           ("val/loss", 1.267, 0.4631, "0.4631"),
+                                                           ("val/loss", 1.267, None, "0.4426")])
+def test_the_epoch_line_shows_the_best_f1_whatever_the_checkpoint_monitors(tmp_path, caplog, monitor, score, running,
+                                                                            shown):
+    """"val/f1 0.4426 (best ...)": the best F1 so far (the checkpoint's, where it monitors val/f1,
+    or the module's running maximum), never task.keep=loss's monitored loss."""
     from types import SimpleNamespace
 
     from mask_cls.callbacks import BestCheckpoint, TrainingProgress
 
     ckpt = BestCheckpoint(dirpath=tmp_path, monitor=monitor, mode="max" if monitor == "val/f1" else "min")
     ckpt.best_model_score = torch.tensor(score)
-    trainer = SimpleNamespace(callback_metrics={"val/f1": torch.tensor(0.4426), "val/loss": torch.tensor(1.3446)},
+    logged = {"val/f1": torch.tensor(0.4426), "val/loss": torch.tensor(1.3446)}
+    if running is not None:
+        logged["val/f1_best"] = torch.tensor(running)
+    trainer = SimpleNamespace(callback_metrics=logged,
                               callbacks=[ckpt], loggers=[], is_global_zero=True, current_epoch=1, sanity_checking=False,
                               checkpoint_callback=ckpt)
     progress = TrainingProgress(lines=False)
