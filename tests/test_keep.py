@@ -199,6 +199,8 @@ def test_keep_loss_is_the_model_predicted_with_its_own_f1(tiny_root, tmp_path):
     assert epoch != int(log["val/f1"].idxmax())  # in this fixture the rule keeps another model than best would
     assert metrics["kept"] == "loss" and metrics["best_checkpoint"].split("/")[-1].startswith(f"epoch{epoch:03d}")
     assert metrics["val/f1_best"] == pytest.approx(float(log["val/f1"].iloc[epoch]))
+    kept = metrics["best_checkpoint"].rsplit("/", 1)[-1]  # the temperatures were fitted for it
+    assert json.loads((out / "calibration.json").read_text())["checkpoint"]["name"] == kept
     probs = best_with_hflip_tta(out, tiny_root, "eval")
     assert (pd.read_csv(out / "submission.csv").ans.to_numpy() == probs.argmax(1)).all()
     # the rule picks another epoch, never another training: keep=best's run of the same seed ends with the same weights
