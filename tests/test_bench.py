@@ -65,11 +65,11 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
 
     out = tmp_path / "rec"
     r = run_script(ROOT / "bench" / "recipes.py", [str(tiny_root), "--answers", str(tiny_root / "eval_answers.csv"),
-                   "--out", str(out), "--arms", "default,plain,pseudo,no_tta,pseudo_t0.98,best_uncalibrated,keep_loss,face_crop",
+                   "--out", str(out), "--arms", "default,plain,pseudo,no_tta,pseudo_t0.98,best_uncalibrated,face_crop",
                    "--seeds", "0", "--quick"], ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     results = pd.read_csv(out / "results.csv")
-    assert sorted(results.arm) == ["best_uncalibrated", "default", "face_crop", "keep_loss", "no_tta", "plain", "pseudo",
+    assert sorted(results.arm) == ["best_uncalibrated", "default", "face_crop", "no_tta", "plain", "pseudo",
                                    "pseudo_t0.98"]
     assert "machine:" in r.stdout
     # each row says which model made the submission and whether it was calibrated: like is paired with like
@@ -78,7 +78,6 @@ def test_recipes_quick_scores_each_arm_on_the_answers(tiny_root, tmp_path):
     assert bool(kinds.loc["no_tta", "calibrated"])  # task=predict applied the default run's temperatures
     # keep_last's like-with-like reference: the default run's own best model, its temperature not applied
     assert kinds.loc["best_uncalibrated"].tolist() == ["best", False]
-    assert kinds.loc["keep_loss"].tolist() == ["loss", True]  # trained again, its own epoch calibrated
     # a prepared arm trains on its face-cropped copy (made once per regime), its prepare run beside the seed's run
     crop_run = next((out / "runs" / "scratch" / "face_crop").glob("seed0*"))
     assert (crop_run.parent / f"prepare_{crop_run.name}").is_dir() and not (crop_run / "prepare").exists()
